@@ -1,0 +1,291 @@
+"""Label Studio operations: create a project, import clips, lint annotations, export a manifest.
+
+Each operation checks the server, the key and the project before it writes anything, and writes its
+output in one step (a single import call, a file renamed into place), so a failure leaves nothing half
+written.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from labeling._canonical import Canonicaliser
+from labeling._clips import Clip, local_files_url, read_clips, storage_dirs
+from labeling._errors import LabelStudioError
+from labeling._guidelines import guidelines_html
+from labeling._lint import Linter
+from labeling._ls_client import LabelStudioSession
+from labeling._ls_config import Mode, label_config, prediction_result
+from labeling._ls_tasks import AnnotationRecord, TaskRecord, fetch_tasks, lint_annotation, merge_lint_meta
+from labeling._spec import ConventionSpec
+
+__all__ = [
+    "AnnotatorLintStats",
+    "ImportResult",
+    "LintRun",
+    "ProjectInfo",
+    "export_manifest",
+    "import_clips",
+    "init_project",
+    "lint_project",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProjectInfo:
+    """A created project."""
+
+    project_id: int
+    title: str
+    mode: Mode
+    convention: str
+
+
+def init_project(
+    session: LabelStudioSession, spec: ConventionSpec, *, title: str, mode: Mode,
+    annotations_per_task: int = 1,
+) -> ProjectInfo:
+    """Create a transcription project with the generated guidelines; low-confidence tasks come first."""
+    session.user_id()
+    project = session.call(
+        f"create project {title!r}", session.client.projects.create,
+        title=title,
+        description=f"Audio transcription ({mode}); convention {spec.label}",
+        label_config=label_config(mode, spec.label),
+        expert_instruction=guidelines_html(spec),
+        show_instruction=True,
+        sampling="Uncertainty sampling",
+        maximum_annotations=annotations_per_task,
+        show_overlap_first=annotations_per_task > 1,
+    )
+    logger.info("created project %s (%s, %s)", project.id, mode, spec.label)
+    return ProjectInfo(project_id=int(project.id or 0), title=title, mode=mode, convention=spec.label)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportResult:
+    """What an import added."""
+
+    task_ids: tuple[int, ...]
+    predictions: int
+    storages_created: tuple[str, ...]
+
+
+def _project_mode(project: Any) -> Mode:
+    return "segments" if 'perRegion="true"' in (project.label_config or "") else "clip"
+
+
+def import_clips(
+    session: LabelStudioSession, project_id: int, manifest: Path, *, canonicaliser: Canonicaliser | None,
+) -> ImportResult:
+    """Import the clips of a JSON-lines manifest as tasks, the model output as pre-annotations.
+
+    Tasks are sent lowest confidence first; the project serves them by uncertainty sampling, so the least
+    confident clips reach annotators first. ``canonicaliser`` (when given) rewrites the model text into the
+    convention before it is shown.
+    """
+    document_root = session.config.document_root
+    clips = read_clips(manifest, document_root=document_root)  # validates everything before any write
+    project = session.check_project(project_id)
+    mode = _project_mode(project)
+    clips.sort(key=lambda c: (c.confidence if c.confidence is not None else -1.0, c.line))
+    tasks = [_task(clip, mode, document_root, canonicaliser) for clip in clips]
+    created = _ensure_storages(session, project_id, storage_dirs(clips, document_root))
+    try:
+        response = session.call(
+            f"import {len(tasks)} tasks into project {project_id}", session.client.projects.import_tasks,
+            project_id, request=tasks, return_task_ids=True,
+        )
+    except LabelStudioError:
+        _drop_storages(session, created)
+        raise
+    versions = Counter(c.model_version for c in clips if c.model_version)
+    if versions:
+        # Uncertainty sampling orders by score only the predictions of the project's model version.
+        session.call(f"set the model version of project {project_id}", session.client.projects.update,
+                     project_id, model_version=versions.most_common(1)[0][0])
+    task_ids = tuple(int(t) for t in (getattr(response, "task_ids", None) or []))
+    logger.info("imported %d tasks into project %d", len(task_ids), project_id)
+    return ImportResult(
+        task_ids=task_ids, predictions=sum(1 for t in tasks if t.get("predictions")),
+        storages_created=tuple(path for _, path in created),
+    )
+
+
+def _task(clip: Clip, mode: Mode, document_root: Path, canonicaliser: Canonicaliser | None) -> dict[str, Any]:
+    data: dict[str, Any] = {**clip.extra, "audio": local_files_url(clip.audio_path, document_root),
+                            "audio_path": str(clip.audio_path)}
+    for key, value in (("start_s", clip.start_s), ("end_s", clip.end_s), ("model_text", clip.text),
+                       ("confidence", clip.confidence), ("model_version", clip.model_version)):
+        if value is not None:
+            data[key] = value
+    task: dict[str, Any] = {"data": data}
+    if clip.text is not None:
+        shown = canonicaliser.canonicalise(clip.text) if canonicaliser is not None else clip.text
+        result = prediction_result(mode, shown, start_s=clip.start_s, end_s=clip.end_s)
+        if result:
+            prediction: dict[str, Any] = {"result": result}
+            if clip.confidence is not None:
+                prediction["score"] = clip.confidence
+            if clip.model_version:
+                prediction["model_version"] = clip.model_version
+            task["predictions"] = [prediction]
+    return task
+
+
+def _ensure_storages(session: LabelStudioSession, project_id: int, dirs: list[Path]) -> list[tuple[int, str]]:
+    """Local-files storages so Label Studio may serve the audio (it checks a storage covers each file)."""
+    local = session.client.import_storage.local
+    existing = session.call(f"list the storages of project {project_id}", local.list, project=project_id)
+    covered = [Path(s.path) for s in existing if s.path]
+    created: list[tuple[int, str]] = []
+    for directory in dirs:
+        if any(directory == c or c in directory.parents for c in covered):
+            continue
+        try:
+            storage = session.call(
+                f"add local-files storage {directory}", local.create,
+                project=project_id, path=str(directory), title=f"audio {directory.name}", use_blob_urls=False,
+            )
+        except LabelStudioError:
+            _drop_storages(session, created)
+            raise
+        created.append((int(storage.id), str(directory)))
+        covered.append(directory)
+    return created
+
+
+def _drop_storages(session: LabelStudioSession, created: list[tuple[int, str]]) -> None:
+    for storage_id, path in created:
+        try:
+            session.call(f"remove storage {path}", session.client.import_storage.local.delete, storage_id)
+        except LabelStudioError as exc:
+            logger.warning("could not roll back storage %s: %s", path, exc)
+
+
+@dataclass(kw_only=True)
+class AnnotatorLintStats:
+    """Violations of one annotator across a project."""
+
+    annotator: str
+    annotations: int = 0
+    annotations_with_errors: int = 0
+    errors: int = 0
+    warnings: int = 0
+    infos: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def violations_per_annotation(self) -> float:
+        """Errors and warnings per annotation."""
+        return (self.errors + self.warnings) / self.annotations if self.annotations else 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class LintRun:
+    """Result of linting a whole project."""
+
+    tasks: int
+    annotations: int
+    tasks_updated: int
+    annotators: tuple[AnnotatorLintStats, ...]
+
+
+def lint_project(
+    session: LabelStudioSession, project_id: int, linter: Linter, *, write_meta: bool = True
+) -> LintRun:
+    """Lint every annotation of the project and write the result into each task's meta."""
+    records = list(fetch_tasks(session, project_id))  # read everything first
+    stats: dict[str, AnnotatorLintStats] = {}
+    updates: list[tuple[TaskRecord, dict[str, Any]]] = []
+    annotations = 0
+    for task in records:
+        results: dict[int, dict[str, Any]] = {}
+        for record in task.annotations:
+            result = lint_annotation(linter, record)
+            results[record.annotation_id] = result
+            annotations += 1
+            _count(stats.setdefault(record.annotator, AnnotatorLintStats(annotator=record.annotator)), result)
+        meta = merge_lint_meta(task.meta, linter.spec.label, results, replace_all=True)
+        if meta != task.meta:
+            updates.append((task, meta))
+    if write_meta:
+        for task, meta in updates:
+            session.call(f"write the lint result of task {task.task_id}", session.client.tasks.update,
+                         str(task.task_id), meta=meta)
+    ordered = tuple(sorted(stats.values(), key=lambda s: (-s.violations_per_annotation, s.annotator)))
+    return LintRun(tasks=len(records), annotations=annotations,
+                   tasks_updated=len(updates) if write_meta else 0, annotators=ordered)
+
+
+def _count(stats: AnnotatorLintStats, result: dict[str, Any]) -> None:
+    stats.annotations += 1
+    stats.errors += int(result["errors"])
+    stats.warnings += int(result["warnings"])
+    stats.infos += int(result["infos"])
+    stats.annotations_with_errors += int(result["errors"] > 0)
+    stats.by_rule.update(v["rule"] for v in result["violations"])
+
+
+def _chosen(annotations: Iterable[AnnotationRecord], all_annotations: bool) -> list[AnnotationRecord]:
+    items = list(annotations)
+    if all_annotations or not items:
+        return items
+    return [max(items, key=lambda a: (a.updated_at, a.annotation_id))]
+
+
+def manifest_lines(
+    tasks: Iterable[TaskRecord], spec: ConventionSpec, *, all_annotations: bool
+) -> Iterable[dict[str, Any]]:
+    """Segment-level manifest lines: one per transcribed segment of the chosen annotations."""
+    canonicaliser, linter = Canonicaliser(spec), Linter(spec)
+    for task in tasks:
+        for record in _chosen(task.annotations, all_annotations):
+            for index, segment in enumerate(record.segments):
+                yield {
+                    "id": f"{task.task_id}-{record.annotation_id}-{index}",
+                    "task_id": task.task_id, "annotation_id": record.annotation_id,
+                    "audio": task.data.get("audio_path") or task.data.get("audio"),
+                    "start_s": segment.start_s, "end_s": segment.end_s,
+                    "text": canonicaliser.canonicalise(segment.text), "raw_text": segment.text,
+                    "annotator": record.annotator,
+                    "convention": spec.name, "convention_version": spec.version,
+                    "violations": len(linter.lint(segment.text)),
+                    **({"clip_id": task.data["clip_id"]} if "clip_id" in task.data else {}),
+                }
+
+
+def export_manifest(
+    session: LabelStudioSession, project_id: int, spec: ConventionSpec, out: Path | TextIO, *,
+    all_annotations: bool = False,
+) -> int:
+    """Write the segment-level JSON-lines manifest; returns the number of lines.
+
+    Tasks without annotations are left out (Label Studio's own ASR_MANIFEST export gives them another
+    task's text). A file is written to a temporary name and renamed, so it is never half written.
+    """
+    lines = [json.dumps(line, ensure_ascii=False) + "\n"
+             for line in manifest_lines(fetch_tasks(session, project_id), spec, all_annotations=all_annotations)]
+    if not isinstance(out, Path):
+        out.writelines(lines)
+        return len(lines)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(lines)

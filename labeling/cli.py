@@ -1,0 +1,263 @@
+"""Command line: ``asr conventions ...`` and ``asr label ...``.
+
+``register(subparsers)`` adds both groups to the top-level ``asr`` parser; every leaf sets ``func``, which
+returns the exit code: 0 ok, 1 violations of severity error found, 2 bad input or spec, 3 Label Studio
+unreachable, key rejected or project unknown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from labeling._agreement import compute_agreement
+from labeling._canonical import Canonicaliser
+from labeling._errors import InputError, LabelingError, LabelStudioError
+from labeling._guidelines import guidelines_html, guidelines_markdown
+from labeling._lint import Linter
+from labeling._ls_client import LabelStudioConfig, LabelStudioSession
+from labeling._ls_ops import export_manifest, import_clips, init_project, lint_project
+from labeling._ls_tasks import fetch_tasks
+from labeling._ls_users import add_annotator
+from labeling._report import report_html, report_json, report_markdown
+from labeling._spec import ConventionSpec, load_spec
+from labeling._webhook import WebhookConfig, WebhookReceiver, register_webhook
+
+__all__ = ["register"]
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[argparse.Namespace], int]
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_LABEL_STUDIO = 0, 1, 2, 3
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``conventions`` and ``label`` command groups to ``subparsers``."""
+    _register_conventions(subparsers)
+    _register_label(subparsers)
+
+
+def _spec_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", type=Path, default=None,
+                        help="convention spec (YAML); default: the spec shipped with the package")
+
+
+def _register_conventions(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = subparsers.add_parser("conventions", help="lint and fix transcripts against the convention spec")
+    sub = group.add_subparsers(dest="conventions_command", required=True)
+    lint = sub.add_parser("lint", help='JSON lines {"id", "text"} on stdin -> violations per id on stdout')
+    _spec_arg(lint)
+    lint.set_defaults(func=_guarded(_cmd_conventions_lint))
+    fix = sub.add_parser("fix", help='JSON lines {"id", "text"} on stdin -> canonical text per id on stdout')
+    _spec_arg(fix)
+    fix.set_defaults(func=_guarded(_cmd_conventions_fix))
+    guide = sub.add_parser("guidelines", help="print the annotator guidelines generated from the spec")
+    _spec_arg(guide)
+    guide.add_argument("--html", action="store_true", help="HTML (as shown in Label Studio) instead of Markdown")
+    guide.set_defaults(func=_guarded(_cmd_guidelines))
+
+
+def _register_label(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = subparsers.add_parser("label", help="Label Studio: projects, import, lint, export, webhook")
+    group.add_argument("--ls-config", type=Path, default=None,
+                       help="TOML file with url, api_key, document_root (environment variables win)")
+    sub = group.add_subparsers(dest="label_command", required=True)
+
+    init = sub.add_parser("init", help="create a transcription project with the generated guidelines")
+    _spec_arg(init)
+    init.add_argument("--title", required=True)
+    init.add_argument("--mode", choices=("clip", "segments"), default="clip",
+                      help="clip: one transcript per clip; segments: regions, one transcript each")
+    init.add_argument("--annotations-per-task", type=int, default=1, help="overlap, for agreement")
+    init.set_defaults(func=_guarded(_cmd_init))
+
+    imp = sub.add_parser("import", help="import clips (JSON lines) as tasks with the model's pre-annotations")
+    _spec_arg(imp)
+    imp.add_argument("--project", type=int, required=True)
+    imp.add_argument("manifest", type=Path)
+    imp.add_argument("--raw-predictions", action="store_true", help="show the model text as it is, not fixed")
+    imp.set_defaults(func=_guarded(_cmd_import))
+
+    lint = sub.add_parser("lint", help="lint every annotation, mark each task's meta, report per annotator")
+    _spec_arg(lint)
+    lint.add_argument("--project", type=int, required=True)
+    lint.add_argument("--dry-run", action="store_true", help="do not write task meta")
+    lint.add_argument("--json", action="store_true", help="report as JSON")
+    lint.set_defaults(func=_guarded(_cmd_lint))
+
+    export = sub.add_parser("export", help="segment-level JSON-lines manifest with canonical text")
+    _spec_arg(export)
+    export.add_argument("--project", type=int, required=True)
+    export.add_argument("--out", type=Path, default=None, help="file (default: stdout)")
+    export.add_argument("--all-annotations", action="store_true",
+                        help="every annotation of a task, not only the latest")
+    export.set_defaults(func=_guarded(_cmd_export))
+
+    hook = sub.add_parser("webhook", help="serve a webhook that lints annotations as they are submitted")
+    _spec_arg(hook)
+    hook.add_argument("--project", type=int, required=True)
+    hook.add_argument("--host", default="127.0.0.1")
+    hook.add_argument("--port", type=int, default=8090)
+    hook.add_argument("--no-register", action="store_true", help="do not register the webhook with Label Studio")
+    hook.set_defaults(func=_guarded(_cmd_webhook))
+
+    agree = sub.add_parser("agreement", help="agreement between annotators and convention consistency")
+    _spec_arg(agree)
+    agree.add_argument("--project", type=int, required=True)
+    agree.add_argument("--out-dir", type=Path, default=None, help="write report.json, report.md, report.html")
+    agree.add_argument("--worst", type=int, default=10, help="how many most-disputed tasks to list")
+    agree.set_defaults(func=_guarded(_cmd_agreement))
+
+    user = sub.add_parser("add-annotator", help="sign up an annotator (password from ASR_ANNOTATOR_PASSWORD)")
+    user.add_argument("email")
+    user.set_defaults(func=_guarded(_cmd_add_annotator))
+
+
+def _guarded(fn: Handler) -> Handler:
+    """Turn the package's errors into one line on stderr and an exit code."""
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except LabelStudioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_LABEL_STUDIO
+        except LabelingError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    run.__name__ = fn.__name__
+    return run
+
+
+def _read_items(stream: TextIO) -> Iterator[tuple[Any, str]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"stdin line {number}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise InputError(f'stdin line {number}: expected {{"id": ..., "text": "..."}}')
+        yield item.get("id"), item["text"]
+
+
+def _cmd_conventions_lint(args: argparse.Namespace) -> int:
+    linter = Linter(load_spec(args.spec))
+    status = EXIT_OK
+    for item_id, text in _read_items(sys.stdin):
+        violations = linter.lint(text)
+        errors = sum(v.severity == "error" for v in violations)
+        status = EXIT_VIOLATIONS if errors else status
+        print(json.dumps({"id": item_id, "errors": errors, "violations": [v.to_dict(text) for v in violations]},
+                         ensure_ascii=False), flush=False)
+    return status
+
+
+def _cmd_conventions_fix(args: argparse.Namespace) -> int:
+    canon = Canonicaliser(load_spec(args.spec))
+    for item_id, text in _read_items(sys.stdin):
+        print(json.dumps({"id": item_id, "text": canon.canonicalise(text)}, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _cmd_guidelines(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    print(guidelines_html(spec) if args.html else guidelines_markdown(spec))
+    return EXIT_OK
+
+
+def _session(args: argparse.Namespace) -> LabelStudioSession:
+    # One session per CLI process: its connections close when the process exits.
+    return LabelStudioSession.connect(LabelStudioConfig.load(args.ls_config))
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    info = init_project(_session(args), spec, title=args.title, mode=args.mode,
+                        annotations_per_task=args.annotations_per_task)
+    print(json.dumps({"project": info.project_id, "title": info.title, "mode": info.mode,
+                      "convention": info.convention}))
+    return EXIT_OK
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    result = import_clips(_session(args), args.project, args.manifest,
+                          canonicaliser=None if args.raw_predictions else Canonicaliser(spec))
+    print(json.dumps({"project": args.project, "tasks": len(result.task_ids), "predictions": result.predictions,
+                      "task_ids": list(result.task_ids), "storages_created": list(result.storages_created)}))
+    return EXIT_OK
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    run = lint_project(_session(args), args.project, Linter(load_spec(args.spec)), write_meta=not args.dry_run)
+    rows: list[dict[str, Any]] = [
+        {"annotator": s.annotator, "annotations": s.annotations, "errors": s.errors, "warnings": s.warnings,
+         "annotations_with_errors": s.annotations_with_errors,
+         "violations_per_annotation": round(s.violations_per_annotation, 3),
+         "top_rules": dict(s.by_rule.most_common(5))}
+        for s in run.annotators
+    ]
+    if args.json:
+        print(json.dumps({"tasks": run.tasks, "annotations": run.annotations, "tasks_updated": run.tasks_updated,
+                          "annotators": rows}))
+    else:
+        print(f"{run.tasks} tasks, {run.annotations} annotations, {run.tasks_updated} tasks marked")
+        print(f"{'annotator':32} {'annots':>6} {'errors':>6} {'warns':>6} {'per annot':>9}  top rules")
+        for r in rows:
+            rules = ", ".join(f"{k} {v}" for k, v in r["top_rules"].items())
+            print(f"{r['annotator']:32} {r['annotations']:>6} {r['errors']:>6} {r['warnings']:>6} "
+                  f"{r['violations_per_annotation']:>9}  {rules}")
+    return EXIT_VIOLATIONS if any(s.errors for s in run.annotators) else EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    count = export_manifest(_session(args), args.project, spec, args.out if args.out else sys.stdout,
+                            all_annotations=args.all_annotations)
+    print(f"exported {count} segments" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_webhook(args: argparse.Namespace) -> int:
+    spec: ConventionSpec = load_spec(args.spec)
+    session = _session(args)
+    session.check_project(args.project)
+    receiver = WebhookReceiver(WebhookConfig(host=args.host, port=args.port), Linter(spec), session)
+    if not args.no_register:
+        hook_id = register_webhook(session, args.project, receiver.url)
+        print(f"webhook {hook_id} registered for project {args.project}: {receiver.url}", file=sys.stderr)
+    print(f"listening on {receiver.url} (Ctrl-C stops)", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        receiver.serve_forever()
+    return EXIT_OK
+
+
+def _cmd_agreement(args: argparse.Namespace) -> int:
+    spec = load_spec(args.spec)
+    report = compute_agreement(fetch_tasks(_session(args), args.project), spec)
+    if args.out_dir is None:
+        print(report_markdown(report, worst_n=args.worst))
+        return EXIT_OK
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "report.json").write_text(json.dumps(report_json(report, worst_n=args.worst), indent=2) + "\n")
+    (args.out_dir / "report.md").write_text(report_markdown(report, worst_n=args.worst))
+    (args.out_dir / "report.html").write_text(report_html(report, worst_n=args.worst))
+    print(f"wrote report.json, report.md, report.html to {args.out_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_add_annotator(args: argparse.Namespace) -> int:
+    password = os.environ.get("ASR_ANNOTATOR_PASSWORD")
+    if not password:
+        raise InputError("set ASR_ANNOTATOR_PASSWORD to the new annotator's password")
+    annotator = add_annotator(_session(args), args.email, password)
+    print(json.dumps({"user_id": annotator.user_id, "email": annotator.email}))
+    return EXIT_OK

@@ -1,0 +1,127 @@
+"""Linter, canonicaliser and normaliser: exact expectations, and the other policies of the spec."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labeling import Canonicaliser, Linter, Normalizer, load_spec, parse_spec
+from labeling._numbers import digits_to_words, parse_number_words
+
+SPEC = load_spec()
+
+
+def rules(text: str) -> list[tuple[str, str, str | None]]:
+    return [(text[v.start:v.end], v.rule, v.fix) for v in Linter(SPEC).lint(text)]
+
+
+def test_lint_reports_span_rule_severity_and_fix() -> None:
+    violations = Linter(SPEC).lint("Um, todays weather")
+    assert [(v.start, v.end, v.rule, v.severity, v.fix) for v in violations] == [
+        (0, 2, "casing", "error", "um"),
+        (2, 3, "punctuation", "error", ""),
+    ]
+    assert Linter(SPEC).lint("um todays weather") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("umm yes", [("umm", "filler-spelling", "um")]),
+        ("[Noise] yes", [("[Noise]", "tag-form", "[noise]")]),
+        ("(laughs)", [("(laughs)", "tag-form", "[laugh]")]),
+        ("[dog] yes", [("[dog]", "tag-unknown", "")]),
+        ("wor~ word", [("wor~", "partial-word", "wor-")]),
+        ("25 cats", [("25", "numbers", "twenty five")]),
+        ("it's ok", [("ok", "spelling", "okay")]),
+        ("well-known", [("well-known", "compound-hyphen", "well known")]),
+        ("café", [("café", "characters", "cafe")]),
+        ("it\u2019s", [("it\u2019s", "characters", "it's")]),
+        ("a  b", [("  ", "whitespace", " ")]),
+        (" a", [(" ", "whitespace", "")]),
+        ("[noise]a", [("", "whitespace", " ")]),
+        ("a,b", [(",", "punctuation", " ")]),
+        ("rock & roll", [("&", "characters", "and")]),
+        ("[noise] [noise]", [("[noise] [noise]", "repeated-tag", "[noise]")]),
+    ],
+)
+def test_each_builtin_rule(text: str, expected: list[tuple[str, str, str | None]]) -> None:
+    assert rules(text) == expected
+
+
+def test_canonicalise_examples() -> None:
+    canon = Canonicaliser(SPEC)
+    assert canon.canonicalise("Uhm... I paid $5 for 2 tickets (laughs)") == \
+        "um i paid five dollars for two tickets [laugh]"
+    assert canon.canonicalise("") == ""
+    assert canon.canonicalise("  ,,, ") == ""
+
+
+def test_normaliser_drops_fillers_tags_partials() -> None:
+    normalizer = Normalizer()  # default spec
+    assert normalizer.normalize("Um, [noise] the wor- WORD is well-known.") == "the word is well known"
+    assert normalizer("I paid $25") == "i paid twenty five dollars"
+
+
+_TAGGED = """format: 1
+convention: {name: tagged, version: '1'}
+fillers: {policy: tag, canonical: {um: [umm, erm]}}
+tags: {open: '<', close: '>', allowed: [noise]}
+numbers: {style: digits}
+casing: preserve
+characters: {allowed: "A-Za-z0-9'."}
+punctuation: {keep: ['.', ',']}
+compound_hyphens: keep
+partial_words: {policy: omit}
+"""
+
+
+def test_other_policies() -> None:
+    spec = parse_spec(_TAGGED)
+    canon = Canonicaliser(spec)
+    assert canon.canonicalise("Umm, I saw twenty five [noise] well-known wor- dogs .") == \
+        "<um>, I saw 25 <noise> well-known dogs."
+    assert Linter(spec).lint("<um>, I saw 25 <noise> well-known dogs.") == []
+    omit = parse_spec("format: 1\nconvention: {name: o, version: '1'}\nfillers: {policy: omit, canonical: {um: []}}\n")
+    assert Canonicaliser(omit).canonicalise("um hello ummm") == "hello"
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet="Uum erI25,.-[]<>noise twentyfive", max_size=40))
+def test_other_policies_idempotent_and_clean(text: str) -> None:
+    spec = parse_spec(_TAGGED)
+    canon, linter = Canonicaliser(spec), Linter(spec)
+    once = canon.canonicalise(text)
+    assert canon.canonicalise(once) == once
+    assert linter.lint(once) == []
+
+
+@pytest.mark.parametrize(
+    ("digits", "words"),
+    [("25", "twenty five"), ("1,000", "one thousand"), ("3.5", "three point five"), ("21st", "twenty first"),
+     ("50%", "fifty percent"), ("1984", "nineteen eighty four"), ("2005", "two thousand five"),
+     ("007", "zero zero seven"), ("1205", "twelve oh five"), ("12th", "twelfth"), ("1000000", "one million")],
+)
+def test_digits_to_words(digits: str, words: str) -> None:
+    assert digits_to_words(digits) == words
+
+
+@settings(max_examples=300)
+@given(st.integers(min_value=0, max_value=10**12 - 1))
+def test_number_words_round_trip(n: int) -> None:
+    words = digits_to_words(str(n))
+    assert words is not None
+    assert parse_number_words(words.split()) == (n, len(words.split()))
+
+
+def test_regex_rules_that_fight_are_reported() -> None:
+    spec = parse_spec("format: 1\nconvention: {name: f, version: '1'}\nrules:\n"
+                      "  - {id: a, pattern: 'cat', replace: 'dog'}\n  - {id: b, pattern: 'dog', replace: 'cat'}\n")
+    from labeling import CanonicalisationError
+    with pytest.raises(CanonicalisationError, match="rule 'a' still changes"):
+        Canonicaliser(spec).canonicalise("cat")
+    loop = parse_spec("format: 1\nconvention: {name: f, version: '1'}\nrules:\n"
+                      "  - {id: grow, pattern: 'a$', replace: 'aa'}\n")
+    with pytest.raises(CanonicalisationError, match="no fixed point"):
+        Canonicaliser(loop).canonicalise("a")

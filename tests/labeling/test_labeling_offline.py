@@ -1,0 +1,212 @@
+"""Webhook receiver, clip manifest, Label Studio session errors and the public surface, without a server."""
+
+from __future__ import annotations
+
+import ast
+import json
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import labeling
+from labeling import (
+    InputError,
+    LabelStudioAuthError,
+    LabelStudioConfig,
+    LabelStudioError,
+    LabelStudioSession,
+    LabelStudioUnavailable,
+    Linter,
+    WebhookConfig,
+    WebhookReceiver,
+    load_spec,
+)
+from labeling._clips import local_files_url, read_clips, storage_dirs
+from labeling._ls_tasks import merge_lint_meta
+
+PACKAGE = Path(labeling.__file__).parent
+TOKEN = "f" * 40
+
+
+def test_all_is_true_and_every_name_documented() -> None:
+    for name in labeling.__all__:
+        assert getattr(labeling, name).__doc__, name
+    public = {n for n in dir(labeling) if not n.startswith("_")}
+    assert set(labeling.__all__) <= public
+    assert sorted(labeling.__all__) == labeling.__all__
+
+
+def test_no_module_imports_protos_and_modules_stay_small() -> None:
+    for path in PACKAGE.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.module or "").startswith("protos"), path
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith("protos") for a in node.names), path
+        assert len(path.read_text().splitlines()) <= 500, path
+
+
+# -- webhook receiver -------------------------------------------------------------------------------------
+
+def _post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    hook = WebhookReceiver(WebhookConfig(port=0), Linter(load_spec()), session=None)
+    hook.start()
+    yield hook
+    hook.stop()
+
+
+def _payload(text: str, action: str = "ANNOTATION_CREATED") -> bytes:
+    return json.dumps({
+        "action": action,
+        "annotation": {"id": 5, "task": 9, "completed_by": 2, "result": [
+            {"type": "textarea", "from_name": "transcription", "to_name": "audio", "value": {"text": [text]}}]},
+        "task": {"id": 9, "data": {"audio": "/data/local-files/?d=a.wav"}},
+        "project": {"id": 1},
+    }).encode()
+
+
+def test_webhook_lints_inline_and_answers_fast(receiver: WebhookReceiver) -> None:
+    started = time.perf_counter()
+    status, body = _post(receiver.url, _payload("Um, hello"))
+    elapsed_s = time.perf_counter() - started
+    assert status == 200
+    assert body == {"task": 9, "annotation": 5, "errors": 2, "warnings": 0}
+    assert elapsed_s < 0.5
+    assert _post(receiver.url, _payload("um hello", "ANNOTATION_UPDATED"))[1]["errors"] == 0
+
+
+def test_webhook_ignores_other_actions_and_rejects_garbage(receiver: WebhookReceiver) -> None:
+    assert _post(receiver.url, b'{"action": "PROJECT_UPDATED"}') == (200, {"ignored": "PROJECT_UPDATED"})
+    assert _post(receiver.url, b"not json")[0] == 400
+    assert _post(receiver.url, b'{"action": "ANNOTATION_CREATED"}')[0] == 400
+
+
+def test_merge_lint_meta_keeps_other_meta_and_other_annotations() -> None:
+    first = merge_lint_meta({"owner": "x"}, "c@1", {1: {"errors": 2, "warnings": 0}}, replace_all=False)
+    second = merge_lint_meta(first, "c@1", {2: {"errors": 0, "warnings": 1}}, replace_all=False)
+    assert second["owner"] == "x"
+    assert set(second["convention_lint"]["annotations"]) == {"1", "2"}
+    assert second["convention_lint"]["errors"] == 2 and not second["convention_lint"]["clean"]
+    full = merge_lint_meta(second, "c@1", {2: {"errors": 0, "warnings": 0}}, replace_all=True)
+    assert set(full["convention_lint"]["annotations"]) == {"2"} and full["convention_lint"]["clean"]
+
+
+# -- clip manifest --------------------------------------------------------------------------------------
+
+def test_read_clips_resolves_paths_and_keeps_extra_fields(tmp_path: Path) -> None:
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "audio" / "a b.wav").write_bytes(b"RIFF")
+    manifest = tmp_path / "clips.jsonl"
+    manifest.write_text(json.dumps({"audio": "audio/a b.wav", "text": "hi", "confidence": 0.4,
+                                    "model_version": "tiny", "start_s": 1, "end_s": 2.5, "speaker": "s1"}) + "\n")
+    (clip,) = read_clips(manifest, document_root=tmp_path)
+    assert clip.audio_path == tmp_path / "audio" / "a b.wav"
+    assert (clip.start_s, clip.end_s, clip.confidence, clip.extra) == (1.0, 2.5, 0.4, {"speaker": "s1"})
+    assert local_files_url(clip.audio_path, tmp_path) == "/data/local-files/?d=audio/a%20b.wav"
+    assert storage_dirs([clip], tmp_path) == [tmp_path / "audio"]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"text": "x"}', "'audio' must be a non-empty path"),
+        ('{"audio": "missing.wav"}', "does not exist"),
+        ('{"audio": "a.wav", "confidence": 2}', "confidence 2.0 is outside [0, 1]"),
+        ('{"audio": "a.wav", "start_s": 2, "end_s": 1}', "end_s (1.0) must be after start_s (2.0)"),
+        ('{"audio": "a.wav", "text": 3}', "'text' must be a string"),
+        ("[1]", "expected a JSON object"),
+        ("{", "not valid JSON"),
+    ],
+)
+def test_bad_manifest_lines_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"audio": "a.wav"}\n' + line + "\n")
+    with pytest.raises(InputError) as info:
+        read_clips(manifest, document_root=Path("/"))
+    assert str(info.value).startswith(f"{manifest}:2: ") and message in str(info.value)
+
+
+def test_audio_outside_document_root_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"audio": "a.wav"}\n')
+    with pytest.raises(InputError, match="outside the document root /srv/nowhere"):
+        read_clips(manifest, document_root=Path("/srv/nowhere"))
+
+
+# -- Label Studio session: configuration and errors ----------------------------------------------------
+
+def test_config_from_env_and_file_never_shows_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "ls.toml"
+    path.write_text(f'url = "http://file:1/"\napi_key = "{TOKEN}"\ndocument_root = "/data"\n')
+    config = LabelStudioConfig.load(path, env={})
+    assert (config.url, config.document_root) == ("http://file:1", Path("/data"))
+    assert TOKEN not in repr(config)
+    config = LabelStudioConfig.load(path, env={"LABEL_STUDIO_URL": "http://env:2"})
+    assert config.url == "http://env:2" and config.api_key == TOKEN
+    with pytest.raises(LabelStudioAuthError, match="no Label Studio API key"):
+        LabelStudioConfig.load(None, env={"LABEL_STUDIO_URL": "http://x"})
+    path.write_text('url = "http://x"\napi_kee = "k"\n')
+    with pytest.raises(LabelStudioError, match="unknown key 'api_kee'"):
+        LabelStudioConfig.load(path, env={})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_server_down_is_one_clear_error() -> None:
+    config = LabelStudioConfig(url=f"http://127.0.0.1:{_free_port()}", api_key=TOKEN, timeout_s=5)
+    with pytest.raises(LabelStudioUnavailable, match="does not answer") as info:
+        LabelStudioSession.connect(config)
+    assert TOKEN not in str(info.value)
+
+
+class _Rejecting(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"detail": "Invalid token."}'
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", "sessionid=secret-cookie")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_bad_token_is_one_clear_error_without_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Rejecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = LabelStudioConfig(url=f"http://127.0.0.1:{server.server_address[1]}", api_key=TOKEN)
+        with caplog.at_level("DEBUG"), pytest.raises(LabelStudioAuthError, match="rejected the API key") as info:
+            LabelStudioSession.connect(config)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Invalid token." in str(info.value)
+    assert TOKEN not in str(info.value) and "secret-cookie" not in str(info.value)
+    assert TOKEN not in caplog.text
