@@ -1,0 +1,144 @@
+"""Server-side audio handling: decode a declared LINEAR16 clip, measure it, bring it to 16 kHz mono.
+
+Nothing here knows gRPC: the servicer passes the bytes and the declared format, and gets back
+float32 samples for the engine plus the `AudioStats` that monitoring and the result carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import soxr
+
+from asr_service.engines.base import SAMPLE_RATE_HZ
+from asr_service.errors import ClipTooLongError, InvalidAudioError
+
+__all__ = [
+    "SILENCE_DBFS",
+    "AudioFormat",
+    "AudioStats",
+    "ClipLimits",
+    "DecodedClip",
+    "check_format",
+    "decode_clip",
+    "measure",
+]
+
+BYTES_PER_SAMPLE = 2  # LINEAR16
+FULL_SCALE = 32768.0
+# Digital silence has an RMS of -inf dBFS; report a finite floor so that means and histograms work.
+SILENCE_DBFS = -120.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioFormat:
+    """The format a client declared for its audio."""
+
+    sample_rate_hz: int
+    channels: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioStats:
+    """Measurements of a received clip, before resampling."""
+
+    duration_s: float
+    rms_dbfs: float
+    peak_dbfs: float
+    clipped_ratio: float  # share of samples at (or beyond) full scale
+    sample_rate_hz: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodedClip:
+    """A clip ready for the engine: 16 kHz mono float32 in [-1, 1], with its measurements."""
+
+    samples: npt.NDArray[np.float32]
+    stats: AudioStats
+
+
+def _to_dbfs(value: float) -> float:
+    return max(SILENCE_DBFS, 20.0 * float(np.log10(value))) if value > 0 else SILENCE_DBFS
+
+
+def measure(pcm: npt.NDArray[np.int16], sample_rate_hz: int, channels: int = 1) -> AudioStats:
+    """Duration, RMS and peak level in dBFS, and clipped share of interleaved int16 samples."""
+    if pcm.size == 0:
+        return AudioStats(
+            duration_s=0.0,
+            rms_dbfs=SILENCE_DBFS,
+            peak_dbfs=SILENCE_DBFS,
+            clipped_ratio=0.0,
+            sample_rate_hz=sample_rate_hz,
+        )
+    as_float = pcm.astype(np.float32) / FULL_SCALE
+    rms = float(np.sqrt(np.mean(np.square(as_float, dtype=np.float64))))
+    peak = float(np.max(np.abs(as_float)))
+    clipped = int(np.count_nonzero((pcm >= 32767) | (pcm <= -32768)))
+    return AudioStats(
+        duration_s=pcm.size / channels / sample_rate_hz,
+        rms_dbfs=_to_dbfs(rms),
+        peak_dbfs=_to_dbfs(peak),
+        clipped_ratio=clipped / pcm.size,
+        sample_rate_hz=sample_rate_hz,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipLimits:
+    """What a clip may be: the server's accepted rates, channels and length."""
+
+    accepted_rates_hz: tuple[int, ...]
+    max_channels: int
+    max_clip_s: float
+
+
+def decode_clip(data: bytes, fmt: AudioFormat, limits: ClipLimits, *, allow_empty: bool = False) -> DecodedClip:
+    """Validate LINEAR16 bytes in `fmt`, measure them, and return 16 kHz mono float32 samples.
+
+    Raises InvalidAudioError (naming the field) for an undeclared or unsupported rate, a bad
+    channel count, empty audio (unless `allow_empty`) or a byte count that is not a whole number
+    of frames; ClipTooLongError when the clip is longer than `max_clip_s`.
+    """
+    check_format(fmt, limits)
+    frame_bytes = BYTES_PER_SAMPLE * fmt.channels
+    if not data and not allow_empty:
+        raise InvalidAudioError("audio: empty (0 bytes); send at least one LINEAR16 frame")
+    if len(data) % frame_bytes:
+        raise InvalidAudioError(
+            f"audio: {len(data)} bytes is not a whole number of LINEAR16 frames "
+            f"({BYTES_PER_SAMPLE} bytes x {fmt.channels} channel(s) = {frame_bytes} bytes per frame)"
+        )
+    duration_s = len(data) / frame_bytes / fmt.sample_rate_hz
+    if duration_s > limits.max_clip_s:
+        raise ClipTooLongError(
+            f"audio: clip is {duration_s:.2f} s long; the server accepts at most {limits.max_clip_s:g} s "
+            "(split it on the client: the VAD's max_clip_s)"
+        )
+    pcm = np.frombuffer(data, dtype="<i2")
+    stats = measure(pcm, fmt.sample_rate_hz, fmt.channels)
+    samples = pcm.astype(np.float32) / FULL_SCALE
+    if fmt.channels > 1:
+        samples = samples.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
+    if fmt.sample_rate_hz != SAMPLE_RATE_HZ and samples.size:
+        samples = soxr.resample(samples, fmt.sample_rate_hz, SAMPLE_RATE_HZ, quality="HQ").astype(
+            np.float32, copy=False
+        )
+    return DecodedClip(samples=np.ascontiguousarray(samples, dtype=np.float32), stats=stats)
+
+
+def check_format(fmt: AudioFormat, limits: ClipLimits) -> None:
+    """Raise InvalidAudioError naming the field when `fmt` is undeclared or unsupported."""
+    if fmt.sample_rate_hz == 0:
+        raise InvalidAudioError("config.format.sample_rate_hz: not set; declare the rate of the audio")
+    if fmt.sample_rate_hz not in limits.accepted_rates_hz:
+        rates = ", ".join(str(r) for r in limits.accepted_rates_hz)
+        raise InvalidAudioError(
+            f"config.format.sample_rate_hz: {fmt.sample_rate_hz} Hz is not supported (accepted: {rates})"
+        )
+    if not 1 <= fmt.channels <= limits.max_channels:
+        raise InvalidAudioError(
+            f"config.format.channels: {fmt.channels} is not supported (accepted: 1..{limits.max_channels})"
+        )

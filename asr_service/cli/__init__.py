@@ -1,0 +1,41 @@
+"""The `asr` command: serve, transcribe, demo, and the labeling tools' commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from asr_service.cli import _demo, _serve, _transcribe
+from labeling import cli as labeling_cli
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole `asr` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="asr",
+        description="Speech recognition service: client-side VAD, gRPC, a Whisper server inside a latency budget.",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _serve.register(subparsers)
+    _transcribe.register(subparsers)
+    _demo.register(subparsers)
+    labeling_cli.register(subparsers)  # `conventions` and `label`
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `asr` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("asr: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

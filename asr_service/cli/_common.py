@@ -1,0 +1,82 @@
+"""Flags and helpers shared by the `asr` subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import vad
+from asr_service.config import ServerConfig, load_config
+
+__all__ = ["add_server_flags", "add_vad_flags", "config_from_args", "fail", "setup_logging", "vad_options"]
+
+
+def add_vad_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of the client-side VAD (defaults: `vad.VadOptions`)."""
+    group = parser.add_argument_group("client VAD")
+    defaults = vad.VadOptions()
+    group.add_argument("--vad-detector", default=defaults.detector, choices=sorted(vad.DETECTORS))
+    group.add_argument("--vad-aggressiveness", type=int, default=defaults.aggressiveness, help="0-3")
+    group.add_argument("--frame-ms", type=int, default=defaults.frame_ms, help="10, 20 or 30")
+    group.add_argument("--pre-padding-ms", type=int, default=defaults.pre_padding_ms)
+    group.add_argument("--post-padding-ms", type=int, default=defaults.post_padding_ms)
+    group.add_argument("--min-silence-ms", type=int, default=defaults.min_silence_ms)
+    group.add_argument("--min-speech-ms", type=int, default=defaults.min_speech_ms)
+    group.add_argument("--max-clip-s", type=float, default=defaults.max_clip_s)
+    group.add_argument("--normalize-dbfs", type=float, default=None, help="target speech RMS in dBFS")
+
+
+def vad_options(args: argparse.Namespace) -> vad.VadOptions:
+    """`VadOptions` from the VAD flags (ValueError names the bad one)."""
+    return vad.VadOptions(
+        detector=args.vad_detector,
+        aggressiveness=args.vad_aggressiveness,
+        frame_ms=args.frame_ms,
+        pre_padding_ms=args.pre_padding_ms,
+        post_padding_ms=args.post_padding_ms,
+        min_silence_ms=args.min_silence_ms,
+        min_speech_ms=args.min_speech_ms,
+        max_clip_s=args.max_clip_s,
+        normalize_dbfs=args.normalize_dbfs,
+    )
+
+
+def add_server_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that build the server config (over the TOML file and the environment)."""
+    parser.add_argument("--config", metavar="FILE", help="TOML config file ([server] and [engine] tables)")
+    parser.add_argument("--model", help="'tiny.en' (embedded) or a CTranslate2 Whisper model directory")
+    parser.add_argument("--compute-type", help="CTranslate2 compute type (default int8)")
+    parser.add_argument("--workers", type=int, help="concurrent transcriptions (default: one per core)")
+    parser.add_argument("--threads", type=int, help="CPU threads per worker (default: cores / workers)")
+    parser.add_argument("--budget-ms", type=float, help="latency budget (default 300)")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+
+
+def config_from_args(args: argparse.Namespace, **extra: object) -> ServerConfig:
+    """The server config from --config, the environment and the flags."""
+    overrides: dict[str, object] = {
+        "engine.model": args.model,
+        "engine.compute_type": args.compute_type,
+        "engine.num_workers": args.workers,
+        "engine.cpu_threads": args.threads,
+        "budget_ms": args.budget_ms,
+        "log_level": args.log_level,
+        **extra,
+    }
+    return load_config(args.config, overrides=overrides)
+
+
+def setup_logging(level: str) -> None:
+    """One line per event on stderr (the server is the only place that configures logging)."""
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def fail(message: str, code: int = 1) -> int:
+    """Print a one-line error on stderr and return the exit code."""
+    print(f"asr: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,33 @@
+"""`asr serve`: run the gRPC server until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from asr_service.cli._common import add_server_flags, config_from_args, fail, setup_logging
+from asr_service.errors import AsrError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `serve`."""
+    parser = subparsers.add_parser("serve", help="run the ASR gRPC server")
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
+    add_server_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until a signal; exit 0 after a clean shutdown."""
+    from asr_service.server import serve
+
+    try:
+        config = config_from_args(args, host=args.host, port=args.port)
+        setup_logging(config.log_level)
+        asyncio.run(serve(config))
+    except AsrError as exc:
+        return fail(str(exc))
+    return 0

@@ -1,0 +1,116 @@
+"""`asr transcribe`: run the client VAD on audio files and transcribe each clip, remotely or in-process."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from typing import TextIO
+
+import vad
+from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
+from asr_service.client import AsrClient, ClipResult, LocalTranscriber, Transcriber
+from asr_service.errors import AsrError
+
+__all__ = ["clip_record", "register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `transcribe`."""
+    parser = subparsers.add_parser(
+        "transcribe",
+        help="transcribe audio files through the client VAD",
+        description="Split each AUDIO file into utterance clips with the client VAD and transcribe them: "
+        "through a server with --server, else in this process. AUDIO '-' reads raw s16le PCM from stdin.",
+    )
+    parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio file(s), or - for raw PCM on stdin")
+    parser.add_argument("--server", metavar="HOST:PORT", help="send clips to this server (default: in-process)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
+    parser.add_argument("--stream", action="store_true", help="use one StreamingRecognize session per file")
+    parser.add_argument("--rate", type=int, default=16_000, help="sample rate of PCM on stdin (default 16000)")
+    parser.add_argument("--channels", type=int, default=1, help="channels of PCM on stdin (default 1)")
+    add_vad_flags(parser)
+    add_server_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def clip_record(path: str, clip: vad.Clip, result: ClipResult) -> dict[str, object]:
+    """The JSON object printed for one clip."""
+    return {
+        "file": path,
+        "clip_id": result.clip_id,
+        "start_s": round(clip.start_s, 3),
+        "end_s": round(clip.end_s, 3),
+        "text": result.text,
+        "confidence": result.confidence,
+        "null_reason": result.null_reason,
+        "model_id": result.model_id,
+        "model_version": result.model_version,
+        "latency_ms": {**result.latency_ms, "round_trip": result.round_trip_ms},
+        "budget_exceeded": result.budget_exceeded,
+        "audio": result.audio,
+        "vad": {
+            "speech_ratio": round(clip.stats.speech_ratio, 3),
+            "pre_padding_ms": clip.stats.pre_padding_ms,
+            "post_padding_ms": clip.stats.post_padding_ms,
+            "gain_db": round(clip.stats.gain_db, 2),
+            "split": clip.stats.split,
+        },
+    }
+
+
+def _clips(path: str, options: vad.VadOptions, args: argparse.Namespace) -> Iterator[vad.Clip]:
+    if path == "-":
+        return vad.iter_pcm_clips(sys.stdin.buffer, options, sample_rate_hz=args.rate, channels=args.channels)
+    return vad.iter_file_clips(path, options)
+
+
+def _results(
+    transcriber: Transcriber, path: str, options: vad.VadOptions, args: argparse.Namespace
+) -> Iterator[tuple[vad.Clip, ClipResult]]:
+    if args.stream and isinstance(transcriber, AsrClient):
+        clips = list(_clips(path, options, args))
+        yield from zip(clips, transcriber.stream(clips), strict=True)
+        return
+    for clip in _clips(path, options, args):
+        yield clip, transcriber.recognize_clip(clip)
+
+
+def print_result(out: TextIO, path: str, clip: vad.Clip, result: ClipResult, *, as_json: bool) -> None:
+    """One line per clip: JSON, or a human-readable line."""
+    if as_json:
+        out.write(json.dumps(clip_record(path, clip, result), ensure_ascii=False) + "\n")
+    else:
+        text = result.text or f"<{result.null_reason}>"
+        lat = result.latency_ms
+        out.write(
+            f"{path} [{clip.start_s:6.2f}-{clip.end_s:6.2f}s] {text}  "
+            f"(server {lat['total']:.0f} ms, inference {lat['inference']:.0f} ms, "
+            f"round trip {result.round_trip_ms:.0f} ms, confidence {result.confidence:.2f})\n"
+        )
+    out.flush()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe every file; a bad file or an unreachable server ends with a one-line error."""
+    try:
+        options = vad_options(args)
+        transcriber: Transcriber = (
+            AsrClient(args.server) if args.server else LocalTranscriber(config_from_args(args))
+        )
+    except (ValueError, AsrError) as exc:
+        return fail(str(exc), 2)
+    status = 0
+    try:
+        for path in args.audio:
+            try:
+                for clip, result in _results(transcriber, path, options, args):
+                    print_result(sys.stdout, path, clip, result, as_json=args.json)
+            except vad.VadError as exc:
+                status = fail(str(exc))
+            except AsrError as exc:  # the server is gone or refused: the next file would fail too
+                return fail(str(exc))
+    finally:
+        transcriber.close()
+    return status

@@ -1,0 +1,231 @@
+"""The server's one config object, built at the entry point from a TOML file, the environment and flags.
+
+Precedence, lowest first: defaults < TOML file < environment < command-line flags.
+
+TOML layout (every key optional)::
+
+    [server]
+    host = "127.0.0.1"
+    port = 50051
+    max_clip_s = 30.0
+    budget_ms = 300.0
+
+    [engine]
+    model = "tiny.en"
+    num_workers = 2  # 0 (the default) = one per core
+
+Environment: `ASR_<KEY>` for `[server]` keys (e.g. `ASR_PORT=6000`) and `ASR_ENGINE_<KEY>` for
+`[engine]` keys (e.g. `ASR_ENGINE_MODEL=/models/small.en`). Unknown keys are errors, not ignored:
+a typo in a config file must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asr_service.audio import ClipLimits
+from asr_service.engines.base import EngineOptions
+from asr_service.errors import ConfigError
+
+__all__ = ["DEFAULT_SAMPLE_RATES_HZ", "ServerConfig", "load_config"]
+
+DEFAULT_SAMPLE_RATES_HZ = (8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerConfig:
+    """Everything the server needs to know, validated once, passed down."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051  # 0 picks a free port
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    # Limits on what a request may carry.
+    max_clip_s: float = 30.0
+    sample_rates_hz: tuple[int, ...] = DEFAULT_SAMPLE_RATES_HZ
+    max_channels: int = 2
+    # Admission control: requests being transcribed or waiting for a worker. Past it, new
+    # requests get RESOURCE_EXHAUSTED at once instead of queueing into a blown budget.
+    max_concurrent_requests: int = 8
+    budget_ms: float = 300.0
+    # Clips whose RMS is below this are not sent to the model (null_reason TOO_QUIET).
+    volume_floor_dbfs: float = -60.0
+    # Whisper's own rule: no speech when no_speech_prob > threshold and avg_logprob < threshold.
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    # On shutdown, health says NOT_SERVING (and new requests get UNAVAILABLE) this long before the
+    # port closes, so that load balancers and clients watching health move away first.
+    shutdown_notice_s: float = 1.0
+    drain_timeout_s: float = 10.0
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
+        _check(0 < self.max_clip_s <= 600, "max_clip_s", self.max_clip_s, "(0, 600] seconds")
+        _check(
+            len(self.sample_rates_hz) > 0 and all(4000 <= r <= 192_000 for r in self.sample_rates_hz),
+            "sample_rates_hz",
+            self.sample_rates_hz,
+            "a non-empty list of rates in 4000..192000 Hz",
+        )
+        _check(1 <= self.max_channels <= 8, "max_channels", self.max_channels, "1..8")
+        _check(
+            self.max_concurrent_requests >= 1,
+            "max_concurrent_requests",
+            self.max_concurrent_requests,
+            ">= 1",
+        )
+        _check(self.budget_ms > 0, "budget_ms", self.budget_ms, "> 0 ms")
+        _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
+        _check(0 <= self.no_speech_threshold <= 1, "no_speech_threshold", self.no_speech_threshold, "0..1")
+        _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, ">= 0 s")
+        _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
+        _check(
+            self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
+            "log_level",
+            self.log_level,
+            "DEBUG, INFO, WARNING or ERROR",
+        )
+        cores = os.cpu_count() or 1
+        _check(self.engine.num_workers >= 1, "engine.num_workers", self.engine.num_workers, ">= 1")
+        _check(self.engine.cpu_threads >= 0, "engine.cpu_threads", self.engine.cpu_threads, ">= 0")
+        threads = self.engine.cpu_threads or max(1, cores // self.engine.num_workers)
+        # More busy threads than cores only adds context switches to every request's latency.
+        _check(
+            self.engine.device != "cpu" or self.engine.num_workers * threads <= max(cores, 1),
+            "engine.num_workers * engine.cpu_threads",
+            self.engine.num_workers * threads,
+            f"<= {cores} (the cores of this machine)",
+        )
+
+
+    @property
+    def clip_limits(self) -> ClipLimits:
+        """The limits a clip is checked against."""
+        return ClipLimits(
+            accepted_rates_hz=self.sample_rates_hz, max_channels=self.max_channels, max_clip_s=self.max_clip_s
+        )
+
+
+def _check(ok: bool, name: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: {value!r} is out of range (allowed: {allowed})")
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> ServerConfig:
+    """Build a `ServerConfig` from a TOML file, the environment and flag overrides.
+
+    `overrides` uses the `[server]` key names, and `engine.<key>` for engine keys; values that
+    are None are ignored (an unset flag).
+    """
+    server: dict[str, Any] = {}
+    engine: dict[str, Any] = {}
+    if path is not None:
+        _merge_file(Path(path), server, engine)
+    _merge_env(os.environ if env is None else env, server, engine)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if key.startswith("engine."):
+            engine[key.removeprefix("engine.")] = _coerce(EngineOptions, key.removeprefix("engine."), value)
+        else:
+            server[key] = _coerce(ServerConfig, key, value)
+    try:
+        return ServerConfig(engine=EngineOptions(**engine), **server)
+    except TypeError as exc:  # only reachable through a bug in the key checks above
+        raise ConfigError(str(exc)) from exc
+
+
+def _merge_file(path: Path, server: dict[str, Any], engine: dict[str, Any]) -> None:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
+    unknown = set(data) - {"server", "engine"}
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown section(s) {sorted(unknown)} (known: server, engine)")
+    for key, value in data.get("server", {}).items():
+        server[key] = _coerce(ServerConfig, key, value, where=f"{path} [server]")
+    for key, value in data.get("engine", {}).items():
+        engine[key] = _coerce(EngineOptions, key, value, where=f"{path} [engine]")
+
+
+def _merge_env(env: Mapping[str, str], server: dict[str, Any], engine: dict[str, Any]) -> None:
+    for name, value in env.items():
+        if name.startswith("ASR_ENGINE_"):
+            key = name.removeprefix("ASR_ENGINE_").lower()
+            engine[key] = _coerce(EngineOptions, key, value, where=f"environment {name}")
+        elif name.startswith("ASR_") and name.removeprefix("ASR_").lower() in _field_types(ServerConfig):
+            key = name.removeprefix("ASR_").lower()
+            server[key] = _coerce(ServerConfig, key, value, where=f"environment {name}")
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name != "engine"}
+
+
+def _coerce(cls: type, key: str, value: Any, *, where: str = "option") -> Any:
+    """Check that `key` exists on `cls` and turn `value` (maybe a string) into the field's type."""
+    types_ = _field_types(cls)
+    if key not in types_:
+        raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(types_))})")
+    hint = types_[key]
+    try:
+        return _convert(hint, value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {key} = {value!r} is not a valid {_type_name(hint)}") from exc
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        (item,) = typing.get_args(hint)[:1]
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list | tuple):
+            raise TypeError("expected a list")
+        return tuple(_convert(item, v) for v in items)
+    if origin in (typing.Union, types.UnionType):
+        if value in (None, "", "none", "None"):
+            return None
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(args[0], value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in {"1", "true", "yes", "on"}:
+            return True
+        if str(value).lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValueError("not a boolean")
+    if hint is int:
+        if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+            raise TypeError("not an integer")
+        return int(value)
+    if hint is float:
+        if isinstance(value, bool):
+            raise TypeError("not a number")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise TypeError("not a string")
+        return value
+    raise TypeError(f"unsupported type {hint}")
+
+
+def _type_name(hint: Any) -> str:
+    return getattr(hint, "__name__", str(hint))

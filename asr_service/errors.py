@@ -1,0 +1,96 @@
+"""Errors raised by the ASR service, and the one table that maps them to gRPC status codes.
+
+The tree::
+
+    AsrError                      base of everything this package raises on purpose
+    ├── InvalidAudioError         the clip or its declared format is wrong   -> INVALID_ARGUMENT
+    ├── ClipTooLongError          the clip is longer than the server allows  -> OUT_OF_RANGE
+    ├── ProtocolError             messages in the wrong order or shape       -> INVALID_ARGUMENT
+    ├── UnknownModelError         a model id the server does not serve       -> NOT_FOUND
+    ├── OverloadedError           admission control refused the request      -> RESOURCE_EXHAUSTED
+    ├── UnavailableError          not ready or draining; retry elsewhere     -> UNAVAILABLE
+    ├── ConfigError               a bad server or client setting             (startup only)
+    └── ClientError               the client could not get an answer         (client side only)
+
+Every message names the field or setting at fault. The servicers catch `AsrError` only; anything
+else is a bug and reaches gRPC as INTERNAL with the exception logged.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "STATUS_CODES",
+    "AsrError",
+    "ClientError",
+    "ClipTooLongError",
+    "ConfigError",
+    "InvalidAudioError",
+    "OverloadedError",
+    "ProtocolError",
+    "UnavailableError",
+    "UnknownModelError",
+    "status_code_for",
+]
+
+
+class AsrError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class InvalidAudioError(AsrError):
+    """The clip, or the format declared for it, cannot be used."""
+
+
+class ClipTooLongError(AsrError):
+    """The clip is longer than the server's `max_clip_s`."""
+
+
+class ProtocolError(AsrError):
+    """Messages arrived in the wrong order or shape (e.g. audio before config)."""
+
+
+class UnknownModelError(AsrError):
+    """The request named a model this server does not serve."""
+
+
+class OverloadedError(AsrError):
+    """Too many requests in flight: admission control refused this one."""
+
+
+class UnavailableError(AsrError):
+    """The server is not ready (model loading) or is draining for shutdown."""
+
+
+class ConfigError(AsrError):
+    """A setting is missing, of the wrong type or out of range."""
+
+
+class ClientError(AsrError):
+    """The client could not get an answer: server unreachable, or it refused the request.
+
+    `code` is the gRPC status code name the server answered with ("UNAVAILABLE", ...), if any.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+STATUS_CODES: dict[type[AsrError], grpc.StatusCode] = {
+    InvalidAudioError: grpc.StatusCode.INVALID_ARGUMENT,
+    ProtocolError: grpc.StatusCode.INVALID_ARGUMENT,
+    ClipTooLongError: grpc.StatusCode.OUT_OF_RANGE,
+    UnknownModelError: grpc.StatusCode.NOT_FOUND,
+    OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    UnavailableError: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+def status_code_for(error: AsrError) -> grpc.StatusCode:
+    """The gRPC status code for `error` (INTERNAL for errors that should not reach a servicer)."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_CODES and issubclass(cls, AsrError):
+            return STATUS_CODES[cls]
+    return grpc.StatusCode.INTERNAL

@@ -1,0 +1,221 @@
+"""The recognizer: admission control, a worker pool sized for the cores, null reasons, latency.
+
+It sits between the servicers (which only translate gRPC messages) and an engine (which only
+turns audio into text). It knows nothing of gRPC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from asr_service.audio import AudioStats, DecodedClip
+from asr_service.config import ServerConfig
+from asr_service.engines.base import Engine, EngineInfo, Transcription
+from asr_service.errors import OverloadedError, UnavailableError
+
+__all__ = ["Latency", "NullReason", "Observer", "RecognitionResult", "Recognizer", "VadStats"]
+
+logger = logging.getLogger(__name__)
+
+
+class NullReason(enum.Enum):
+    """Why a result has no text (values match `asr.v1.NullReason`)."""
+
+    NONE = 0
+    EMPTY_AUDIO = 1
+    TOO_QUIET = 2
+    NO_SPEECH = 3
+    HALLUCINATION_SUPPRESSED = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class VadStats:
+    """What the client-side VAD reported about a clip (zeros when the client sent nothing)."""
+
+    speech_ratio: float = 0.0
+    pre_padding_ms: int = 0
+    post_padding_ms: int = 0
+    gain_db: float = 0.0
+    split: bool = False
+    start_s: float = 0.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Latency:
+    """Where the time of one request went, against the budget."""
+
+    queue_wait_ms: float
+    inference_ms: float
+    server_total_ms: float
+    budget_ms: float
+
+    @property
+    def budget_exceeded(self) -> bool:
+        """True when the server's total exceeded the budget."""
+        return self.server_total_ms > self.budget_ms
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecognitionResult:
+    """The answer for one clip."""
+
+    clip_id: str
+    text: str
+    confidence: float
+    null_reason: NullReason
+    no_speech_prob: float
+    model: EngineInfo
+    role: str
+    latency: Latency
+    audio: AudioStats
+    vad: VadStats
+    used_fallback: bool = False
+
+
+Observer = Callable[["RecognitionResult"], None]
+
+
+class Recognizer:
+    """Runs one engine on a bounded worker pool and turns its output into results.
+
+    `max_concurrent_requests` counts clips being transcribed plus clips waiting for a worker;
+    past it, `recognize` raises OverloadedError at once. The pool has `engine.num_workers`
+    threads: CTranslate2 releases the GIL, and each worker uses `cpu_threads` cores, so the pool
+    never asks for more cores than the machine has.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: ServerConfig,
+        *,
+        role: str = "primary",
+        observers: tuple[Observer, ...] = (),
+    ) -> None:
+        self._engine = engine
+        self._observers = observers
+        self._config = config
+        self._role = role
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.engine.num_workers, thread_name_prefix=f"asr-{role}"
+        )
+        self._in_flight = 0
+        self._closed = False
+
+    @property
+    def info(self) -> EngineInfo:
+        """The identity of the engine's model."""
+        return self._engine.info
+
+    @property
+    def role(self) -> str:
+        """primary, canary or shadow."""
+        return self._role
+
+    @property
+    def in_flight(self) -> int:
+        """Clips being transcribed or waiting for a worker."""
+        return self._in_flight
+
+    async def recognize(
+        self,
+        clip: DecodedClip,
+        *,
+        clip_id: str,
+        received_at: float,
+        vad: VadStats | None = None,
+    ) -> RecognitionResult:
+        """Transcribe `clip`. `received_at` is `time.perf_counter()` when its last byte arrived."""
+        if self._closed:
+            raise UnavailableError("server: shutting down; retry on another server")
+        if self._in_flight >= self._config.max_concurrent_requests:
+            raise OverloadedError(
+                f"server: {self._in_flight} requests in flight, the limit is "
+                f"max_concurrent_requests={self._config.max_concurrent_requests}; retry later"
+            )
+        self._in_flight += 1
+        try:
+            result = await self._recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad)
+        finally:
+            self._in_flight -= 1
+        for observe in self._observers:
+            observe(result)
+        return result
+
+    async def _recognize(
+        self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None
+    ) -> RecognitionResult:
+        transcription: Transcription | None = None
+        queue_wait_s = inference_s = 0.0
+        reason = self._skip_reason(clip)
+        if reason is NullReason.NONE:
+            submitted_at = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            done, started_at, ended_at = await loop.run_in_executor(
+                self._pool, _timed_transcribe, self._engine, clip.samples
+            )
+            queue_wait_s = started_at - submitted_at
+            inference_s = ended_at - started_at
+            reason = self._null_reason(done)
+            transcription = done
+        total_ms = (time.perf_counter() - received_at) * 1000.0
+        text = transcription.text if transcription and reason is NullReason.NONE else ""
+        return RecognitionResult(
+            clip_id=clip_id,
+            text=text,
+            confidence=transcription.confidence if transcription and text else 0.0,
+            null_reason=reason,
+            no_speech_prob=transcription.no_speech_prob if transcription else 1.0,
+            model=self._engine.info,
+            role=self._role,
+            latency=Latency(
+                queue_wait_ms=queue_wait_s * 1000.0,
+                inference_ms=inference_s * 1000.0,
+                server_total_ms=total_ms,
+                budget_ms=self._config.budget_ms,
+            ),
+            audio=clip.stats,
+            vad=vad or VadStats(),
+            used_fallback=transcription.used_fallback if transcription else False,
+        )
+
+    def _skip_reason(self, clip: DecodedClip) -> NullReason:
+        """Reasons to answer without running the model at all."""
+        if clip.samples.size == 0:
+            return NullReason.EMPTY_AUDIO
+        if clip.stats.rms_dbfs < self._config.volume_floor_dbfs:
+            return NullReason.TOO_QUIET
+        return NullReason.NONE
+
+    def _null_reason(self, t: Transcription) -> NullReason:
+        if t.degenerate:
+            return NullReason.HALLUCINATION_SUPPRESSED
+        # Whisper's rule (transcribe.py): trust "no speech" only when the decode was unsure too.
+        if t.no_speech_prob > self._config.no_speech_threshold and t.avg_logprob < self._config.logprob_threshold:
+            return NullReason.NO_SPEECH
+        if not t.text:
+            return NullReason.NO_SPEECH
+        return NullReason.NONE
+
+    def close(self, *, wait: bool = True) -> None:
+        """Refuse new clips, let running ones finish (when `wait`), and release the engine."""
+        self._closed = True
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+        self._engine.close()
+
+
+def _timed_transcribe(
+    engine: Engine, samples: npt.NDArray[np.float32]
+) -> tuple[Transcription, float, float]:
+    started_at = time.perf_counter()
+    result = engine.transcribe(samples)
+    return result, started_at, time.perf_counter()

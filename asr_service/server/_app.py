@@ -1,0 +1,166 @@
+"""Building, starting and stopping the gRPC server.
+
+`create_server(config)` builds and binds a server and returns it with its port; `serve(config)`
+runs one until SIGTERM or SIGINT. Shutdown order, fixed: health goes NOT_SERVING and new
+requests get UNAVAILABLE for `shutdown_notice_s` (the port still answers, so health checkers see
+it), then the port closes and in-flight work drains for up to `drain_timeout_s`, the rest is
+cancelled, the engine is released, and one log line says how it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from asr_service.config import ServerConfig
+from asr_service.engines import Engine, EngineOptions, create_engine
+from asr_service.errors import ConfigError, UnavailableError, UnknownModelError
+from asr_service.recognizer import Recognizer
+from asr_service.server._servicer import RecognizerServicer
+from asr_service.stats import SummaryStats
+from protos.asr.v1 import asr_pb2, asr_pb2_grpc
+
+__all__ = ["SERVICE_NAME", "AsrServer", "create_server", "serve"]
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["Recognizer"].full_name  # "asr.v1.Recognizer"
+EngineFactory = Callable[[EngineOptions], Engine]
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 600 s clip at 48 kHz stereo LINEAR16 is ~110 MB; limits cut in first
+
+
+class AsrServer:
+    """A gRPC server with the recognizer, health and reflection services on one port."""
+
+    def __init__(self, config: ServerConfig, *, engine_factory: EngineFactory = create_engine) -> None:
+        self.config = config
+        self._engine_factory = engine_factory
+        self._recognizer: Recognizer | None = None
+        self._draining = False
+        self.stats = SummaryStats()
+        self._server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        self._health = health.aio.HealthServicer()
+        servicer = RecognizerServicer(config, self._resolve, self._recognizers)
+        asr_pb2_grpc.add_RecognizerServicer_to_server(servicer, self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+        )
+        self.port = self._bind()
+
+    def _bind(self) -> int:
+        address = f"{self.config.host}:{self.config.port}"
+        try:
+            port = int(self._server.add_insecure_port(address))
+        except RuntimeError as exc:
+            raise ConfigError(f"host/port: cannot listen on {address} ({exc})") from exc
+        if port == 0:
+            raise ConfigError(f"host/port: cannot listen on {address} (in use, or not an address of this host)")
+        return port
+
+    @property
+    def recognizer(self) -> Recognizer | None:
+        """The primary recognizer, once the model is loaded."""
+        return self._recognizer
+
+    def _recognizers(self) -> list[Recognizer]:
+        return [self._recognizer] if self._recognizer else []
+
+    def _resolve(self, model_id: str) -> Recognizer:
+        if self._draining:
+            raise UnavailableError("server: draining for shutdown; retry on another server")
+        recognizer = self._recognizer
+        if recognizer is None:
+            raise UnavailableError("server: the model is still loading; retry shortly")
+        if model_id and model_id not in (recognizer.info.model_id, recognizer.info.model_version):
+            raise UnknownModelError(
+                f"config.model_id: {model_id!r} is not served here "
+                f"(served: {recognizer.info.model_id} version {recognizer.info.model_version})"
+            )
+        return recognizer
+
+    async def start(self) -> None:
+        """Start answering (health NOT_SERVING), load the model, then go SERVING."""
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self._server.start()
+        logger.info("listening on %s:%d; loading model %s", self.config.host, self.port, self.config.engine.model)
+        started = time.perf_counter()
+        try:
+            engine = await asyncio.to_thread(self._engine_factory, self.config.engine)
+        except ConfigError:
+            await self._server.stop(None)
+            raise
+        except Exception as exc:  # the engine library's own errors: a corrupt model, no memory, ...
+            await self._server.stop(None)
+            raise ConfigError(f"engine.model: cannot load {self.config.engine.model!r} ({exc})") from exc
+        self._recognizer = Recognizer(engine, self.config, observers=(self.stats,))
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        logger.info(
+            "serving model %s version %s (loaded in %.1f s)",
+            engine.info.model_id,
+            engine.info.model_version,
+            time.perf_counter() - started,
+        )
+
+    async def _set_health(self, status: int) -> None:
+        await self._health.set("", status)
+        await self._health.set(SERVICE_NAME, status)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Graceful shutdown: refuse new work, drain in-flight requests up to `grace_s`, then stop."""
+        grace = self.config.drain_timeout_s if grace_s is None else grace_s
+        self._draining = True
+        await self._health.enter_graceful_shutdown()
+        started = time.perf_counter()
+        await asyncio.sleep(self.config.shutdown_notice_s)
+        in_flight = self._recognizer.in_flight if self._recognizer else 0
+        await self._server.stop(grace)
+        if self._recognizer is not None:
+            self._recognizer.close(wait=True)
+        logger.info(
+            "stopped: drained %d in-flight request(s) in %.2f s (grace %.1f s)",
+            in_flight,
+            time.perf_counter() - started,
+            grace,
+        )
+
+    async def wait_for_termination(self) -> None:
+        """Wait until the server stops."""
+        await self._server.wait_for_termination()
+
+
+def create_server(
+    config: ServerConfig, *, engine_factory: EngineFactory = create_engine
+) -> tuple[AsrServer, int]:
+    """Build and bind a server (not started yet); returns it and the port it listens on.
+
+    `engine_factory` loads the model when the server starts (tests pass their own). Call it from
+    the event loop that will run the server: grpc.aio objects belong to the loop they are made in.
+    """
+    server = AsrServer(config, engine_factory=engine_factory)
+    return server, server.port
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run a server until SIGTERM or SIGINT, then shut it down gracefully."""
+    server, _ = create_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    await stop.wait()
+    logger.info("signal received: shutting down")
+    await server.stop()

@@ -1,0 +1,165 @@
+"""The `asr.v1.Recognizer` servicer: translate messages, call the recognizer, map errors. Thin on purpose."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+
+from asr_service.audio import AudioFormat, check_format, decode_clip
+from asr_service.config import ServerConfig
+from asr_service.errors import AsrError, ClipTooLongError, ProtocolError, status_code_for
+from asr_service.recognizer import RecognitionResult, Recognizer, VadStats
+from asr_service.server import _convert
+from protos.asr.v1 import asr_pb2, asr_pb2_grpc
+
+__all__ = ["RecognizerServicer"]
+
+logger = logging.getLogger("asr_service.requests")
+
+# model_id ("" for the default) -> Recognizer; raises UnavailableError / UnknownModelError.
+ResolveModel = Callable[[str], Recognizer]
+ListRecognizers = Callable[[], list[Recognizer]]
+
+
+class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
+    """Serves Recognize, StreamingRecognize and ListModels over a `Recognizer`."""
+
+    def __init__(self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers) -> None:
+        self._config = config
+        self._resolve = resolve
+        self._recognizers = recognizers
+
+    async def Recognize(
+        self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> asr_pb2.RecognizeResponse:
+        received_at = time.perf_counter()
+        request_id = request.request_id or uuid.uuid4().hex
+        try:
+            if not request.HasField("config"):
+                raise ProtocolError("config: not set; a RecognizeRequest carries its config")
+            recognizer = self._resolve(request.config.model_id)
+            clip = decode_clip(request.audio, _convert.audio_format(request.config), self._config.clip_limits)
+            result = await recognizer.recognize(
+                clip,
+                clip_id=request.clip_id,
+                received_at=received_at,
+                vad=_convert.vad_stats(request.vad_stats),
+            )
+        except AsrError as exc:
+            await _abort(context, "Recognize", request_id, exc)
+            raise  # unreachable: abort raises
+        _log_result("Recognize", request_id, result)
+        return asr_pb2.RecognizeResponse(request_id=request_id, result=_convert.result_message(result))
+
+    async def StreamingRecognize(
+        self,
+        request_iterator: AsyncIterator[asr_pb2.StreamingRecognizeRequest],
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> AsyncIterator[asr_pb2.StreamingRecognizeResponse]:
+        session = _Session(self._config)
+        recognizer: Recognizer | None = None
+        try:
+            async for request in request_iterator:
+                if recognizer is None:
+                    recognizer = self._open(session, request)
+                    continue
+                if request.WhichOneof("payload") != "audio":
+                    raise ProtocolError("config: sent twice; only the first message carries config")
+                if session.add(request.audio):
+                    yield await self._finish_clip(session, recognizer)
+            if recognizer is not None and session.pending:
+                yield await self._finish_clip(session, recognizer)
+        except AsrError as exc:
+            await _abort(context, "StreamingRecognize", session.request_id or "-", exc)
+
+    def _open(self, session: _Session, request: asr_pb2.StreamingRecognizeRequest) -> Recognizer:
+        session.request_id = request.request_id or uuid.uuid4().hex
+        if request.WhichOneof("payload") != "config":
+            raise ProtocolError("config: the first message must carry config (got audio before config)")
+        recognizer = self._resolve(request.config.model_id)
+        session.format = _convert.audio_format(request.config)
+        check_format(session.format, self._config.clip_limits)
+        return recognizer
+
+    async def _finish_clip(
+        self, session: _Session, recognizer: Recognizer
+    ) -> asr_pb2.StreamingRecognizeResponse:
+        received_at = time.perf_counter()
+        data, clip_id, vad = session.take()
+        assert session.format is not None  # set by _open before any audio is taken
+        clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True)
+        result = await recognizer.recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad)
+        _log_result("StreamingRecognize", session.request_id, result)
+        return asr_pb2.StreamingRecognizeResponse(
+            request_id=session.request_id, result=_convert.result_message(result)
+        )
+
+    async def ListModels(
+        self, request: asr_pb2.ListModelsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> asr_pb2.ListModelsResponse:
+        return _convert.list_models_response(self._recognizers(), self._config)
+
+
+class _Session:
+    """The state of one StreamingRecognize call: its format and the clip being received."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.request_id = ""
+        self.format: AudioFormat | None = None
+        self._config = config
+        self._buffer = bytearray()
+        self._clip_id = ""
+        self._vad = VadStats()
+        self.pending = False
+
+    def add(self, chunk: asr_pb2.AudioChunk) -> bool:
+        """Append a chunk; True when it ends the utterance. Refuses a clip past max_clip_s early."""
+        if not self.pending:
+            self._clip_id = chunk.clip_id
+        self.pending = True
+        self._buffer += chunk.data
+        if chunk.HasField("vad_stats"):
+            self._vad = _convert.vad_stats(chunk.vad_stats)
+        assert self.format is not None
+        seconds = len(self._buffer) / (2 * self.format.channels * self.format.sample_rate_hz)
+        if seconds > self._config.max_clip_s:
+            raise ClipTooLongError(
+                f"audio: clip {self._clip_id or '(no clip_id)'} passed {self._config.max_clip_s:g} s "
+                "without end_of_utterance; the server accepts at most that (split it on the client)"
+            )
+        return chunk.end_of_utterance
+
+    def take(self) -> tuple[bytes, str, VadStats]:
+        """The finished clip's bytes, id and VAD stats; resets for the next clip."""
+        data, clip_id, vad = bytes(self._buffer), self._clip_id, self._vad
+        self._buffer.clear()
+        self._clip_id, self._vad, self.pending = "", VadStats(), False
+        return data, clip_id, vad
+
+
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id: str, exc: AsrError) -> None:
+    code = status_code_for(exc)
+    logger.info("%s request_id=%s outcome=%s error=%r", method, request_id, code.name, str(exc))
+    await context.abort(code, str(exc))
+
+
+def _log_result(method: str, request_id: str, result: RecognitionResult) -> None:
+    logger.info(
+        "%s request_id=%s clip_id=%s model_version=%s outcome=OK null_reason=%s audio_s=%.2f "
+        "queue_ms=%.1f inference_ms=%.1f total_ms=%.1f over_budget=%s",
+        method,
+        request_id,
+        result.clip_id or "-",
+        result.model.model_version,
+        result.null_reason.name,
+        result.audio.duration_s,
+        result.latency.queue_wait_ms,
+        result.latency.inference_ms,
+        result.latency.server_total_ms,
+        result.latency.budget_exceeded,
+    )

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asr_service.config import ServerConfig, load_config
+from asr_service.errors import ConfigError
+
+
+def test_defaults() -> None:
+    config = load_config(env={})
+    assert config == ServerConfig()
+    assert config.budget_ms == 300.0
+    assert config.engine.model == "tiny.en"
+    assert 16_000 in config.sample_rates_hz
+
+
+def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
+    path = tmp_path / "asr.toml"
+    path.write_text(
+        '[server]\nport = 6000\nbudget_ms = 250\nmax_clip_s = 12\n[engine]\nmodel = "/models/x"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, env={"ASR_PORT": "7000", "ASR_ENGINE_COMPUTE_TYPE": "int8_float32"},
+                         overrides={"budget_ms": 200.0, "max_clip_s": None})
+    assert config.port == 7000  # env beats file
+    assert config.budget_ms == 200.0  # flag beats file
+    assert config.max_clip_s == 12.0  # unset flag leaves the file's value
+    assert config.engine.model == "/models/x"
+    assert config.engine.compute_type == "int8_float32"
+
+
+def test_sample_rates_from_env() -> None:
+    config = load_config(env={"ASR_SAMPLE_RATES_HZ": "16000,48000"})
+    assert config.sample_rates_hz == (16_000, 48_000)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[server]\nprot = 1\n", "unknown setting 'prot'"),
+        ("[engine]\nmodle = 'x'\n", "unknown setting 'modle'"),
+        ("[srever]\n", "unknown section"),
+        ("[server]\nport = 'abc'\n", "port = 'abc' is not a valid int"),
+        ("[server]\nport = 70000\n", "port: 70000 is out of range"),
+        ("[server]\nmax_clip_s = -1\n", "max_clip_s: -1.0 is out of range"),
+        ("[server\n", "not valid TOML"),
+    ],
+)
+def test_bad_file_names_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        load_config(path, env={})
+
+
+def test_missing_file() -> None:
+    with pytest.raises(ConfigError, match="cannot read it"):
+        load_config("/nonexistent/asr.toml", env={})
+
+
+def test_bad_env_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="environment ASR_BUDGET_MS: budget_ms = 'fast'"):
+        load_config(env={"ASR_BUDGET_MS": "fast"})
+
+
+def test_oversubscription_refused() -> None:
+    import os
+
+    cores = os.cpu_count() or 1
+    with pytest.raises(ConfigError, match=r"engine.num_workers \* engine.cpu_threads"):
+        load_config(env={}, overrides={"engine.num_workers": cores, "engine.cpu_threads": 2})
+
+
+def test_unknown_env_prefix_is_ignored_but_engine_keys_are_checked() -> None:
+    assert load_config(env={"ASR_SOMETHING_ELSE_ENTIRELY": "1"}) == ServerConfig()
+    with pytest.raises(ConfigError, match="unknown setting 'bogus'"):
+        load_config(env={"ASR_ENGINE_BOGUS": "1"})
