@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,9 @@ from pathlib import Path
 from labeling.cli import register
 
 
-def run(args: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "labeling", *args], input=stdin, capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=60, check=False, env=env)
 
 
 def test_register_adds_both_groups_with_funcs() -> None:
@@ -70,5 +71,11 @@ def test_guidelines_command_prints_markdown_and_html() -> None:
 
 
 def test_label_commands_report_server_down_clearly() -> None:
-    env_less = run(["label", "lint", "--project", "1"])
-    assert env_less.returncode in (2, 3)
+    # Whatever the caller's environment says, point at a port where nothing listens.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env |= {"LABEL_STUDIO_URL": "http://127.0.0.1:1", "LABEL_STUDIO_API_KEY": "0" * 40}
+    down = run(["label", "lint", "--project", "1"], env=env)
+    assert down.returncode == 3, down.stderr
+    lines = down.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0], lines
+    assert "0" * 40 not in down.stderr  # the token never appears
