@@ -1,0 +1,69 @@
+"""`asr transcribe-batch`: transcribe every file of a manifest or a folder into JSON lines, resumably."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from asr_service.cli._common import add_server_flags, add_vad_flags, fail, vad_options
+from asr_service.cli._eval import make_transcriber
+from asr_service.errors import AsrError
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `transcribe-batch`."""
+    parser = subparsers.add_parser(
+        "transcribe-batch",
+        help="offline transcription of a manifest or a folder into JSON lines (resumable)",
+        description="Transcribe each file of a manifest (JSON lines with 'audio') or a folder (searched "
+        "recursively for audio files) through the client VAD, appending one JSON line per file to OUT. "
+        "Files OUT already holds are skipped, so a rerun resumes. --workers N transcribes N files at once "
+        "(in-process: one model, N clips at once; N * --threads may not exceed the cores).",
+    )
+    parser.add_argument("source", metavar="MANIFEST|DIR")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
+    parser.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_vad_flags(parser)
+    add_server_flags(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Transcribe what OUT lacks; exit 1 when some files could not be read, 2 on bad input."""
+    from tqdm import tqdm
+
+    from asr_service.evaluation import EvaluationError, batch_items, file_transcriber, run_batch
+
+    try:
+        options = vad_options(args)
+        items, problems = batch_items(args.source)
+    except (ValueError, AsrError) as exc:
+        return fail(str(exc), 2)
+    for problem in problems:
+        print(f"asr: skipped manifest line {problem.line}: {problem.reason}", file=sys.stderr)
+    if not items:
+        return fail(f"{args.source}: no audio to transcribe", 2)
+    try:
+        transcriber, workers, _ = make_transcriber(args)
+    except (ValueError, AsrError) as exc:
+        return fail(str(exc), 2 if not args.server else 1)
+    bar = tqdm(unit="file", desc="transcribe", disable=True if args.no_progress else None, file=sys.stderr)
+    try:
+        summary = run_batch(items, args.output, file_transcriber(transcriber, options), workers=workers,
+                            on_start=lambda n: bar.reset(total=n), progress=lambda: bar.update(1))
+    except EvaluationError as exc:
+        return fail(str(exc), 2)
+    except AsrError as exc:
+        return fail(str(exc), 1)
+    finally:
+        bar.close()
+        transcriber.close()
+    for problem in summary.failed:
+        where = f"manifest line {problem.line}" if problem.line else problem.audio
+        print(f"asr: {where}: {problem.reason}", file=sys.stderr)
+    print(f"{summary.transcribed} transcribed, {summary.skipped} already in {args.output}, "
+          f"{len(summary.failed)} failed", file=sys.stderr)
+    return 1 if summary.failed or problems else 0

@@ -1,0 +1,208 @@
+"""`asr eval`: score a model on a manifest (WER/CER by slice, latency, report); `asr eval compare`: the gate.
+
+Exit codes: 0 done (compare: the candidate passes), 1 failure (compare: the candidate fails the gate;
+eval: the server went away), 2 bad input (unreadable manifest or results, bad flags, empty selection).
+The evaluation package is imported when a command runs, so `asr --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
+from asr_service.client import AsrClient, LocalTranscriber, Transcriber
+from asr_service.errors import AsrError
+
+if TYPE_CHECKING:
+    from asr_service.evaluation import Comparison, EvaluationResults, SliceSummary
+
+__all__ = ["make_transcriber", "register"]
+
+_USAGE = """asr eval MANIFEST [--model M | --server HOST:PORT] [--since 90d | --from D --to D] [--by KEY ...] --out DIR
+       asr eval compare BASELINE/results.json CANDIDATE/results.json [gate options]"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `eval` (with its `compare` form)."""
+    parser = subparsers.add_parser(
+        "eval", usage=_USAGE, help="evaluate a model on a manifest, or compare two evaluations (the promotion gate)",
+        description="Transcribe the utterances of MANIFEST (JSON lines: audio, text, recorded_at, tags, ...) "
+        "through the client VAD, in-process or through a server, and score WER/CER per slice with bootstrap "
+        "95% intervals, latency p50/p95 and null rate. Writes DIR/results.json and DIR/report.html. "
+        "'asr eval compare A B' pairs two results files and applies the promotion gate "
+        "(exit 0 pass, 1 fail, 2 bad input).",
+    )
+    parser.add_argument("paths", nargs="+", metavar="MANIFEST | compare A B", help=argparse.SUPPRESS)
+    run = parser.add_argument_group("evaluation")
+    run.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
+    run.add_argument("--out", metavar="DIR", help="where results.json, report.html and the plots go (required)")
+    run.add_argument("--since", metavar="AGE", help="only rows recorded in the last AGE (90d, 12w, 36h)")
+    run.add_argument("--from", dest="date_from", metavar="DATE", help="only rows recorded on or after DATE")
+    run.add_argument("--to", dest="date_to", metavar="DATE", help="only rows recorded on or before DATE")
+    run.add_argument("--by", nargs="+", default=["tags"], metavar="KEY", help="slice keys (default: tags)")
+    run.add_argument("--normalizer", default="whisper", help="scoring normaliser: whisper (default) or none")
+    run.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    run.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    run.add_argument("--limit", type=int, metavar="N", help="only the first N selected utterances (a quick look)")
+    run.add_argument("--worst", type=int, default=10, metavar="N", help="worst utterances in the report (10)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    gate = parser.add_argument_group("compare (asr eval compare BASELINE CANDIDATE)")
+    gate.add_argument("--max-wer-rise", type=float, default=0.5, metavar="POINTS",
+                      help="overall WER may rise by at most this many points (default 0.5)")
+    gate.add_argument("--max-slice-wer-rise", type=float, default=2.0, metavar="POINTS",
+                      help="no gated slice's WER may rise by more (default 2)")
+    gate.add_argument("--max-p95-ms", type=float, metavar="MS",
+                      help="the candidate's p95 clip latency limit (default: its budget)")
+    gate.add_argument("--min-slice-utterances", type=int, default=5, metavar="N",
+                      help="slices with fewer shared utterances are reported, not gated (default 5)")
+    gate.add_argument("--require-significance", action="store_true",
+                      help="a WER rise fails only when the paired bootstrap calls the candidate worse")
+    gate.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    add_vad_flags(parser)
+    add_server_flags(parser)
+    parser.set_defaults(func=dispatch)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """`asr eval compare A B`, or `asr eval MANIFEST`."""
+    if args.paths[0] == "compare":
+        if len(args.paths) != 3:
+            return fail("usage: asr eval compare BASELINE/results.json CANDIDATE/results.json", 2)
+        return run_compare(args)
+    if len(args.paths) != 1:
+        return fail(f"asr eval takes one MANIFEST (got {len(args.paths)} paths); did you mean 'asr eval compare'?", 2)
+    return run_eval(args)
+
+
+def make_transcriber(args: argparse.Namespace) -> tuple[Transcriber, int, dict[str, Any]]:
+    """The transcriber the flags ask for, how many files may be in flight, and a description of it.
+
+    In-process, `LocalTranscriber` runs N clips at once with ``--workers N`` (one model, the config
+    refusing more threads than cores); through a server, N files are sent at once.
+    """
+    if args.server:
+        client = AsrClient(args.server, timeout_s=120.0)
+        client.wait_ready(timeout_s=30.0)
+        return client, max(1, args.workers or 1), {"transcriber": f"server {args.server}"}
+    config = config_from_args(args)
+    described = {"transcriber": "in-process", "engine": config.engine.engine, "model": config.engine.model,
+                 "compute_type": config.engine.compute_type, "num_workers": config.engine.num_workers,
+                 "cpu_threads": config.engine.cpu_threads}
+    return LocalTranscriber(config), config.engine.num_workers, described
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Evaluate, write results.json and the report, print the summary."""
+    from tqdm import tqdm
+
+    from asr_service.evaluation import (
+        BootstrapOptions,
+        DateWindow,
+        EvalOptions,
+        EvaluationError,
+        ReportOptions,
+        evaluate_manifest,
+        file_transcriber,
+        get_normalizer,
+        write_report,
+        write_results,
+    )
+
+    if not args.out:
+        return fail("asr eval: --out DIR is required", 2)
+    try:
+        get_normalizer(args.normalizer)
+        window = DateWindow.from_options(since=args.since, date_from=args.date_from, date_to=args.date_to)
+        options = EvalOptions(by=tuple(args.by), normalizer=args.normalizer, budget_ms=args.budget_ms or 300.0,
+                              bootstrap=BootstrapOptions(resamples=args.resamples, seed=args.seed))
+        vad_opts = vad_options(args)
+    except (ValueError, AsrError) as exc:
+        return fail(str(exc), 2)
+    try:
+        transcriber, workers, described = make_transcriber(args)
+    except (ValueError, AsrError) as exc:
+        return fail(str(exc), 2 if not args.server else 1)
+    bar = tqdm(unit="utt", desc="eval", disable=True if args.no_progress else None, file=sys.stderr)
+    try:
+        results = evaluate_manifest(
+            args.paths[0], file_transcriber(transcriber, vad_opts), window=window,
+            options=EvalOptions(**{**options.__dict__, "workers": workers}), model=described,
+            progress=lambda: bar.update(1), limit=args.limit,
+        )
+    except EvaluationError as exc:
+        return fail(str(exc), 2)
+    except AsrError as exc:  # the server went away or refused
+        return fail(str(exc), 1)
+    finally:
+        bar.close()
+        transcriber.close()
+    results_path = write_results(results, f"{args.out}/results.json")
+    report_path = write_report(results, args.out, ReportOptions(worst=args.worst))
+    _print_eval(results)
+    print(f"wrote {results_path} and {report_path}")
+    return 0
+
+
+def _fmt_slice(s: SliceSummary) -> str:
+    wer = "   -  " if s.wer is None else f"{100 * s.wer:5.1f}%"
+    ci = "" if s.wer_ci is None else f"[{100 * s.wer_ci.low:5.1f}, {100 * s.wer_ci.high:5.1f}]"
+    p50 = "-" if s.latency_p50_ms is None else f"{s.latency_p50_ms:.0f}"
+    p95 = "-" if s.latency_p95_ms is None else f"{s.latency_p95_ms:.0f}"
+    null = "-" if s.null_rate is None else f"{100 * s.null_rate:.1f}%"
+    return (f"{s.name[:36]:36} {s.utterances:5} {wer} {ci:16} S{s.words.substitutions:<4} D{s.words.deletions:<4} "
+            f"I{s.words.insertions:<4} p50 {p50:>4} ms  p95 {p95:>4} ms  null {null}")
+
+
+def _print_eval(results: EvaluationResults) -> None:
+    for problem in results.problems:
+        print(f"asr: excluded manifest line {problem.line}: {problem.reason}", file=sys.stderr)
+    c = results.counts
+    print(f"model {results.model.get('model_version', '?')}: {c.get('scored_utterances')} utterances scored of "
+          f"{c.get('manifest_rows')} rows ({c.get('excluded_bad_rows', 0)} bad rows, "
+          f"{c.get('excluded_unreadable_audio', 0)} unreadable, {c.get('excluded_by_date', 0)} excluded by date)")
+    print(f"{'slice':36} {'utts':>5} {'WER':>6} {'95% CI':16}")
+    for s in (results.overall, *results.slices):
+        print(_fmt_slice(s))
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """Compare two results files; exit 0 when the candidate passes the gate, 1 when not, 2 on bad input."""
+    import json
+
+    from asr_service.evaluation import EvaluationError, Gates, compare, load_results
+
+    try:
+        gates = Gates(max_wer_rise_points=args.max_wer_rise, max_slice_wer_rise_points=args.max_slice_wer_rise,
+                      max_p95_latency_ms=args.max_p95_ms, min_slice_utterances=args.min_slice_utterances,
+                      require_significance=args.require_significance, resamples=args.resamples, seed=args.seed)
+        comparison = compare(load_results(args.paths[1]), load_results(args.paths[2]), gates)
+    except EvaluationError as exc:
+        return fail(str(exc), 2)
+    _print_comparison(comparison)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(comparison.to_json(), fh, indent=1)
+    return 0 if comparison.passed else 1
+
+
+def _print_comparison(c: Comparison) -> None:
+    print(f"baseline {c.baseline} vs candidate {c.candidate}: {c.shared} shared utterances "
+          f"({c.only_baseline} only in baseline, {c.only_candidate} only in candidate, "
+          f"{c.reference_mismatch} with changed references left out)")
+    print(f"{'slice':36} {'utts':>5} {'base':>7} {'cand':>7} {'delta':>7}  {'95% CI of delta':18} significance")
+    for s in (c.overall, *c.slices):
+        base = "-" if s.baseline_wer is None else f"{100 * s.baseline_wer:6.2f}%"
+        cand = "-" if s.candidate_wer is None else f"{100 * s.candidate_wer:6.2f}%"
+        delta = "-" if s.delta_points is None else f"{s.delta_points:+6.2f}"
+        ci = "" if s.paired is None else f"[{100 * s.paired.interval.low:+.2f}, {100 * s.paired.interval.high:+.2f}]"
+        verdict = s.paired.verdict if s.paired else "-"
+        gated = "" if s.gated else " (not gated: too few)"
+        print(f"{s.name[:36]:36} {s.utterances:5} {base:>7} {cand:>7} {delta:>7}  {ci:18} {verdict}{gated}")
+    p95 = "-" if c.candidate_p95_ms is None else f"{c.candidate_p95_ms:.0f} ms"
+    print(f"candidate p95 latency {p95} (limit {c.max_p95_latency_ms:.0f} ms)")
+    if c.passed:
+        print("PASS: the candidate passes every gate")
+    else:
+        print("FAIL: " + "; ".join(c.failures))

@@ -1,0 +1,112 @@
+"""results.json: the summary, each slice, and one record per utterance; written by `asr eval`, read by compare.
+
+Top level (``schema`` = `SCHEMA`)::
+
+    {"schema": "asr-eval-results/1", "created_at": ..., "manifest": ..., "model": {...},
+     "options": {"normalizer": "whisper", "by": [...], "bootstrap": {...}, "budget_ms": 300, ...},
+     "selection": {"window": ..., "selected": N, "excluded_no_recorded_at": N, ...},
+     "summary": {<overall slice>, "manifest_rows": N, "excluded_bad_rows": N, ...},
+     "problems": [{"line": 12, "audio": ..., "reason": ...}],
+     "slices": [{"key": "tags", "value": "noisy", "wer": ..., "wer_ci95": [lo, hi], ...}],
+     "utterances": [{"utt_id": ..., "reference": ..., "hypothesis": ..., "words": {...}, ...}]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asr_service.evaluation.errors import ResultsError
+from asr_service.evaluation.manifest import RowProblem
+from asr_service.evaluation.records import UtteranceRecord
+from asr_service.evaluation.summary import SliceSummary
+
+__all__ = ["SCHEMA", "EvaluationResults", "load_results", "write_results"]
+
+SCHEMA = "asr-eval-results/1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluationResults:
+    """A whole evaluation run."""
+
+    created_at: str
+    manifest: str
+    model: Mapping[str, Any]
+    options: Mapping[str, Any]
+    selection: Mapping[str, Any]
+    overall: SliceSummary
+    slices: tuple[SliceSummary, ...]
+    utterances: tuple[UtteranceRecord, ...]
+    problems: tuple[RowProblem, ...] = ()
+    counts: Mapping[str, int] = field(default_factory=dict)  # manifest_rows, excluded_bad_rows, ...
+
+    @property
+    def normalizer(self) -> str:
+        """Name of the scoring normaliser the run used."""
+        return str(self.options.get("normalizer", ""))
+
+    @property
+    def budget_ms(self) -> float:
+        """The latency budget the run measured against."""
+        return float(self.options.get("budget_ms", 300.0))
+
+    def to_json(self) -> dict[str, Any]:
+        """The results.json document."""
+        return {
+            "schema": SCHEMA, "created_at": self.created_at, "manifest": self.manifest,
+            "model": dict(self.model), "options": dict(self.options), "selection": dict(self.selection),
+            "summary": {**dict(self.counts), **self.overall.to_json()},
+            "problems": [p.to_json() for p in self.problems],
+            "slices": [s.to_json() for s in self.slices],
+            "utterances": [u.to_json() for u in self.utterances],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvaluationResults:
+        """From a results.json document (KeyError/TypeError/ValueError when malformed)."""
+        summary = dict(data["summary"])
+        counts = {k: int(v) for k, v in summary.items() if k in _COUNT_KEYS}
+        return cls(
+            created_at=str(data["created_at"]), manifest=str(data["manifest"]), model=dict(data["model"]),
+            options=dict(data["options"]), selection=dict(data["selection"]),
+            overall=SliceSummary.from_json(summary),
+            slices=tuple(SliceSummary.from_json(s) for s in data["slices"]),
+            utterances=tuple(UtteranceRecord.from_json(u) for u in data["utterances"]),
+            problems=tuple(RowProblem(line=int(p["line"]), audio=str(p["audio"]), reason=str(p["reason"]))
+                           for p in data.get("problems", [])),
+            counts=counts,
+        )
+
+
+_COUNT_KEYS = frozenset({"manifest_rows", "excluded_bad_rows", "excluded_unreadable_audio",
+                         "excluded_by_date", "excluded_beyond_limit", "scored_utterances"})
+
+
+def write_results(results: EvaluationResults, path: str | Path) -> Path:
+    """Write results.json (UTF-8, indented); returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results.to_json(), ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return out
+
+
+def load_results(path: str | Path) -> EvaluationResults:
+    """Read a results.json; `ResultsError` says why it cannot be used."""
+    source = Path(path)
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ResultsError(f"{source}: cannot read it ({exc.strerror or exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{source}: not a JSON document ({exc})") from exc
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise ResultsError(f"{source}: not an `asr eval` results file (schema {found!r}, expected {SCHEMA!r})")
+    try:
+        return EvaluationResults.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultsError(f"{source}: malformed results ({type(exc).__name__}: {exc})") from exc

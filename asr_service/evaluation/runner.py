@@ -1,0 +1,135 @@
+"""Run an evaluation: manifest -> date selection -> transcription -> scores per utterance and per slice.
+
+The transcription step is a `FileTranscriber` (path -> `FileTranscript`): normally `transcribe_file`
+over a `Transcriber` (a server through `AsrClient`, or in-process), a fake in tests. Unreadable audio
+becomes a `RowProblem` with its manifest line, like the manifest's own bad rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import vad
+from asr_service.client import Transcriber
+from asr_service.evaluation.manifest import Manifest, RowProblem, load_manifest
+from asr_service.evaluation.normalizers import get_normalizer
+from asr_service.evaluation.records import UtteranceRecord, build_record
+from asr_service.evaluation.results import EvaluationResults
+from asr_service.evaluation.selection import Clock, DateWindow, Selection, check_slice_keys, select, utc_now
+from asr_service.evaluation.summary import BootstrapOptions, slice_summaries, summarize
+from asr_service.evaluation.transcription import FileTranscriber, FileTranscript, transcribe_file, transcribe_files
+
+__all__ = ["EvalOptions", "evaluate", "evaluate_manifest", "file_transcriber"]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[], object]
+"""Called once per utterance done (the CLI advances its progress bar)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalOptions:
+    """What to score and how."""
+
+    by: tuple[str, ...] = ("tags",)  # slice keys
+    normalizer: str = "whisper"
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
+    budget_ms: float = 300.0
+    workers: int = 1  # files in flight at once (the transcriber must be thread-safe when > 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in results.json."""
+        return {"normalizer": self.normalizer, "by": list(self.by), "budget_ms": self.budget_ms,
+                "workers": self.workers,
+                "bootstrap": {"resamples": self.bootstrap.resamples, "seed": self.bootstrap.seed,
+                              "confidence": self.bootstrap.confidence, "method": "percentile, utterance resampling"}}
+
+
+def file_transcriber(transcriber: Transcriber, vad_options: vad.VadOptions | None = None) -> FileTranscriber:
+    """`transcribe_file` bound to a transcriber and VAD options."""
+    return functools.partial(transcribe_file, transcriber, options=vad_options or vad.VadOptions())
+
+
+def evaluate(
+    manifest: Manifest,
+    selection: Selection,
+    transcribe: FileTranscriber,
+    *,
+    options: EvalOptions | None = None,
+    model: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    clock: Clock = utc_now,
+) -> EvaluationResults:
+    """Transcribe and score every selected utterance; `model` describes the system under test."""
+    opts = options or EvalOptions()
+    normalizer = get_normalizer(opts.normalizer)
+    utterances = selection.utterances
+    records: dict[int, UtteranceRecord] = {}
+    unreadable: list[RowProblem] = []
+    identity: dict[str, str] = {}
+    paths = [u.audio_path for u in utterances]
+    for index, outcome in transcribe_files(transcribe, paths, workers=opts.workers):
+        utt = utterances[index]
+        if isinstance(outcome, vad.VadError):
+            unreadable.append(RowProblem(line=utt.line, audio=utt.audio, reason=f"unreadable audio: {outcome}"))
+            logger.warning("manifest line %d: unreadable audio: %s", utt.line, outcome)
+        else:
+            records[index] = build_record(utt, outcome, normalizer, opts.by)
+            _note_model(identity, outcome)
+        if progress is not None:
+            progress()
+    scored = [records[i] for i in sorted(records)]
+    problems = tuple(sorted((*manifest.problems, *unreadable), key=lambda p: p.line))
+    counts = {
+        "manifest_rows": manifest.rows,
+        "excluded_bad_rows": len(manifest.problems),
+        "excluded_by_date": len(selection.no_recorded_at) + len(selection.outside_window),
+        "excluded_beyond_limit": selection.beyond_limit,
+        "excluded_unreadable_audio": len(unreadable),
+        "scored_utterances": len(scored),
+    }
+    return EvaluationResults(
+        created_at=clock().isoformat(timespec="seconds"),
+        manifest=str(manifest.path),
+        model={**identity, **(model or {})},
+        options=opts.to_json(),
+        selection=selection.to_json(),
+        overall=summarize(scored, bootstrap=opts.bootstrap, budget_ms=opts.budget_ms),
+        slices=tuple(slice_summaries(scored, opts.by, bootstrap=opts.bootstrap, budget_ms=opts.budget_ms)),
+        utterances=tuple(scored),
+        problems=problems,
+        counts=counts,
+    )
+
+
+def _note_model(identity: dict[str, str], transcript: FileTranscript) -> None:
+    if transcript.model_version and identity.get("model_version", transcript.model_version) != transcript.model_version:
+        logger.warning("model version changed during the run: %s -> %s",
+                       identity["model_version"], transcript.model_version)
+    if transcript.model_version:
+        identity["model_id"] = transcript.model_id
+        identity["model_version"] = transcript.model_version
+
+
+def evaluate_manifest(
+    manifest_path: str | Path,
+    transcribe: FileTranscriber,
+    *,
+    window: DateWindow | None = None,
+    options: EvalOptions | None = None,
+    model: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+    clock: Clock = utc_now,
+    limit: int | None = None,
+) -> EvaluationResults:
+    """Load, select (by `window`, then the first `limit` rows), check the slice keys, and `evaluate`."""
+    opts = options or EvalOptions()
+    manifest = load_manifest(manifest_path)
+    selection = select(manifest.utterances, window).limited(limit)
+    check_slice_keys(selection.utterances, opts.by)
+    return evaluate(manifest, selection, transcribe, options=opts, model=model, progress=progress, clock=clock)

@@ -1,0 +1,115 @@
+"""Transcribing whole files the way the service does: client VAD clips, each clip transcribed, texts joined.
+
+`transcribe_file` works with any `Transcriber` (a server through `AsrClient`, or `LocalTranscriber`
+in-process), so what is measured is the serving path. `transcribe_files` runs several files at once
+when asked to; `asr_service.client.LocalTranscriber` is the in-process transcriber that several threads
+may share: one model, `engine.num_workers` clips at a time (the recognizer's pool), never more threads
+than cores (`ServerConfig` refuses ``num_workers * cpu_threads > cores``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import vad
+from asr_service.client import Transcriber
+
+__all__ = ["ClipOutcome", "FileTranscript", "transcribe_file", "transcribe_files"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClipOutcome:
+    """One VAD clip of a file and what the recognizer said about it."""
+
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float
+    null_reason: str | None
+    latency_ms: float  # server-side total (queue + inference), what the budget applies to
+    inference_ms: float
+    round_trip_ms: float  # measured by the client
+
+    def to_json(self) -> dict[str, Any]:
+        """As written in results.json and transcribe-batch output."""
+        return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "text": self.text,
+                "confidence": self.confidence, "null_reason": self.null_reason,
+                "latency_ms": round(self.latency_ms, 2), "inference_ms": round(self.inference_ms, 2),
+                "round_trip_ms": round(self.round_trip_ms, 2)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClipOutcome:
+        """From `to_json`'s output."""
+        return cls(start_s=float(data["start_s"]), end_s=float(data["end_s"]), text=str(data["text"]),
+                   confidence=float(data["confidence"]), null_reason=data.get("null_reason"),
+                   latency_ms=float(data["latency_ms"]), inference_ms=float(data.get("inference_ms", 0.0)),
+                   round_trip_ms=float(data.get("round_trip_ms", 0.0)))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FileTranscript:
+    """A whole file: its clips' texts joined with spaces."""
+
+    text: str
+    clips: tuple[ClipOutcome, ...]
+    model_id: str = ""
+    model_version: str = ""
+
+
+FileTranscriber = Callable[[Path], FileTranscript]
+"""What the evaluation runner calls per utterance; tests substitute a fake."""
+
+
+def transcribe_file(transcriber: Transcriber, path: str | Path, options: vad.VadOptions) -> FileTranscript:
+    """VAD clips of `path`, each transcribed; raises `vad.VadError` for unreadable audio."""
+    clips: list[ClipOutcome] = []
+    model_id = model_version = ""
+    for clip in vad.iter_file_clips(path, options):
+        result = transcriber.recognize_clip(clip)
+        model_id, model_version = result.model_id, result.model_version
+        clips.append(ClipOutcome(
+            start_s=clip.start_s, end_s=clip.end_s, text=result.text, confidence=result.confidence,
+            null_reason=result.null_reason, latency_ms=result.latency_ms.get("total", 0.0),
+            inference_ms=result.latency_ms.get("inference", 0.0), round_trip_ms=result.round_trip_ms,
+        ))
+    text = " ".join(c.text.strip() for c in clips if c.text.strip())
+    return FileTranscript(text=text, clips=tuple(clips), model_id=model_id, model_version=model_version)
+
+
+def transcribe_files(
+    transcribe: Callable[[Path], FileTranscript], paths: Sequence[Path], *, workers: int = 1
+) -> Iterator[tuple[int, FileTranscript | vad.VadError]]:
+    """(index, transcript or the file's VadError) for each path, in completion order.
+
+    With ``workers > 1`` that many files are in flight at once (the transcriber must be thread-safe);
+    at most ``2 * workers`` are queued, so a large batch does not build up futures.
+    """
+    if workers <= 1:
+        for i, path in enumerate(paths):
+            yield i, _guarded(transcribe, path)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="asr-batch") as pool:
+        pending: dict[Future[FileTranscript | vad.VadError], int] = {}
+        todo = iter(enumerate(paths))
+        for i, path in todo:
+            pending[pool.submit(_guarded, transcribe, path)] = i
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield pending.pop(future), future.result()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending[pool.submit(_guarded, transcribe, nxt[1])] = nxt[0]
+
+
+def _guarded(transcribe: Callable[[Path], FileTranscript], path: Path) -> FileTranscript | vad.VadError:
+    try:
+        return transcribe(path)
+    except vad.VadError as exc:
+        return exc

@@ -1,0 +1,86 @@
+"""`asr eval` end to end through the client VAD and an in-process recognizer (a constant engine, no model)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asr_service.cli import main
+from tests.evaluation.conftest import PHRASES, ConstantEngine, write_manifest
+
+
+@pytest.fixture()
+def manifest(espeak_dir: Path, tmp_path: Path) -> Path:
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt ")
+    rows: list[dict[str, object]] = [
+        {"audio": str(espeak_dir / name), "text": text, "recorded_at": f"2025-06-{10 + i:02d}",
+         "tags": ["synthetic", "short" if i else "greeting"], "device": f"dev{i % 2}"}
+        for i, (name, text) in enumerate(PHRASES.items())
+    ]
+    rows.append({"audio": "broken.wav", "text": "cannot be read", "recorded_at": "2025-06-20", "tags": ["synthetic"]})
+    rows.append({"audio": str(espeak_dir / "hello.wav"), "text": "undated", "utt_id": "undated"})
+    return write_manifest(tmp_path / "dev.jsonl", rows)
+
+
+def test_eval_in_process_writes_results_and_report(
+    manifest: Path, tmp_path: Path, constant_engine: type[ConstantEngine], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "eval"
+    code = main(["eval", str(manifest), "--from", "2025-06-01", "--to", "2025-06-30", "--by", "tags", "device",
+                 "--out", str(out), "--no-progress", "--resamples", "200"])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "excluded manifest line 4: unreadable audio" in captured.err
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["summary"]["scored_utterances"] == 3 and data["summary"]["excluded_unreadable_audio"] == 1
+    assert data["selection"]["excluded_no_recorded_at"] == 1
+    assert data["model"]["model_version"] == "constant-1" and data["model"]["transcriber"] == "in-process"
+    hello = data["utterances"][0]
+    assert hello["hypothesis"] == "hello world" and hello["words"]["errors"] == 0  # "Hello world." normalised
+    assert hello["clips"] and hello["clips"][0]["latency_ms"] > 0  # measured by the recognizer
+    assert constant_engine.calls >= 3
+    # "good morning everybody" vs "hello world": 2 S + 1 D; "go forward 10 meters" vs "hello world": 2 S + 2 D
+    assert data["summary"]["substitutions"] == 4 and data["summary"]["deletions"] == 3
+    assert data["summary"]["wer"] == pytest.approx(7 / 9)
+    assert {s["value"] for s in data["slices"] if s["key"] == "device"} == {"dev0", "dev1"}
+    assert (out / "report.html").is_file() and (out / "wer_by_slice.png").is_file()
+    assert "tags=greeting" in captured.out and "wrote" in captured.out
+
+
+def test_eval_empty_selection_and_bad_flags_exit_2(
+    manifest: Path, tmp_path: Path, constant_engine: type[ConstantEngine], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = str(tmp_path / "x")
+    assert main(["eval", str(manifest), "--from", "2030-01-01", "--out", out, "--no-progress"]) == 2
+    assert "empty selection" in capsys.readouterr().err
+    assert main(["eval", str(manifest), "--by", "colour", "--out", out, "--no-progress"]) == 2
+    assert "colour" in capsys.readouterr().err
+    assert main(["eval", str(manifest), "--since", "soon", "--out", out]) == 2
+    assert main(["eval", str(manifest), "--normalizer", "nope", "--out", out]) == 2
+    assert main(["eval", str(tmp_path / "absent.jsonl"), "--out", out]) == 2
+    assert main(["eval", str(manifest)]) == 2  # --out is required
+    assert not (tmp_path / "x").exists()
+
+
+def test_eval_through_a_server_measures_the_serving_path(
+    manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asr_service.config import ServerConfig
+    from tests.e2e.conftest import RunningServer
+
+    server = RunningServer(ServerConfig(port=0), engine_factory=ConstantEngine).start()
+    try:
+        out = tmp_path / "served"
+        code = main(["eval", str(manifest), "--server", server.target, "--by", "device", "--out", str(out),
+                     "--no-progress", "--resamples", "100"])
+    finally:
+        server.stop(0)
+    assert code == 0
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert data["model"]["transcriber"] == f"server {server.target}"
+    assert data["model"]["model_version"] == "constant-1"
+    assert data["summary"]["scored_utterances"] == 4 and data["summary"]["excluded_unreadable_audio"] == 1
+    clip = data["utterances"][0]["clips"][0]
+    assert clip["round_trip_ms"] >= clip["latency_ms"] > 0  # the client's round trip includes the server's time
