@@ -6,6 +6,7 @@ float32 samples for the engine plus the `AudioStats` that monitoring and the res
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,7 @@ import soxr
 
 from asr_service.engines.base import SAMPLE_RATE_HZ
 from asr_service.errors import ClipTooLongError, InvalidAudioError
+from asr_service.pitch import estimate_pitch_hz
 
 __all__ = [
     "SILENCE_DBFS",
@@ -49,6 +51,7 @@ class AudioStats:
     peak_dbfs: float
     clipped_ratio: float  # share of samples at (or beyond) full scale
     sample_rate_hz: int
+    pitch_hz: float = 0.0  # median voice F0 (asr_service.pitch), for drift monitoring; 0 when unvoiced
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,7 +129,9 @@ def decode_clip(data: bytes, fmt: AudioFormat, limits: ClipLimits, *, allow_empt
         samples = soxr.resample(samples, fmt.sample_rate_hz, SAMPLE_RATE_HZ, quality="HQ").astype(
             np.float32, copy=False
         )
-    return DecodedClip(samples=np.ascontiguousarray(samples, dtype=np.float32), stats=stats)
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    stats = dataclasses.replace(stats, pitch_hz=estimate_pitch_hz(samples))
+    return DecodedClip(samples=samples, stats=stats)
 
 
 def check_format(fmt: AudioFormat, limits: ClipLimits) -> None:

@@ -65,6 +65,26 @@ class ServerConfig:
     shutdown_notice_s: float = 1.0
     drain_timeout_s: float = 10.0
     log_level: str = "INFO"
+    # Monitoring (asr_service.monitoring, docs/monitoring.md). HTTP port for /metrics, the dashboard and
+    # /api/*: None serves no HTTP, 0 picks a free port. Alarms look at the last `monitor_window_s`,
+    # re-evaluated every `monitor_interval_s`; ratio alarms clear below threshold x `alarm_clear_ratio`,
+    # volume alarms `alarm_volume_hysteresis_db` inside the band (hysteresis).
+    http_port: int | None = None
+    baseline_path: str | None = None  # drift baseline from `asr monitor baseline`; None: no drift checks
+    monitor_window_s: float = 60.0
+    monitor_interval_s: float = 2.0
+    load_window_s: float = 10.0
+    alarm_min_requests: int = 20
+    alarm_null_rate_max: float = 0.05
+    alarm_latency_p95_max_ms: float | None = None  # None: budget_ms
+    alarm_volume_min_dbfs: float = -40.0
+    alarm_volume_max_dbfs: float = -6.0
+    alarm_load_max: float = 0.91
+    alarm_empty_input_max: float = 0.05
+    alarm_clear_ratio: float = 0.8
+    alarm_volume_hysteresis_db: float = 3.0
+    drift_window_clips: int = 200
+    drift_min_clips: int = 100
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
@@ -86,6 +106,35 @@ class ServerConfig:
         _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
         _check(0 <= self.no_speech_threshold <= 1, "no_speech_threshold", self.no_speech_threshold, "0..1")
         _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, ">= 0 s")
+        _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
+        _check(1 <= self.monitor_window_s <= 86_400, "monitor_window_s", self.monitor_window_s, "1..86400 s")
+        _check(0.05 <= self.monitor_interval_s <= 600, "monitor_interval_s", self.monitor_interval_s, "0.05..600 s")
+        _check(0.1 <= self.load_window_s <= 3600, "load_window_s", self.load_window_s, "0.1..3600 s")
+        _check(self.alarm_min_requests >= 1, "alarm_min_requests", self.alarm_min_requests, ">= 1")
+        for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max"):
+            _check(0 < getattr(self, name) <= 1, name, getattr(self, name), "(0, 1]")
+        _check(0 < self.alarm_clear_ratio <= 1, "alarm_clear_ratio", self.alarm_clear_ratio, "(0, 1]")
+        _check(
+            self.alarm_volume_min_dbfs < self.alarm_volume_max_dbfs <= 0,
+            "alarm_volume_min_dbfs/alarm_volume_max_dbfs",
+            (self.alarm_volume_min_dbfs, self.alarm_volume_max_dbfs),
+            "min < max <= 0 dBFS",
+        )
+        hysteresis_db = self.alarm_volume_hysteresis_db
+        _check(hysteresis_db >= 0, "alarm_volume_hysteresis_db", hysteresis_db, ">= 0 dB")
+        _check(
+            self.alarm_latency_p95_max_ms is None or self.alarm_latency_p95_max_ms > 0,
+            "alarm_latency_p95_max_ms",
+            self.alarm_latency_p95_max_ms,
+            "> 0 ms, or unset for budget_ms",
+        )
+        _check(10 <= self.drift_window_clips <= 100_000, "drift_window_clips", self.drift_window_clips, "10..100000")
+        _check(
+            1 <= self.drift_min_clips <= self.drift_window_clips,
+            "drift_min_clips",
+            self.drift_min_clips,
+            f"1..drift_window_clips ({self.drift_window_clips})",
+        )
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(
             self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asr_service.cli import _batch, _demo, _eval, _serve, _transcribe
+from asr_service.cli import _batch, _demo, _eval, _monitor, _serve, _transcribe
 from labeling import cli as labeling_cli
 
 __all__ = ["build_parser", "main"]
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     _demo.register(subparsers)
     _eval.register(subparsers)
     _batch.register(subparsers)
+    _monitor.register(subparsers)  # `monitor baseline` and `replay`
     labeling_cli.register(subparsers)  # `conventions` and `label`
     return parser
 

@@ -16,6 +16,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser("serve", help="run the ASR gRPC server")
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
+    parser.add_argument("--http-port", type=int, help="monitoring HTTP port: /metrics, dashboard (default: none)")
+    parser.add_argument("--baseline", metavar="FILE", help="drift baseline from `asr monitor baseline`")
     add_server_flags(parser)
     parser.set_defaults(func=run)
 
@@ -25,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from asr_service.server import serve
 
     try:
-        config = config_from_args(args, host=args.host, port=args.port)
+        config = config_from_args(args, host=args.host, port=args.port, http_port=args.http_port,
+                                  baseline_path=args.baseline)
         setup_logging(config.log_level)
         asyncio.run(serve(config))
     except AsrError as exc:

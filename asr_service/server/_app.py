@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection
 from asr_service.config import ServerConfig
 from asr_service.engines import Engine, EngineOptions, create_engine
 from asr_service.errors import ConfigError, UnavailableError, UnknownModelError
+from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
 from asr_service.server._servicer import RecognizerServicer
 from asr_service.stats import SummaryStats
@@ -45,7 +46,10 @@ class AsrServer:
         self._recognizer: Recognizer | None = None
         self._draining = False
         self.stats = SummaryStats()
+        self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
+        self.monitor.attach(self._recognizers)
         self._server = grpc.aio.server(
+            interceptors=[self.monitor.interceptor],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),
@@ -95,6 +99,7 @@ class AsrServer:
         """Start answering (health NOT_SERVING), load the model, then go SERVING."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self._server.start()
+        await self.monitor.start()
         logger.info("listening on %s:%d; loading model %s", self.config.host, self.port, self.config.engine.model)
         started = time.perf_counter()
         try:
@@ -105,7 +110,7 @@ class AsrServer:
         except Exception as exc:  # the engine library's own errors: a corrupt model, no memory, ...
             await self._server.stop(None)
             raise ConfigError(f"engine.model: cannot load {self.config.engine.model!r} ({exc})") from exc
-        self._recognizer = Recognizer(engine, self.config, observers=(self.stats,))
+        self._recognizer = Recognizer(engine, self.config, observers=(self.stats, self.monitor.observe))
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         logger.info(
             "serving model %s version %s (loaded in %.1f s)",
@@ -129,6 +134,7 @@ class AsrServer:
         await self._server.stop(grace)
         if self._recognizer is not None:
             self._recognizer.close(wait=True)
+        await self.monitor.stop()
         logger.info(
             "stopped: drained %d in-flight request(s) in %.2f s (grace %.1f s)",
             in_flight,

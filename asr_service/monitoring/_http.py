@@ -1,0 +1,105 @@
+"""The monitoring HTTP port: `/metrics`, the dashboard (`/`) and its JSON (`/api/...`).
+
+A stdlib `ThreadingHTTPServer` in its own threads: a scrape or a dashboard poll never waits on the
+gRPC event loop, and a slow reader never blocks a request. Bound when built (port 0 picks one),
+served once `start()` is called.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from asr_service.errors import ConfigError
+from asr_service.monitoring._dashboard import DASHBOARD_HTML
+
+if TYPE_CHECKING:
+    from asr_service.monitoring._monitor import Monitor
+
+__all__ = ["MonitoringHttpServer"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_SPAN_S = 1800.0
+
+
+class MonitoringHttpServer:
+    """HTTP beside gRPC, over one monitor."""
+
+    def __init__(self, monitor: Monitor, host: str, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"monitor": monitor})
+        try:
+            self._server = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise ConfigError(f"http_port: cannot listen on {host}:{port} ({exc.strerror})") from exc
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="asr-http", daemon=True)
+        self._thread.start()
+        logger.info("monitoring on http://%s:%d/ (metrics at /metrics)", *self._server.server_address[:2])
+
+    def stop(self) -> None:
+        """Stop serving and close the port."""
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(5)
+            self._thread = None
+        self._server.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    monitor: Monitor
+    server_version = "asr-monitoring"
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        query = parse_qs(url.query)
+        if url.path == "/metrics":
+            self._send(200, generate_latest(self.monitor.registry), CONTENT_TYPE_LATEST)
+        elif url.path in ("/", "/index.html"):
+            self._send(200, DASHBOARD_HTML.encode("utf-8"), "text/html; charset=utf-8")
+        elif url.path == "/api/alarms":
+            self._json(self.monitor.alarms.to_json())
+        elif url.path == "/api/drift":
+            self._json(self.monitor.drift_json())
+        elif url.path == "/api/timeseries":
+            try:
+                span_s = min(float(query.get("span_s", ["300"])[0]), _MAX_SPAN_S)
+                step_s = max(float(query.get("step_s", ["5"])[0]), 1.0)
+            except ValueError:
+                self._json({"error": "span_s and step_s are numbers of seconds"}, status=400)
+                return
+            self._json(self.monitor.timeseries_json(span_s, step_s))
+        elif url.path == "/healthz":
+            self._send(200, b"ok\n", "text/plain")
+        else:
+            self._json({"error": f"no such page: {url.path}",
+                        "pages": ["/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift"]}, status=404)
+
+    def _json(self, data: Any, status: int = 200) -> None:
+        self._send(status, json.dumps(data, allow_nan=False, default=_jsonable).encode("utf-8"), "application/json")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("http %s " + format, self.address_string(), *args)
+
+
+def _jsonable(value: object) -> object:
+    raise TypeError(f"not JSON: {type(value).__name__}")

@@ -1,0 +1,175 @@
+"""gRPC server metrics by service, method and status code, from an async interceptor.
+
+Streaming calls are timed to the end of the response stream, not to the handler's return (a
+handler that returns an async generator returns at once): the interceptor wraps the generator.
+Aborts are counted with their code: `context.abort` raises, and the code is read from the context.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from asr_service.monitoring._metrics import LATENCY_BUCKETS_S, MODEL_LABELS
+
+__all__ = ["MetricsInterceptor"]
+
+ModelLabels = Callable[[], tuple[str, str]]
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+_CALL_LABELS = (*MODEL_LABELS, "grpc_service", "grpc_method", "grpc_type")
+
+
+class MetricsInterceptor(grpc.aio.ServerInterceptor):
+    """Counts started and handled calls, messages, and call duration, into `registry`.
+
+    `model_labels()` gives the (model_version, role) of the server's primary model when the call
+    is counted (gRPC calls are not tied to one model; "" while the model loads).
+    """
+
+    def __init__(self, registry: CollectorRegistry, model_labels: ModelLabels) -> None:
+        self._labels = model_labels
+        self.started = Counter("asr_grpc_server_started", "gRPC calls started.", _CALL_LABELS, registry=registry)
+        self.handled = Counter(
+            "asr_grpc_server_handled", "gRPC calls finished, by status code.", (*_CALL_LABELS, "grpc_code"),
+            registry=registry)
+        self.handling = Histogram(
+            "asr_grpc_server_handling_seconds", "gRPC call duration, to the end of the response stream.",
+            _CALL_LABELS, buckets=LATENCY_BUCKETS_S, registry=registry)
+        self.received = Counter(
+            "asr_grpc_server_msg_received", "Request messages received.", _CALL_LABELS, registry=registry)
+        self.sent = Counter("asr_grpc_server_msg_sent", "Response messages sent.", _CALL_LABELS, registry=registry)
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Req, _Resp] | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return cast("grpc.RpcMethodHandler[_Req, _Resp]", self._wrap(handler, handler_call_details))
+
+    def _wrap(self, handler: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        service, _, method = str(handler_call_details.method).lstrip("/").rpartition("/")
+        call = _Call(self, service, method, handler.request_streaming, handler.response_streaming)
+        if handler.response_streaming:
+            behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
+            if not inspect.isasyncgenfunction(behavior):
+                return handler  # reader/writer-style or sync handlers: not used here, left unmeasured
+            wrapped_stream = call.wrap_stream(behavior)
+            if handler.request_streaming:
+                return grpc.stream_stream_rpc_method_handler(
+                    wrapped_stream, handler.request_deserializer, handler.response_serializer)
+            return grpc.unary_stream_rpc_method_handler(
+                wrapped_stream, handler.request_deserializer, handler.response_serializer)
+        behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
+        if not inspect.iscoroutinefunction(behavior):
+            return handler
+        wrapped_unary = call.wrap_unary(behavior)
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(
+                wrapped_unary, handler.request_deserializer, handler.response_serializer)
+        return grpc.unary_unary_rpc_method_handler(
+            wrapped_unary, handler.request_deserializer, handler.response_serializer)
+
+
+class _Call:
+    """The counting around one method's behavior."""
+
+    def __init__(
+        self, owner: MetricsInterceptor, service: str, method: str, request_streaming: bool, response_streaming: bool
+    ) -> None:
+        self._owner = owner
+        self._service = service
+        self._method = method
+        self._request_streaming = request_streaming
+        kind = {(False, False): "unary", (True, False): "client_stream",
+                (False, True): "server_stream", (True, True): "bidi_stream"}
+        self._type = kind[(request_streaming, response_streaming)]
+
+    def _begin(self) -> tuple[tuple[str, ...], float]:
+        labels = (*self._owner._labels(), self._service, self._method, self._type)
+        self._owner.started.labels(*labels).inc()
+        return labels, time.perf_counter()
+
+    def _end(self, labels: tuple[str, ...], started: float, code: grpc.StatusCode) -> None:
+        self._owner.handling.labels(*labels).observe(time.perf_counter() - started)
+        self._owner.handled.labels(*labels, code.name).inc()
+
+    def _requests(self, request: Any, labels: tuple[str, ...]) -> Any:
+        if not self._request_streaming:
+            self._owner.received.labels(*labels).inc()
+            return request
+        return self._count_requests(request, labels)
+
+    async def _count_requests(self, requests: AsyncIterator[Any], labels: tuple[str, ...]) -> AsyncIterator[Any]:
+        counter = self._owner.received.labels(*labels)
+        async for request in requests:
+            counter.inc()
+            yield request
+
+    def wrap_unary(self, behavior: Callable[[Any, Any], Awaitable[Any]]) -> Callable[[Any, Any], Awaitable[Any]]:
+        """A coroutine handler counted around its await."""
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            labels, started = self._begin()
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                response = await behavior(self._requests(request, labels), context)
+                code = _code_of(context, grpc.StatusCode.OK)
+                self._owner.sent.labels(*labels).inc()
+                return response
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except BaseException:
+                code = _code_of(context, grpc.StatusCode.UNKNOWN)
+                raise
+            finally:
+                self._end(labels, started, code)
+
+        return unary
+
+    def wrap_stream(
+        self, behavior: Callable[[Any, Any], AsyncIterator[Any]]
+    ) -> Callable[[Any, Any], AsyncIterator[Any]]:
+        """An async-generator handler counted to the end of its response stream."""
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            labels, started = self._begin()
+            sent = self._owner.sent.labels(*labels)
+            code = grpc.StatusCode.UNKNOWN
+            try:
+                async for response in behavior(self._requests(request, labels), context):
+                    sent.inc()
+                    yield response
+                code = _code_of(context, grpc.StatusCode.OK)
+            except (asyncio.CancelledError, GeneratorExit):
+                code = grpc.StatusCode.CANCELLED
+                raise
+            except BaseException:
+                code = _code_of(context, grpc.StatusCode.UNKNOWN)
+                raise
+            finally:
+                self._end(labels, started, code)
+
+        return stream
+
+
+def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCode) -> grpc.StatusCode:
+    """The status code set on the context (by abort or set_code), else `default`."""
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if isinstance(code, int):  # some grpc versions keep the raw integer
+        for candidate in grpc.StatusCode:
+            if candidate.value[0] == code:
+                return candidate
+    return default

@@ -1,0 +1,193 @@
+"""The monitor of one server: metrics, recent windows, alarms and drift, updated on a timer.
+
+`observe(result)` is the recognizer's observer (O(1): counters, histogram buckets, deque appends).
+Everything that looks at a window (percentiles, means, drift tests, CPU load) runs in `tick()`,
+every `monitor_interval_s`, in a worker thread so that the event loop never waits for scipy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
+
+from asr_service.config import ServerConfig
+from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, default_rules
+from asr_service.monitoring._baseline import Baseline
+from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDrift
+from asr_service.monitoring._features import features_of_result
+from asr_service.monitoring._http import MonitoringHttpServer
+from asr_service.monitoring._interceptor import MetricsInterceptor
+from asr_service.monitoring._metrics import MODEL_LABELS, GaugeSources, ServerMetrics
+from asr_service.monitoring._system import CpuLoad, read_proc_stat, resident_memory_bytes
+from asr_service.monitoring._window import RecentResults
+from asr_service.recognizer import RecognitionResult, Recognizer
+
+__all__ = ["Monitor"]
+
+logger = logging.getLogger(__name__)
+
+
+class Monitor:
+    """Everything the server knows about its own health, for one server instance."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        baseline: Baseline | None = None,
+        clock: Callable[[], float] = time.time,
+        read_cpu: Callable[[], tuple[float, float]] = read_proc_stat,
+    ) -> None:
+        self.config = config
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.metrics = ServerMetrics(self.registry)
+        self.recent = RecentResults(clock=clock)
+        self.interceptor = MetricsInterceptor(self.registry, self.model_labels)
+        self.load = CpuLoad(config.load_window_s, read=read_cpu, clock=time.monotonic)
+        self.alarms = AlarmBoard(default_rules(config), self.registry, model_labels=self.model_labels, clock=clock)
+        self._recognizers: Callable[[], list[Recognizer]] = list
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+        self._tick_lock = threading.Lock()
+        self.drift_report: list[FeatureDrift] = []
+        if baseline is None and config.baseline_path:
+            baseline = Baseline.load(config.baseline_path)
+        self.baseline = baseline
+        self.drift: DriftMonitor | None = None
+        if baseline is not None:
+            self._add_drift(baseline)
+        self.metrics.add_gauges(GaugeSources(
+            recognizers=lambda: self._recognizers(), num_workers=config.engine.num_workers,
+            server_load=self.load.value, resident_memory_bytes=resident_memory_bytes,
+            budget_s=config.budget_ms / 1000.0))
+        ProcessCollector(registry=self.registry)
+        self.http = MonitoringHttpServer(self, config.host, config.http_port) if config.http_port is not None else None
+
+    def _add_drift(self, baseline: Baseline) -> None:
+        options = DriftOptions(window_clips=self.config.drift_window_clips, min_clips=self.config.drift_min_clips)
+        self.drift = baseline.drift_monitor(options)
+        self._drift_score = Gauge("asr_drift_score", "Drift test score of a feature's live window vs the baseline "
+                                  "(ks, binomial: p-value; wasserstein: normalised distance; psi: index).",
+                                  ("feature", "test", *MODEL_LABELS), registry=self.registry)
+        self._drift_clips = Gauge("asr_drift_window_clips", "Values in a feature's live drift window.",
+                                  ("feature", *MODEL_LABELS), registry=self.registry)
+        for feature in self.drift.features:
+            self.alarms.add_rule(AlarmRule(
+                name=f"drift_{feature}", description=f"drift tests flagging {feature}", direction="above",
+                fire_at=options.votes_required - 0.5, clear_at=0.5, unit="tests"))
+
+    @property
+    def http_port(self) -> int | None:
+        """The bound HTTP port (None when HTTP is off)."""
+        return self.http.port if self.http else None
+
+    def attach(self, recognizers: Callable[[], list[Recognizer]]) -> None:
+        """Tell the monitor where the served recognizers are (for gauges and labels)."""
+        self._recognizers = recognizers
+
+    def model_labels(self) -> tuple[str, str]:
+        """(model_version, role) of the primary model; ("", "primary") while it loads."""
+        recognizers = self._recognizers()
+        if not recognizers:
+            return "", "primary"
+        return recognizers[0].info.model_version, recognizers[0].role
+
+    def observe(self, result: RecognitionResult) -> None:
+        """The recognizer's observer: record one result everywhere. O(1)."""
+        self.metrics(result)
+        self.recent.add(result)
+        if self.drift is not None:
+            self.drift.observe(features_of_result(result))
+
+    def tick(self) -> list[str]:
+        """Sample the load, evaluate alarms and drift; returns the alarms that changed state."""
+        with self._tick_lock:
+            self.load.sample()
+            window = self.recent.summary(self.config.monitor_window_s)
+            enough = window.requests >= self.config.alarm_min_requests
+            values: dict[str, float | None] = {
+                "null_rate": window.null_rate if enough else None,
+                "latency_p95": window.latency_p95_ms if enough else None,
+                "input_volume_low": window.mean_rms_dbfs if enough else None,
+                "input_volume_high": window.mean_rms_dbfs if enough else None,
+                "empty_input": window.empty_input_share if enough else None,
+                "server_load": self.load.value(),
+            }
+            detail = f"last {self.config.monitor_window_s:g} s, {window.requests} results"
+            details = dict.fromkeys(values, detail)
+            if self.drift is not None:
+                self._drift_values(values, details)
+            return self.alarms.evaluate(values, details)
+
+    def _drift_values(self, values: dict[str, float | None], details: dict[str, str]) -> None:
+        assert self.drift is not None
+        self.drift_report = self.drift.evaluate()
+        labels = self.model_labels()
+        for feature in self.drift.features:
+            values[f"drift_{feature}"] = None
+        for verdict in self.drift_report:
+            name = f"drift_{verdict.feature}"
+            values[name] = float(verdict.votes)
+            flagged = ", ".join(t for t, f in verdict.flags.items() if f) or "none"
+            details[name] = (f"{verdict.clips} clips, mean {verdict.live_mean:.4g} vs baseline "
+                             f"{verdict.baseline_mean:.4g}, flagged by: {flagged}")
+            for test, score in verdict.scores.items():
+                self._drift_score.labels(verdict.feature, test, *labels).set(score)
+            self._drift_clips.labels(verdict.feature, *labels).set(verdict.clips)
+
+    async def start(self) -> None:
+        """Serve HTTP and start the timer."""
+        if self.http:
+            self.http.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="asr-monitor")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.tick)
+            except Exception:  # a monitoring bug must not take the server down; say so loudly
+                logger.exception("monitor tick failed")
+            await asyncio.sleep(self.config.monitor_interval_s)
+
+    async def stop(self) -> None:
+        """Stop the timer and the HTTP server."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self.http:
+            await asyncio.to_thread(self.http.stop)
+
+    def drift_json(self) -> dict[str, Any]:
+        """`GET /api/drift`."""
+        if self.drift is None:
+            return {"enabled": False, "features": []}
+        votes = self.drift.options.votes_required
+        return {"enabled": True, "baseline": self.baseline.source if self.baseline else "",
+                "options": {k: v for k, v in vars(self.drift.options).items() if k != "features"},
+                "features": [v.to_json(votes) for v in self.drift_report]}
+
+    def timeseries_json(self, span_s: float, step_s: float) -> dict[str, Any]:
+        """`GET /api/timeseries`: per-step figures, the budget, the baseline bands, the active alarms."""
+        points = [p.to_json() for p in self.recent.series(span_s, step_s)]
+        baseline: dict[str, Any] = {}
+        if self.drift is not None:
+            baseline = {name: self.drift.summary_of(name) for name in ("rms_dbfs", "duration_s")}
+        model_version, role = self.model_labels()
+        return {"now": self._clock(), "span_s": span_s, "step_s": step_s, "budget_ms": self.config.budget_ms,
+                "model_version": model_version, "role": role, "points": points, "baseline": baseline,
+                "alarms": self.alarms.to_json()}
+
+
+def finite(value: float | None) -> float | None:
+    """JSON-safe float."""
+    return None if value is None or math.isnan(value) or math.isinf(value) else value

@@ -1,0 +1,156 @@
+"""Per-second aggregates of recent results: the rolling windows of the alarms and the dashboard's series.
+
+`add()` is O(1) (it appends to the current second's bucket); summaries are computed when asked
+(on the monitor's timer, or when the dashboard polls), never per request.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from asr_service.recognizer import NullReason, RecognitionResult
+
+__all__ = ["EMPTY_INPUT_REASONS", "RecentResults", "WindowSummary"]
+
+EMPTY_INPUT_REASONS = (NullReason.EMPTY_AUDIO, NullReason.TOO_QUIET)
+
+
+class _Second:
+    """What happened in one second of wall-clock time."""
+
+    __slots__ = (
+        "audio",
+        "duration_sum",
+        "empty",
+        "latency_ms",
+        "nulls",
+        "over_budget",
+        "requests",
+        "rms_sum",
+        "second",
+    )
+
+    def __init__(self, second: int) -> None:
+        self.second = second
+        self.requests = 0
+        self.nulls = 0
+        self.empty = 0
+        self.over_budget = 0
+        self.audio = 0  # results with audio (duration > 0): the volume mean is over these
+        self.rms_sum = 0.0
+        self.duration_sum = 0.0
+        self.latency_ms: list[float] = []
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowSummary:
+    """Figures over a span of time. Means and percentiles are NaN when there was nothing to average."""
+
+    start_s: float  # unix time
+    span_s: float
+    requests: int
+    null_rate: float
+    empty_input_share: float
+    budget_exceeded: int
+    latency_p50_ms: float
+    latency_p95_ms: float
+    mean_rms_dbfs: float
+    mean_duration_s: float
+
+    @property
+    def requests_per_s(self) -> float:
+        """Mean request rate over the span."""
+        return self.requests / self.span_s if self.span_s > 0 else 0.0
+
+    def to_json(self) -> dict[str, float | int | None]:
+        """As the dashboard reads it (NaN becomes null)."""
+        values: dict[str, float | int | None] = {
+            "t": self.start_s + self.span_s,
+            "requests": self.requests,
+            "requests_per_s": self.requests_per_s,
+            "null_rate": self.null_rate,
+            "empty_input_share": self.empty_input_share,
+            "budget_exceeded": self.budget_exceeded,
+            "latency_p50_ms": self.latency_p50_ms,
+            "latency_p95_ms": self.latency_p95_ms,
+            "mean_rms_dbfs": self.mean_rms_dbfs,
+            "mean_duration_s": self.mean_duration_s,
+        }
+        return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
+
+
+class RecentResults:
+    """A ring of per-second buckets over the last `capacity_s` seconds. Thread-safe."""
+
+    def __init__(self, capacity_s: int = 1800, *, clock: Callable[[], float] = time.time) -> None:
+        self._buckets: deque[_Second] = deque(maxlen=capacity_s)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def add(self, result: RecognitionResult) -> None:
+        """Record one result in the current second (the recognizer's observer)."""
+        second = int(self._clock())
+        with self._lock:
+            if not self._buckets or self._buckets[-1].second != second:
+                self._buckets.append(_Second(second))
+            b = self._buckets[-1]
+            b.requests += 1
+            if result.null_reason is not NullReason.NONE:
+                b.nulls += 1
+                if result.null_reason in EMPTY_INPUT_REASONS:
+                    b.empty += 1
+            b.over_budget += result.latency.budget_exceeded
+            if result.audio.duration_s > 0:
+                b.audio += 1
+                b.rms_sum += result.audio.rms_dbfs
+                b.duration_sum += result.audio.duration_s
+            b.latency_ms.append(result.latency.server_total_ms)
+
+    __call__ = add
+
+    def summary(self, window_s: float, *, end_s: float | None = None) -> WindowSummary:
+        """Figures over the `window_s` seconds before `end_s` (default: now)."""
+        end = self._clock() if end_s is None else end_s
+        with self._lock:
+            # Bucket `s` covers [s, s + 1): keep those that overlap (end - window_s, end], the current one included.
+            chosen = [b for b in self._buckets if end - window_s < b.second + 1 and b.second <= end]
+        return _summarise(chosen, end - window_s, window_s)
+
+    def series(self, span_s: float, step_s: float) -> list[WindowSummary]:
+        """Consecutive summaries of `step_s` seconds covering the last `span_s` seconds, oldest first."""
+        end = math.floor(self._clock()) + 1  # the current second included
+        steps = max(1, int(span_s // step_s))
+        starts = [end - (steps - i) * step_s for i in range(steps)]
+        with self._lock:
+            buckets = list(self._buckets)
+        out = []
+        for start in starts:
+            chosen = [b for b in buckets if start <= b.second < start + step_s]
+            out.append(_summarise(chosen, start, step_s))
+        return out
+
+
+def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowSummary:
+    requests = sum(b.requests for b in buckets)
+    audio = sum(b.audio for b in buckets)
+    latencies = np.fromiter((v for b in buckets for v in b.latency_ms), dtype=np.float64)
+    p50, p95 = (np.percentile(latencies, [50, 95]) if latencies.size else (math.nan, math.nan))
+    return WindowSummary(
+        start_s=start_s,
+        span_s=span_s,
+        requests=requests,
+        null_rate=sum(b.nulls for b in buckets) / requests if requests else math.nan,
+        empty_input_share=sum(b.empty for b in buckets) / requests if requests else math.nan,
+        budget_exceeded=sum(b.over_budget for b in buckets),
+        latency_p50_ms=float(p50),
+        latency_p95_ms=float(p95),
+        mean_rms_dbfs=sum(b.rms_sum for b in buckets) / audio if audio else math.nan,
+        mean_duration_s=sum(b.duration_sum for b in buckets) / audio if audio else math.nan,
+    )

@@ -1,0 +1,74 @@
+"""Drift end to end: `asr monitor baseline` on real speech, `asr replay` shifted traffic, the alarm in the server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import vad
+from asr_service.cli import main
+from asr_service.monitoring import Baseline, features_of_clip
+from asr_service.monitoring._baseline import manifest_clips
+from asr_service.monitoring._replay import replay
+from tests.e2e.conftest import RunningServer
+from tests.monitoring.conftest import FakeEngine, get_json, scrape, value
+
+pytestmark = pytest.mark.shared_data
+
+
+VAD = vad.VadOptions(max_clip_s=3.0, min_silence_ms=200)
+VAD_FLAGS = ["--max-clip-s", "3", "--min-silence-ms", "200"]
+
+
+def test_quiet_on_unshifted_then_drift_alarm_on_quieter_input(
+    shared_speech: Path, tmp_path: Path, monitored_server: Callable[..., RunningServer],
+) -> None:
+    # Baseline and live traffic: alternate clips of every file (the same speakers on both sides).
+    clips = [clip for _, clip in manifest_clips(shared_speech / "manifest.jsonl", VAD)]
+    reference, live = clips[0::2], clips[1::2]
+    out = tmp_path / "baseline.json"
+    Baseline.from_features([features_of_clip(c) for c in reference], source="half").save(out)
+    server = monitored_server(FakeEngine(), baseline_path=str(out), monitor_interval_s=0.2, drift_window_clips=100,
+                              drift_min_clips=50)
+    port = server.server.monitor.http_port
+    assert port is not None
+    summary = replay("", server.target, clips=live[:100])
+    assert summary.answered == 100 and not summary.errors
+    time.sleep(0.6)
+    drift_alarms = [a for a in get_json(port, "/api/alarms")["alarms"] if a["alarm"].startswith("drift_")]
+    assert {a["alarm"] for a in drift_alarms} == {"drift_rms_dbfs", "drift_duration_s", "drift_speech_ratio",
+                                                  "drift_pitch_hz", "drift_padding_s"}  # no model in the baseline
+    assert not any(a["active"] for a in drift_alarms), drift_alarms
+    # The same speech 30 dB quieter, through `asr replay`: the volume drift alarm fires.
+    argv = ["replay", str(shared_speech / "manifest.jsonl"), "--server", server.target, "--gain-db", "-30",
+            "--max-clips", "100", "--rate", "500", *VAD_FLAGS]
+    assert main(argv) == 0
+    time.sleep(0.6)
+    assert "drift_rms_dbfs" in get_json(port, "/api/alarms")["active"]
+    s = scrape(port)
+    assert value(s, "asr_alarm_active", alarm="drift_rms_dbfs") == 1
+    assert value(s, "asr_drift_score", feature="rms_dbfs", test="wasserstein") > 1.0
+    assert value(s, "asr_drift_score", feature="rms_dbfs", test="ks") < 1e-6
+    assert value(s, "asr_transcripts_total") == 200
+    drift = get_json(port, "/api/drift")
+    rms = next(f for f in drift["features"] if f["feature"] == "rms_dbfs")
+    assert rms["drifted"] and rms["live_mean"] < rms["baseline_mean"] - 10
+
+
+def test_baseline_resolves_audio_relative_to_the_manifest(shared_speech: Path, tmp_path: Path) -> None:
+    out = tmp_path / "b.json"
+    assert main(["monitor", "baseline", str(shared_speech / "manifest.jsonl"), "-o", str(out), "--no-model",
+                 "--max-clip-s", "20"]) == 0
+    assert Baseline.load(out).clips == 129  # 66 files -> 129 clips with the default VAD
+
+
+def test_bad_baseline_file_is_a_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    from asr_service.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="baseline_path"):
+        Baseline.load(bad)
