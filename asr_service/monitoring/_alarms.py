@@ -136,8 +136,8 @@ class AlarmBoard:
         """Update every alarm named in `values`; returns the names that changed state."""
         now = self._clock()
         changed = []
-        labels = self._labels()
         with self._lock:
+            labels = self._labels()
             if labels != self._gauge_labels:  # the model loaded or changed: no stale series
                 self._gauge.clear()
                 self._gauge_labels = labels
@@ -154,7 +154,8 @@ class AlarmBoard:
                     self._log(state.rule, active, value, detail, now)
                 self._states[name] = AlarmState(rule=state.rule, active=active, value=value, since_s=since,
                                                 detail=detail)
-                self._gauge.labels(name, *labels).set(1.0 if active else 0.0)
+                if labels[0]:  # no series until a model is loaded: every asr_ series names its model version
+                    self._gauge.labels(name, *labels).set(1.0 if active else 0.0)
         return changed
 
     def _log(self, rule: AlarmRule, active: bool, value: float | None, detail: str, now: float) -> None:

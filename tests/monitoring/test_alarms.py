@@ -43,15 +43,23 @@ class Cpu:
         return self.busy, self.total
 
 
+class LoadedModel:
+    """What the monitor reads of a recognizer: its model and role (alarm series carry both)."""
+
+    info = INFO
+    role = "primary"
+    in_flight = 0
+
+
 def monitor(clock: Clock, cpu: Cpu | None = None) -> Monitor:
     config = ServerConfig(monitor_window_s=60.0, alarm_min_requests=20)
     m = Monitor(config, clock=clock, read_cpu=cpu or Cpu())
-    m.attach(lambda: [])
+    m.attach(lambda: [LoadedModel()])  # type: ignore[list-item]
     return m
 
 
 def gauge(m: Monitor, alarm: str) -> float:
-    line = f'asr_alarm_active{{alarm="{alarm}",model_version="",role="primary"}}'
+    line = f'asr_alarm_active{{alarm="{alarm}",model_version="fake-1",role="primary"}}'
     for text in generate_latest(m.registry).decode().splitlines():
         if text.startswith(line):
             return float(text.split()[-1])
