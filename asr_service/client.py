@@ -7,6 +7,7 @@ demo and the benchmarks treat a remote server and an in-process engine alike.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 import uuid
@@ -91,9 +92,10 @@ def _audio(duration_s: float, rms: float, peak: float, clipped: float) -> dict[s
             "clipped_ratio": round(clipped, 5)}
 
 
-def _vad_message(clip: vad.Clip) -> asr_pb2.VadStats:
+def _vad_stats(clip: vad.Clip) -> VadStats:
+    """What the client VAD measured for `clip`, as the recognizer and the protocol carry it."""
     s = clip.stats
-    return asr_pb2.VadStats(
+    return VadStats(
         speech_ratio=s.speech_ratio,
         pre_padding_ms=int(s.pre_padding_ms),
         post_padding_ms=int(s.post_padding_ms),
@@ -101,6 +103,10 @@ def _vad_message(clip: vad.Clip) -> asr_pb2.VadStats:
         split=s.split,
         start_s=clip.start_s,
     )
+
+
+def _vad_message(clip: vad.Clip) -> asr_pb2.VadStats:
+    return asr_pb2.VadStats(**dataclasses.asdict(_vad_stats(clip)))
 
 
 class Transcriber(Protocol):
@@ -274,16 +280,9 @@ class LocalTranscriber:
             self._config.clip_limits,
             allow_empty=True,
         )
-        s = clip.stats
-        stats = VadStats(
-            speech_ratio=s.speech_ratio,
-            pre_padding_ms=int(s.pre_padding_ms),
-            post_padding_ms=int(s.post_padding_ms),
-            gain_db=s.gain_db,
-            split=s.split,
-            start_s=clip.start_s,
+        coro = self._recognizer.recognize(
+            decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=_vad_stats(clip)
         )
-        coro = self._recognizer.recognize(decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=stats)
         result = asyncio.run_coroutine_threadsafe(coro, self._loop).result()
         return ClipResult.from_result(result, (time.perf_counter() - started) * 1000.0)
 

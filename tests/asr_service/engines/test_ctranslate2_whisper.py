@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jiwer
 import numpy as np
@@ -23,7 +23,6 @@ from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 from asr_service.errors import ConfigError
 
 # ../shared/data/speech beside the repository: three levels above this file's package is the repo root
-SPEECH_DIR = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "speech"
 ESPEAK_TEXT = "Please turn on the lights in the kitchen and close the front door."
 ESPEAK_MORE = (
     "I would like to book a table for two people at seven o'clock tonight.",
@@ -67,14 +66,10 @@ def espeak_clip(tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def short_speech() -> list[tuple[np.ndarray, str]]:
+def short_speech(shared_speech: Path, speech_manifest: list[dict[str, Any]]) -> list[tuple[np.ndarray, str]]:
     """Twelve real clips of 8 s or less from ../shared/data/speech, spread over the set."""
-    manifest = SPEECH_DIR / "manifest.jsonl"
-    if not manifest.is_file():
-        pytest.skip(f"needs the real speech set at {SPEECH_DIR} (present in CI, absent in a user's clone)")
-    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    short = [row for row in rows if row["duration"] <= 8.0][::4][:12]
-    return [(sf.read(SPEECH_DIR / row["audio"], dtype="float32")[0], row["text"]) for row in short]
+    short = [row for row in speech_manifest if row["duration"] <= 8.0][::4][:12]
+    return [(sf.read(shared_speech / row["audio"], dtype="float32")[0], row["text"]) for row in short]
 
 
 def test_registry_builds_an_engine_that_follows_the_protocol() -> None:
