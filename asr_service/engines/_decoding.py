@@ -62,6 +62,9 @@ class DecodeOptions:
     # treated as degenerate and retried on the full window.
     speech_rms_floor_dbfs: float = -50.0
     max_initial_timestamp_s: float = 1.0
+    # Decode the short window with timestamp tokens (Whisper's timestamp rules on). The full-window
+    # fallback always does.
+    fast_path_timestamps: bool = True
     # Long clips: prompt each 30 s window with the text so far, as Whisper and faster-whisper do.
     condition_on_previous_text: bool = True
     beam_size: int = 1

@@ -78,6 +78,11 @@ class _SpecialTokens:
     eot: int
     timestamp_begin: int
 
+    @property
+    def no_timestamps(self) -> int:
+        """<|notimestamps|>, the token just before the first timestamp."""
+        return self.timestamp_begin - 1
+
 
 def _rms_dbfs(audio: npt.NDArray[np.float32]) -> float:
     if audio.size == 0:
@@ -219,11 +224,15 @@ class CTranslate2WhisperEngine:
             # Fast path: zero-pad in the audio domain, so the padded frames sit at the log-mel floor.
             n_frames = round(window_s * SAMPLE_RATE_HZ / HOP_LENGTH_SAMPLES)
             features = self._mel(samples, n_frames=n_frames)
+            timestamps = self._decode.fast_path_timestamps
         else:
             # The standard decode, as faster-whisper does it (our baseline): features of the clip,
             # zero-padded in the feature domain to 3000 frames.
             features = _pad_frames(self._full_clip_features(samples), _FULL_WINDOW_FRAMES)
-        return self._decode_features(model, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ)
+            timestamps = True
+        return self._decode_features(
+            model, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ, timestamps=timestamps
+        )
 
     def _full_clip_features(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """faster-whisper's features of a whole clip: 160 zeros appended, the last frame dropped."""
@@ -237,9 +246,12 @@ class CTranslate2WhisperEngine:
         *,
         audio_s: float,
         previous: list[int] | None = None,
+        timestamps: bool = True,
     ) -> _Window:
         """Decode one window of features greedily, with timestamps and a cap on the output length."""
         prompt = ([self._tokens.sot_prev, *previous] if previous else []) + self._tokens.sot_sequence
+        if not timestamps:
+            prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
         decode = self._decode
         output = model.generate(
