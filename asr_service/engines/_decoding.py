@@ -63,7 +63,8 @@ class DecodeOptions:
     speech_rms_floor_dbfs: float = -50.0
     max_initial_timestamp_s: float = 1.0
     # Decode the short window with timestamp tokens (Whisper's timestamp rules on). The full-window
-    # fallback always does.
+    # fallback always does. Without them the 10 s window looped on 3 of the 66 shared clips (p95 on
+    # clips <= 8 s 189 -> 482 ms through the fallbacks, WER 11.54 -> 11.63 %).
     fast_path_timestamps: bool = True
     # Long clips: prompt each 30 s window with the text so far, as Whisper and faster-whisper do.
     condition_on_previous_text: bool = True
