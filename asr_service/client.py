@@ -196,13 +196,18 @@ class AsrClient:
         """Send a VAD clip, with the VAD's stats, with `Recognize`."""
         return self.recognize(clip.to_bytes(), clip_id=clip_id or str(clip.index), vad_stats=_vad_message(clip))
 
-    def stream(self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "") -> Iterator[ClipResult]:
+    def stream(
+        self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "", lockstep: bool = False
+    ) -> Iterator[ClipResult]:
         """Send clips over one `StreamingRecognize` session, as chunks with end-of-utterance marks.
 
-        Results come back in clip order; each one's `round_trip_ms` runs from its
-        end-of-utterance chunk to its result.
+        Results come back in clip order; each one's `round_trip_ms` runs from its end-of-utterance
+        chunk to its result. The server answers a session's clips one after another, so clips sent
+        faster than they are transcribed wait behind each other; `lockstep` sends a clip only after
+        the previous one's result, as a live source (whose clips are spaced by speech) would.
         """
         marks: list[float] = []
+        answered = threading.Semaphore(0)
 
         def requests() -> Iterator[asr_pb2.StreamingRecognizeRequest]:
             yield asr_pb2.StreamingRecognizeRequest(
@@ -213,21 +218,24 @@ class AsrClient:
                 ),
             )
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
-            for clip in clips:
+            for n, clip in enumerate(clips):
+                if lockstep and n:
+                    answered.acquire()
                 data = clip.to_bytes()
                 for i in range(0, max(len(data), 1), step):
                     last = i + step >= len(data)
+                    if last:  # before the yield: the generator resumes only when gRPC wants more
+                        marks.append(time.perf_counter())
                     yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(
                         clip_id=str(clip.index), data=data[i:i + step], end_of_utterance=last,
                         vad_stats=_vad_message(clip) if last else None,
                     ))
-                    if last:
-                        marks.append(time.perf_counter())
 
         try:
             for reply in self._stub.StreamingRecognize(requests(), timeout=None):
                 done = time.perf_counter()
                 sent = marks.pop(0) if marks else done
+                answered.release()
                 yield ClipResult.from_message(reply.result, (done - sent) * 1000.0)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc

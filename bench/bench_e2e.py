@@ -2,7 +2,8 @@
 
 Starts `asr serve` as its own process on a free loopback port (as a user would), cuts each file of
 ../shared/data/speech into clips with the client VAD, and sends every clip twice: with `Recognize`
-(unary) and over one `StreamingRecognize` session (end-of-utterance mark -> result). Prints one JSON
+(unary) and over one `StreamingRecognize` session per file (end-of-utterance mark -> result; each clip
+sent once the previous one is answered, as a live source's clips are spaced by speech). Prints one JSON
 line per clip and call, a summary per call kind (all clips and clips of 8 s or less), the server
 process's peak RSS, and a short table.
 
@@ -98,7 +99,7 @@ def main() -> int:
                 clips = list(vad.iter_file_clips(SPEECH / item["audio"]))
                 for clip in clips:
                     rows["unary"].append(_row("unary", item["audio"], clip, client.recognize_clip(clip)))
-                for clip, result in zip(clips, client.stream(clips), strict=True):
+                for clip, result in zip(clips, client.stream(clips, lockstep=True), strict=True):
                     rows["streaming"].append(_row("streaming", item["audio"], clip, result))
             rss_now, rss_peak = _rss_mb(server.pid)
     finally:

@@ -117,3 +117,14 @@ def test_demo_runs_end_to_end() -> None:
     assert "welcome to the speech recognition service" in out.lower()
     assert "server summary:" in out and "requests            4" in out
     assert "server stopped cleanly." in out
+
+
+@pytest.mark.slow
+def test_lockstep_stream_gives_the_same_results_in_order(client: AsrClient) -> None:
+    clips = list(vad.iter_file_clips(SAMPLE))
+    free = list(client.stream(clips))
+    paced = list(client.stream(clips, lockstep=True))
+    assert [r.clip_id for r in paced] == [str(c.index) for c in clips]
+    assert [r.text for r in paced] == [r.text for r in free]
+    # Each clip is sent only once the previous one is answered, so none waits behind another.
+    assert all(r.round_trip_ms >= r.latency_ms["total"] for r in paced)
