@@ -65,6 +65,25 @@ def scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     return samples
 
 
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape_after_abort(port: int, code: str, timeout_s: float = 5.0) -> Samples:
+    """Scrape once the server has counted a call that ended with `code`.
+
+    grpc.aio's abort() sends the status before the handler (and the interceptor around it) finishes,
+    so a client can see the error a moment before the server has counted it.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        samples = scrape(port)
+        counted = any(name == "asr_grpc_server_handled_total" and ("grpc_code", code) in labels
+                      for name, labels in samples)
+        if counted or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.02)
+
+
 def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
     """The one sample of `name` with exactly these labels (model_version=fake-1, role=primary by default)."""
     wanted = {"model_version": "fake-1", "role": "primary", **labels}

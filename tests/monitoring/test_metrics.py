@@ -12,7 +12,7 @@ from asr_service.client import AsrClient
 from asr_service.errors import ClientError
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 from tests.e2e.conftest import RunningServer
-from tests.monitoring.conftest import FakeEngine, get_json, http_get, scrape, value
+from tests.monitoring.conftest import FakeEngine, get_json, http_get, scrape, scrape_after_abort, value
 
 RATE = 16_000
 
@@ -36,7 +36,7 @@ def test_unary_requests_give_exact_counts_buckets_and_labels(
         with pytest.raises(ClientError, match="INVALID_ARGUMENT"):
             client.recognize(tone(0.5, 0.1), sample_rate_hz=12_345)
     assert spoken.text == "hello world" and silent.null_reason == "TOO_QUIET"
-    s = scrape(port)
+    s = scrape_after_abort(port, "INVALID_ARGUMENT")
     assert value(s, "asr_transcripts_total") == 2
     assert value(s, "asr_null_transcripts_total", reason="too_quiet") == 1
     assert value(s, "asr_null_transcripts_total", reason="no_speech") == 0
@@ -128,7 +128,7 @@ def test_streaming_abort_is_counted_with_its_code(monitored_server: Callable[...
         list(asr_pb2_grpc.RecognizerStub(channel).StreamingRecognize(iter(audio_first), timeout=30))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     labels = {"grpc_service": "asr.v1.Recognizer", "grpc_method": "StreamingRecognize", "grpc_type": "bidi_stream"}
-    s = scrape(port)
+    s = scrape_after_abort(port, "INVALID_ARGUMENT")
     assert value(s, "asr_grpc_server_handled_total", grpc_code="INVALID_ARGUMENT", **labels) == 1
     assert value(s, "asr_grpc_server_msg_sent_total", **labels) == 0
 
