@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--from", dest="date_from", metavar="DATE", help="only rows recorded on or after DATE")
     run.add_argument("--to", dest="date_to", metavar="DATE", help="only rows recorded on or before DATE")
     run.add_argument("--by", nargs="+", default=["tags"], metavar="KEY", help="slice keys (default: tags)")
-    run.add_argument("--normalizer", default="whisper", help="scoring normaliser: whisper (default) or none")
+    run.add_argument("--normalizer", default="whisper",
+                     help="scoring normaliser: whisper (default), convention (the labeling spec) or none")
     run.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
     run.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     run.add_argument("--limit", type=int, metavar="N", help="only the first N selected utterances (a quick look)")

@@ -2,8 +2,9 @@
 
 A normaliser is any ``Callable[[str], str]``. ``whisper`` (the default) is Whisper's English text
 normaliser (lower case, punctuation and bracketed noise tags removed, fillers dropped, British spellings
-and numbers standardised); ``none`` only collapses whitespace. The labeling package's convention-driven
-normaliser can be added to `NORMALIZERS` under its own name without touching the scoring code.
+and numbers standardised); ``convention`` is the labeling package's normaliser, derived from the default
+transcription-convention spec (the one the annotators follow, so that convention differences are not
+counted as errors); ``none`` only collapses whitespace.
 """
 
 from __future__ import annotations
@@ -34,7 +35,13 @@ def _none() -> Normalizer:
     return none
 
 
-NORMALIZERS: dict[str, Callable[[], Normalizer]] = {"whisper": _whisper, "none": _none}
+def _convention() -> Normalizer:
+    from labeling import Normalizer as ConventionNormalizer
+
+    return ConventionNormalizer().normalize
+
+
+NORMALIZERS: dict[str, Callable[[], Normalizer]] = {"whisper": _whisper, "convention": _convention, "none": _none}
 """name -> factory; factories run once, lazily."""
 
 

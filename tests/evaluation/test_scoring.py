@@ -76,3 +76,9 @@ def test_whisper_normalizer_then_scoring_ignores_case_punctuation_and_fillers() 
     assert get_normalizer("none")("  Hello,   World ") == "Hello, World"
     with pytest.raises(ValueError, match="unknown 'nope'"):
         get_normalizer("nope")
+
+
+def test_convention_normalizer_scores_spelling_variants_as_equal_but_keeps_words() -> None:
+    norm = get_normalizer("convention")
+    assert norm("Umm, today's weather is 25 degrees.") == norm("um today\u2019s weather is twenty five degrees")
+    assert score(norm("today's weather"), norm("today's whether")).words.errors == 1
