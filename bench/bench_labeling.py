@@ -17,7 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labeling import Canonicaliser, Linter, Normalizer, load_spec
+import urllib.request
+
+import numpy as np
+
+from labeling import Canonicaliser, Linter, Normalizer, WebhookConfig, WebhookReceiver, load_spec
 
 N_TRANSCRIPTS = 10_000
 TARGET_S = 5.0
@@ -59,6 +63,32 @@ def timed(fn: Callable[[str], object], texts: list[str]) -> tuple[float, int]:
     return time.perf_counter() - started, count
 
 
+def webhook_latency(linter: Linter, texts: list[str], n: int = 300) -> dict[str, object]:
+    """Round trip of the webhook receiver (lint inline, answer) over loopback, against the 1 s timeout."""
+    hook = WebhookReceiver(WebhookConfig(port=0), linter, session=None)
+    hook.start()
+    try:
+        times = []
+        for i, text in enumerate(texts[:n]):
+            body = json.dumps({
+                "action": "ANNOTATION_CREATED", "project": {"id": 1}, "task": {"id": i, "data": {}},
+                "annotation": {"id": i, "task": i, "completed_by": 1, "result": [
+                    {"type": "textarea", "from_name": "transcription", "to_name": "audio",
+                     "value": {"text": [text]}}]},
+            }).encode()
+            request = urllib.request.Request(hook.url, data=body, headers={"Content-Type": "application/json"})
+            started = time.perf_counter()
+            with urllib.request.urlopen(request, timeout=5) as response:
+                response.read()
+            times.append(time.perf_counter() - started)
+    finally:
+        hook.stop()
+    ms = np.array(times) * 1000
+    return {"bench": "labeling.webhook", "requests": n, "p50_ms": round(float(np.percentile(ms, 50)), 2),
+            "p95_ms": round(float(np.percentile(ms, 95)), 2), "max_ms": round(float(ms.max()), 2),
+            "timeout_ms": 1000}
+
+
 def main() -> int:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
@@ -77,12 +107,16 @@ def main() -> int:
             row["within_target"] = seconds < TARGET_S
         print(json.dumps(row))
         rows.append(row)
+    hook = webhook_latency(linter, texts)
+    print(json.dumps(hook))
     print()
     print(f"{'operation':<20} {'transcripts':>11} {'total s':>8} {'µs each':>8}  vs target {TARGET_S:g} s (lint)")
     for row in rows:
         verdict = ("OK" if row["within_target"] else "OVER") if "within_target" in row else ""
         print(f"{row['bench']:<20} {row['transcripts']:>11} {row['seconds']:>8.3f} "
               f"{row['us_per_transcript']:>8.1f}  {verdict}")
+    print(f"webhook round trip (lint inline, answer): p50 {hook['p50_ms']} ms, p95 {hook['p95_ms']} ms, "
+          f"max {hook['max_ms']} ms over {hook['requests']} requests (Label Studio's timeout: 1000 ms)")
     return 0
 
 

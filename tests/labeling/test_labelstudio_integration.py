@@ -146,12 +146,9 @@ def test_two_annotators_webhook_lint_export_agreement(
     assert second.user_id() == annotator.user_id != ls_session.user_id()
     admin_email = ls_session.client.users.whoami().email
 
-    started = time.perf_counter()
     a1 = ls_session.client.annotations.create(low, result=textarea("um today's weather"))
-    submit_s = time.perf_counter() - started
     a2 = second.client.annotations.create(low, result=textarea("Um, today's weather."))
     a3 = second.client.annotations.create(mid, result=textarea("i paid five dollars"))
-    assert submit_s < 1.0  # the webhook is answered inside Label Studio's submit
 
     # Webhook: each annotation is linted and its task marked, without any lint command.
     assert _wait_for_meta(ls_session, low, a1.id)["errors"] == 0
