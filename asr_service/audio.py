@@ -51,7 +51,7 @@ class AudioStats:
     peak_dbfs: float
     clipped_ratio: float  # share of samples at (or beyond) full scale
     sample_rate_hz: int
-    pitch_hz: float = 0.0  # median voice F0 (asr_service.pitch), for drift monitoring; 0 when unvoiced
+    pitch_hz: float = 0.0  # median voice F0 (asr_service.pitch), for drift monitoring; 0 when unvoiced or not asked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,8 +98,13 @@ class ClipLimits:
     max_clip_s: float
 
 
-def decode_clip(data: bytes, fmt: AudioFormat, limits: ClipLimits, *, allow_empty: bool = False) -> DecodedClip:
+def decode_clip(
+    data: bytes, fmt: AudioFormat, limits: ClipLimits, *, allow_empty: bool = False, pitch: bool = False
+) -> DecodedClip:
     """Validate LINEAR16 bytes in `fmt`, measure them, and return 16 kHz mono float32 samples.
+
+    `pitch` also estimates the voice pitch (`AudioStats.pitch_hz`, ~0.3-0.6 ms a clip): only drift
+    monitoring reads it, so the server asks for it only when it has a drift baseline.
 
     Raises InvalidAudioError (naming the field) for an undeclared or unsupported rate, a bad
     channel count, empty audio (unless `allow_empty`) or a byte count that is not a whole number
@@ -130,7 +135,8 @@ def decode_clip(data: bytes, fmt: AudioFormat, limits: ClipLimits, *, allow_empt
             np.float32, copy=False
         )
     samples = np.ascontiguousarray(samples, dtype=np.float32)
-    stats = dataclasses.replace(stats, pitch_hz=estimate_pitch_hz(samples))
+    if pitch:
+        stats = dataclasses.replace(stats, pitch_hz=estimate_pitch_hz(samples))
     return DecodedClip(samples=samples, stats=stats)
 
 

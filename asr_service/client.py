@@ -28,7 +28,7 @@ from asr_service.recognizer import RecognitionResult, Recognizer, VadStats
 from asr_service.stats import SummaryStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
-__all__ = ["AsrClient", "ClipResult", "LocalTranscriber", "Transcriber"]
+__all__ = ["AsrClient", "ClipResult", "LocalTranscriber", "Transcriber", "clip_vad_stats"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,8 +92,8 @@ def _audio(duration_s: float, rms: float, peak: float, clipped: float) -> dict[s
             "clipped_ratio": round(clipped, 5)}
 
 
-def _vad_stats(clip: vad.Clip) -> VadStats:
-    """What the client VAD measured for `clip`, as the recognizer and the protocol carry it."""
+def clip_vad_stats(clip: vad.Clip) -> VadStats:
+    """What the client VAD measured for `clip`, as the protocol carries it (whole milliseconds)."""
     s = clip.stats
     return VadStats(
         speech_ratio=s.speech_ratio,
@@ -106,7 +106,7 @@ def _vad_stats(clip: vad.Clip) -> VadStats:
 
 
 def _vad_message(clip: vad.Clip) -> asr_pb2.VadStats:
-    return asr_pb2.VadStats(**dataclasses.asdict(_vad_stats(clip)))
+    return asr_pb2.VadStats(**dataclasses.asdict(clip_vad_stats(clip)))
 
 
 class Transcriber(Protocol):
@@ -289,7 +289,7 @@ class LocalTranscriber:
             allow_empty=True,
         )
         coro = self._recognizer.recognize(
-            decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=_vad_stats(clip)
+            decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
         )
         result = asyncio.run_coroutine_threadsafe(coro, self._loop).result()
         return ClipResult.from_result(result, (time.perf_counter() - started) * 1000.0)

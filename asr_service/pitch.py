@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from asr_service.engines.base import SAMPLE_RATE_HZ
+
 __all__ = ["estimate_pitch_hz"]
 
-SAMPLE_RATE_HZ = 16_000
 FRAME_SAMPLES = 640  # 40 ms: two periods of a 50 Hz voice
 MAX_FRAMES = 32
 MIN_PITCH_HZ = 60
@@ -35,9 +36,10 @@ def estimate_pitch_hz(samples: npt.NDArray[np.float32]) -> float:
         return 0.0
     frames = samples[: count * FRAME_SAMPLES].reshape(count, FRAME_SAMPLES)
     energy = np.einsum("ij,ij->i", frames, frames)
-    loud = np.flatnonzero(energy >= energy.max() * LOUD_SHARE)
-    if energy.max() <= 0:
+    peak = energy.max()
+    if peak <= 0:
         return 0.0
+    loud = np.flatnonzero(energy >= peak * LOUD_SHARE)
     if loud.size > MAX_FRAMES:
         loud = loud[np.argsort(energy[loud])[-MAX_FRAMES:]]
     chosen = frames[loud]

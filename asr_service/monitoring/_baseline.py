@@ -22,15 +22,16 @@ import numpy.typing as npt
 
 import vad
 from asr_service.audio import AudioFormat, decode_clip
+from asr_service.client import clip_vad_stats
 from asr_service.config import ServerConfig
 from asr_service.engines import Engine, EngineOptions, create_engine
 from asr_service.errors import ConfigError
 from asr_service.evaluation.manifest import load_manifest
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions
 from asr_service.monitoring._features import NUMERIC_FEATURES, ClipFeatures, features_of_clip, features_of_result
-from asr_service.recognizer import Recognizer, VadStats
+from asr_service.recognizer import Recognizer
 
-__all__ = ["BASELINE_FORMAT", "Baseline", "build_baseline", "clips_of_pcm", "manifest_clips", "vad_stats_of"]
+__all__ = ["BASELINE_FORMAT", "Baseline", "build_baseline", "clips_of_pcm", "manifest_clips"]
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +101,6 @@ def manifest_clips(
             yield utt.utt_id, clip
 
 
-def vad_stats_of(clip: vad.Clip) -> VadStats:
-    """The VAD stats a client sends with `clip`, as the server reads them (whole milliseconds)."""
-    s = clip.stats
-    return VadStats(speech_ratio=s.speech_ratio, pre_padding_ms=int(s.pre_padding_ms),
-                    post_padding_ms=int(s.post_padding_ms), gain_db=s.gain_db, split=s.split, start_s=clip.start_s)
-
-
 class ClipTranscriber:
     """Runs clips through an in-process recognizer (the server's code path) and returns their features."""
 
@@ -123,9 +117,9 @@ class ClipTranscriber:
     def features(self, clip: vad.Clip) -> ClipFeatures:
         """Features of `clip` with the model's output."""
         decoded = decode_clip(clip.to_bytes(), AudioFormat(sample_rate_hz=vad.SAMPLE_RATE_HZ),
-                              self._config.clip_limits, allow_empty=True)
+                              self._config.clip_limits, allow_empty=True, pitch=True)
         result = self._runner.run(self._recognizer.recognize(
-            decoded, clip_id=str(clip.index), received_at=time.perf_counter(), vad=vad_stats_of(clip)))
+            decoded, clip_id=str(clip.index), received_at=time.perf_counter(), vad=clip_vad_stats(clip)))
         return features_of_result(result)
 
     def close(self) -> None:

@@ -7,20 +7,20 @@ rules) ran. A feature that is None is simply not added to its window.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
-
 import vad
-from asr_service.audio import measure
+from asr_service.audio import AudioFormat, AudioStats, ClipLimits, decode_clip
+from asr_service.client import clip_vad_stats
 from asr_service.monitoring._metrics import vad_stats_missing
-from asr_service.pitch import estimate_pitch_hz
-from asr_service.recognizer import NullReason, RecognitionResult
+from asr_service.recognizer import NullReason, RecognitionResult, VadStats
 
-__all__ = ["MODEL_FEATURES", "NUMERIC_FEATURES", "ClipFeatures", "features_of_clip", "features_of_result"]
+__all__ = ["NUMERIC_FEATURES", "ClipFeatures", "features_of_clip", "features_of_result"]
 
 NUMERIC_FEATURES = ("duration_s", "rms_dbfs", "pitch_hz", "speech_ratio", "padding_s", "confidence", "words_per_s")
-MODEL_FEATURES = ("confidence", "words_per_s", "null_rate")
+# Baseline clips come from the client VAD (16 kHz mono, split at its own max_clip_s): no server limit.
+_CLIP_LIMITS = ClipLimits(accepted_rates_hz=(vad.SAMPLE_RATE_HZ,), max_channels=1, max_clip_s=float("inf"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -45,17 +45,23 @@ class ClipFeatures:
         return {**self.numeric(), "is_null": self.is_null}
 
 
-def features_of_result(result: RecognitionResult) -> ClipFeatures:
-    """Features of a served result (what the live monitor sees)."""
-    audio = result.audio
-    has_vad = not vad_stats_missing(result)
-    has_text = result.null_reason is NullReason.NONE
+def _audio_and_vad(audio: AudioStats, vad_stats: VadStats | None) -> ClipFeatures:
+    """The features both paths share, by the same rules (model features left unset)."""
     return ClipFeatures(
         duration_s=audio.duration_s,
         rms_dbfs=audio.rms_dbfs if audio.duration_s > 0 else None,
         pitch_hz=audio.pitch_hz or None,
-        speech_ratio=result.vad.speech_ratio if has_vad else None,
-        padding_s=(result.vad.pre_padding_ms + result.vad.post_padding_ms) / 1000.0 if has_vad else None,
+        speech_ratio=vad_stats.speech_ratio if vad_stats else None,
+        padding_s=(vad_stats.pre_padding_ms + vad_stats.post_padding_ms) / 1000.0 if vad_stats else None,
+    )
+
+
+def features_of_result(result: RecognitionResult) -> ClipFeatures:
+    """Features of a served result (what the live monitor sees)."""
+    audio = result.audio
+    has_text = result.null_reason is NullReason.NONE
+    return dataclasses.replace(
+        _audio_and_vad(audio, None if vad_stats_missing(result) else result.vad),
         confidence=result.confidence if has_text else None,
         words_per_s=len(result.text.split()) / audio.duration_s if has_text and audio.duration_s > 0 else None,
         is_null=not has_text,
@@ -63,13 +69,7 @@ def features_of_result(result: RecognitionResult) -> ClipFeatures:
 
 
 def features_of_clip(clip: vad.Clip) -> ClipFeatures:
-    """Audio and VAD features of a client clip, without a model (what the server would measure)."""
-    stats = measure(clip.pcm, vad.SAMPLE_RATE_HZ)
-    return ClipFeatures(
-        duration_s=stats.duration_s,
-        rms_dbfs=stats.rms_dbfs if stats.duration_s > 0 else None,
-        pitch_hz=estimate_pitch_hz(clip.pcm.astype(np.float32) / 32768.0) or None,
-        speech_ratio=clip.stats.speech_ratio,
-        # The server receives whole milliseconds (asr.v1.VadStats), so round the same way.
-        padding_s=(int(clip.stats.pre_padding_ms) + int(clip.stats.post_padding_ms)) / 1000.0,
-    )
+    """Audio and VAD features of a client clip, without a model: measured by the server's own code."""
+    decoded = decode_clip(clip.to_bytes(), AudioFormat(sample_rate_hz=vad.SAMPLE_RATE_HZ), _CLIP_LIMITS,
+                          allow_empty=True, pitch=True)
+    return _audio_and_vad(decoded.stats, clip_vad_stats(clip))

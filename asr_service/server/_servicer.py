@@ -33,6 +33,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         self._config = config
         self._resolve = resolve
         self._recognizers = recognizers
+        self._pitch = config.baseline_path is not None  # only drift detection reads the pitch
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -43,7 +44,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             if not request.HasField("config"):
                 raise ProtocolError("config: not set; a RecognizeRequest carries its config")
             recognizer = self._resolve(request.config.model_id)
-            clip = decode_clip(request.audio, _convert.audio_format(request.config), self._config.clip_limits)
+            clip = decode_clip(
+                request.audio, _convert.audio_format(request.config), self._config.clip_limits, pitch=self._pitch
+            )
             result = await recognizer.recognize(
                 clip,
                 clip_id=request.clip_id,
@@ -92,7 +95,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         received_at = time.perf_counter()
         data, clip_id, vad = session.take()
         assert session.format is not None  # set by _open before any audio is taken
-        clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True)
+        clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True, pitch=self._pitch)
         result = await recognizer.recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad)
         _log_result("StreamingRecognize", session.request_id, result)
         return asr_pb2.StreamingRecognizeResponse(

@@ -60,3 +60,14 @@ def test_decode_rejects_bad_input(data: bytes, fmt: AudioFormat, error: type[Exc
 def test_empty_allowed_for_streams() -> None:
     clip = decode_clip(b"", AudioFormat(sample_rate_hz=16_000), LIMITS, allow_empty=True)
     assert clip.samples.size == 0 and clip.stats.duration_s == 0.0
+
+
+def test_pitch_is_estimated_only_when_asked() -> None:
+    t = np.arange(16_000) / 16_000
+    voice = sum(np.sin(2 * np.pi * 200 * k * t) / k for k in range(1, 6))  # 200 Hz with harmonics
+    pcm = (6000 * voice).astype("<i2").tobytes()
+    fmt = AudioFormat(sample_rate_hz=16_000)
+    assert decode_clip(pcm, fmt, LIMITS).stats.pitch_hz == 0.0
+    # A perfectly periodic tone can land on a sub-multiple (the estimate is not a pitch tracker); a
+    # voiced clip gets a pitch in the search range.
+    assert 60 <= decode_clip(pcm, fmt, LIMITS, pitch=True).stats.pitch_hz <= 500
