@@ -159,10 +159,7 @@ class Recognizer:
         reason = self._skip_reason(clip)
         if reason is NullReason.NONE:
             submitted_at = time.perf_counter()
-            loop = asyncio.get_running_loop()
-            done, started_at, ended_at = await loop.run_in_executor(
-                self._pool, _timed_transcribe, self._engine, clip.samples
-            )
+            done, started_at, ended_at = await self._transcribe(clip.samples)
             queue_wait_s = started_at - submitted_at
             inference_s = ended_at - started_at
             reason = self._null_reason(done)
@@ -187,6 +184,23 @@ class Recognizer:
             vad=vad or VadStats(),
             used_fallback=transcription.used_fallback if transcription else False,
         )
+
+    async def _transcribe(self, samples: npt.NDArray[np.float32]) -> tuple[Transcription, float, float]:
+        """Run the engine on the pool. A cancelled caller (deadline, disconnect) cannot stop a worker
+        that has started, so its slot stays counted until the worker is done: admission control
+        must not let in more work than the pool is really doing."""
+        future = asyncio.get_running_loop().run_in_executor(self._pool, _timed_transcribe, self._engine, samples)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            self._in_flight += 1  # released by _release_after, once the worker is done
+            future.add_done_callback(self._release_after)
+            raise
+
+    def _release_after(self, future: asyncio.Future[tuple[Transcription, float, float]]) -> None:
+        self._in_flight -= 1
+        if not future.cancelled() and future.exception() is not None:
+            logger.warning("transcription of a cancelled request failed: %r", future.exception())
 
     def _skip_reason(self, clip: DecodedClip) -> NullReason:
         """Reasons to answer without running the model at all."""
