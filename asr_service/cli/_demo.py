@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -15,9 +13,8 @@ import vad
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
 from asr_service.cli._transcribe import print_result
 from asr_service.client import AsrClient
-from asr_service.config import ServerConfig
 from asr_service.errors import AsrError
-from asr_service.server import AsrServer, create_server
+from asr_service.server import BackgroundServer
 from asr_service.stats import RequestSummary
 
 __all__ = ["SAMPLE", "register"]
@@ -43,41 +40,21 @@ def sample_path() -> Path:
     return Path(str(resources.files("asr_service") / "data" / SAMPLE))
 
 
-class _BackgroundServer:
-    """An `AsrServer` on its own event loop in a thread, so the demo can be a plain client."""
-
-    def __init__(self, config: ServerConfig) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="asr-server", daemon=True)
-        self._thread.start()
-
-        async def build() -> tuple[AsrServer, int]:  # grpc.aio objects belong to the loop they are made in
-            return create_server(config)
-
-        self.server, self.port = asyncio.run_coroutine_threadsafe(build(), self._loop).result()
-
-    def start(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop).result()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join()
-        self._loop.close()
-
-
 def run(args: argparse.Namespace) -> int:
     """Serve, stream, print each transcript and the server's summary, shut down."""
     path = Path(args.audio) if args.audio else sample_path()
     try:
         options = vad_options(args)
         config = config_from_args(args, host="127.0.0.1", port=0)
-        background = _BackgroundServer(config)
+        background = BackgroundServer(config)
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2)
     port, server = background.port, background.server
     print(f"starting the server on 127.0.0.1:{port} with model {config.engine.model!r} ...", flush=True)
-    background.start()
+    try:
+        background.start()
+    except AsrError as exc:  # the model did not load; start() has shut the server down
+        return fail(str(exc))
     try:
         with AsrClient(f"127.0.0.1:{port}") as client:
             client.wait_ready()

@@ -104,11 +104,12 @@ class AsrServer:
         started = time.perf_counter()
         try:
             engine = await asyncio.to_thread(self._engine_factory, self.config.engine)
-        except ConfigError:
+        except Exception as exc:
             await self._server.stop(None)
-            raise
-        except Exception as exc:  # the engine library's own errors: a corrupt model, no memory, ...
-            await self._server.stop(None)
+            await self.monitor.stop()
+            if isinstance(exc, ConfigError):
+                raise
+            # The engine library's own errors: a corrupt model, no memory, ...
             raise ConfigError(f"engine.model: cannot load {self.config.engine.model!r} ({exc})") from exc
         self._recognizer = Recognizer(engine, self.config, observers=(self.stats, self.monitor.observe))
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
@@ -132,8 +133,8 @@ class AsrServer:
         await asyncio.sleep(self.config.shutdown_notice_s)
         in_flight = self._recognizer.in_flight if self._recognizer else 0
         await self._server.stop(grace)
-        if self._recognizer is not None:
-            self._recognizer.close(wait=True)
+        if self._recognizer is not None:  # joins the worker threads: off the event loop
+            await asyncio.to_thread(self._recognizer.close, wait=True)
         await self.monitor.stop()
         logger.info(
             "stopped: drained %d in-flight request(s) in %.2f s (grace %.1f s)",

@@ -2,43 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from asr_service.client import AsrClient
 from asr_service.config import ServerConfig
-from asr_service.server import AsrServer, create_server
+from asr_service.server import BackgroundServer
 
-
-class RunningServer:
-    """An AsrServer on its own event loop in a background thread."""
-
-    def __init__(self, config: ServerConfig, **kwargs: object) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self._thread.start()
-
-        async def build() -> tuple[AsrServer, int]:  # grpc.aio objects belong to the loop they are made in
-            return create_server(config, **kwargs)  # type: ignore[arg-type]
-
-        self.server, self.port = self.call(build())  # type: ignore[misc]
-        self.target = f"127.0.0.1:{self.port}"
-
-    def start(self) -> RunningServer:
-        self.call(self.server.start())
-        return self
-
-    def call(self, coro: object, timeout_s: float = 120.0) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)  # type: ignore[arg-type]
-
-    def stop(self, grace_s: float | None = None) -> None:
-        self.call(self.server.stop(grace_s))
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+# The e2e tests drive the same background server the demo uses.
+RunningServer = BackgroundServer
 
 
 @pytest.fixture(scope="session")
