@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -37,17 +38,17 @@ def _health(target: str) -> int:
 
 def test_too_many_concurrent_requests_are_refused() -> None:
     engine = GatedEngine()
-    running = RunningServer(
-        ServerConfig(port=0, max_concurrent_requests=2), engine_factory=lambda _: engine
-    ).start()
+    one_worker = ServerConfig(port=0, max_concurrent_requests=2, engine=EngineOptions(num_workers=1))
+    running = RunningServer(one_worker, engine_factory=lambda _: engine).start()
     try:
         with grpc.insecure_channel(running.target) as channel, ThreadPoolExecutor(2) as pool:
             stub = asr_pb2_grpc.RecognizerStub(channel)
             held = [pool.submit(stub.Recognize, REQUEST, timeout=30) for _ in range(2)]
-            assert engine.started.acquire(timeout=10)  # one is in the engine, one waits for the worker
+            assert engine.started.acquire(timeout=10)  # one is in the engine...
             deadline = time.monotonic() + 10
             while running.server.recognizer.in_flight < 2 and time.monotonic() < deadline:  # type: ignore[union-attr]
                 time.sleep(0.01)
+            assert not engine.started.acquire(timeout=0.2)  # ...and the other waits for the one worker
             with pytest.raises(grpc.RpcError) as info:
                 stub.Recognize(REQUEST, timeout=30)
             assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
@@ -55,8 +56,33 @@ def test_too_many_concurrent_requests_are_refused() -> None:
             engine.gate.set()
             results = [f.result(timeout=30).result for f in held]
             assert [r.text for r in results] == ["gated", "gated"]
-            assert max(r.latency.queue_wait_ms for r in results) > 0.0  # the second one waited for the worker
+            # The second one waited at least the 0.2 s the gate stayed shut after the refusal check.
+            assert max(r.latency.queue_wait_ms for r in results) >= 200.0
             assert stub.Recognize(REQUEST, timeout=30).result.text == "gated"  # still answers
+    finally:
+        engine.gate.set()
+        running.stop()
+
+
+def test_a_cancelled_request_keeps_its_slot_until_the_worker_is_done() -> None:
+    engine = GatedEngine()
+    one_slot = ServerConfig(port=0, max_concurrent_requests=1, engine=EngineOptions(num_workers=1))
+    running = RunningServer(one_slot, engine_factory=lambda _: engine).start()
+    try:
+        with grpc.insecure_channel(running.target) as channel:
+            stub = asr_pb2_grpc.RecognizerStub(channel)
+            with pytest.raises(grpc.RpcError) as gone:  # the client gives up; the worker carries on
+                stub.Recognize(REQUEST, timeout=0.5)
+            assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert engine.started.acquire(timeout=10)
+            with pytest.raises(grpc.RpcError) as info:  # the worker is still busy: no room yet
+                stub.Recognize(REQUEST, timeout=30)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            engine.gate.set()
+            deadline = time.monotonic() + 10
+            while running.server.recognizer.in_flight and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.01)
+            assert stub.Recognize(REQUEST, timeout=30).result.text == "gated"
     finally:
         engine.gate.set()
         running.stop()
@@ -73,7 +99,8 @@ def test_not_serving_until_the_model_is_loaded() -> None:
         return engine
 
     running = RunningServer(ServerConfig(port=0), engine_factory=slow_factory)
-    starting = __import__("asyncio").run_coroutine_threadsafe(running.server.start(), running.loop)
+    starting = asyncio.run_coroutine_threadsafe(running.server.start(), running.loop)
+    status = None
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

@@ -12,7 +12,7 @@ import pytest
 from whisper_normalizer.english import EnglishTextNormalizer
 
 import vad
-from asr_service.client import AsrClient
+from asr_service.client import AsrClient, ClipResult
 from tests.e2e.conftest import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -126,5 +126,9 @@ def test_lockstep_stream_gives_the_same_results_in_order(client: AsrClient) -> N
     paced = list(client.stream(clips, lockstep=True))
     assert [r.clip_id for r in paced] == [str(c.index) for c in clips]
     assert [r.text for r in paced] == [r.text for r in free]
-    # Each clip is sent only once the previous one is answered, so none waits behind another.
-    assert all(r.round_trip_ms >= r.latency_ms["total"] for r in paced)
+    # Sent all at once, later clips wait in the session behind earlier ones (time the server's own
+    # total does not see); in lockstep none does, so the client-side extra stays smaller.
+    def waits(results: list[ClipResult]) -> float:
+        return max(r.round_trip_ms - r.latency_ms["total"] for r in results)
+
+    assert 2 * waits(paced) < waits(free)
