@@ -96,6 +96,7 @@ def report_html(report: AgreementReport, *, worst_n: int = 10) -> str:
         parts.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
         parts += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
         parts.append("</table>")
-    parts.append(f"<script type=\"application/json\" id=\"data\">{esc(json.dumps(report_json(report)))}</script>")
+    data = json.dumps(report_json(report, worst_n=worst_n))
+    parts.append(f"<script type=\"application/json\" id=\"data\">{esc(data)}</script>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -77,3 +77,14 @@ def test_reports_render() -> None:
     html = report_html(report)
     assert "<h1>Annotator agreement: convention asr-default@1.0.0</h1>" in html
     assert "Um, today&#x27;s weather." in html
+
+
+def test_html_report_embeds_the_same_worst_tasks_as_asked() -> None:
+    import html as html_lib
+    import re
+
+    report = compute_agreement(TASKS, load_spec())
+    page = report_html(report, worst_n=1)
+    embedded = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert embedded is not None
+    assert json.loads(html_lib.unescape(embedded.group(1)))["worst_tasks"] == [2]
