@@ -8,12 +8,14 @@ The evaluation package is imported when a command runs, so `asr --help` stays fa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import TYPE_CHECKING, Any
 
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
 from asr_service.client import AsrClient, LocalTranscriber, Transcriber
 from asr_service.errors import AsrError
+from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 
 if TYPE_CHECKING:
     from asr_service.evaluation import Comparison, EvaluationResults, SliceSummary
@@ -44,8 +46,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--by", nargs="+", default=["tags"], metavar="KEY", help="slice keys (default: tags)")
     run.add_argument("--normalizer", default="whisper",
                      help="scoring normaliser: whisper (default), convention (the labeling spec) or none")
-    run.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
-    run.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    run.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
+                     help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
+    run.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
     run.add_argument("--limit", type=int, metavar="N", help="only the first N selected utterances (a quick look)")
     run.add_argument("--worst", type=int, default=10, metavar="N", help="worst utterances in the report (10)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -81,16 +84,18 @@ def make_transcriber(args: argparse.Namespace) -> tuple[Transcriber, int, dict[s
     """The transcriber the flags ask for, how many files may be in flight, and a description of it.
 
     In-process, `LocalTranscriber` runs N clips at once with ``--workers N`` (one model, the config
-    refusing more threads than cores); through a server, N files are sent at once.
+    refusing more threads than cores); through a server, N files are sent at once. The description
+    carries the latency budget that applies: the config's in-process, the server's through --server.
     """
     if args.server:
         client = AsrClient(args.server, timeout_s=120.0)
         client.wait_ready(timeout_s=30.0)
-        return client, max(1, args.workers or 1), {"transcriber": f"server {args.server}"}
+        budget_ms = args.budget_ms or client.list_models().limits.budget_ms
+        return client, max(1, args.workers or 1), {"transcriber": f"server {args.server}", "budget_ms": budget_ms}
     config = config_from_args(args)
     described = {"transcriber": "in-process", "engine": config.engine.engine, "model": config.engine.model,
                  "compute_type": config.engine.compute_type, "num_workers": config.engine.num_workers,
-                 "cpu_threads": config.engine.cpu_threads}
+                 "cpu_threads": config.engine.cpu_threads, "budget_ms": config.budget_ms}
     return LocalTranscriber(config), config.engine.num_workers, described
 
 
@@ -116,7 +121,7 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         get_normalizer(args.normalizer)
         window = DateWindow.from_options(since=args.since, date_from=args.date_from, date_to=args.date_to)
-        options = EvalOptions(by=tuple(args.by), normalizer=args.normalizer, budget_ms=args.budget_ms or 300.0,
+        options = EvalOptions(by=tuple(args.by), normalizer=args.normalizer,
                               bootstrap=BootstrapOptions(resamples=args.resamples, seed=args.seed))
         vad_opts = vad_options(args)
     except (ValueError, AsrError) as exc:
@@ -129,7 +134,8 @@ def run_eval(args: argparse.Namespace) -> int:
     try:
         results = evaluate_manifest(
             args.paths[0], file_transcriber(transcriber, vad_opts), window=window,
-            options=EvalOptions(**{**options.__dict__, "workers": workers}), model=described,
+            options=dataclasses.replace(options, workers=workers, budget_ms=float(described["budget_ms"])),
+            model=described,
             progress=lambda: bar.update(1), limit=args.limit,
         )
     except EvaluationError as exc:
@@ -172,12 +178,13 @@ def run_compare(args: argparse.Namespace) -> int:
     """Compare two results files; exit 0 when the candidate passes the gate, 1 when not, 2 on bad input."""
     import json
 
-    from asr_service.evaluation import EvaluationError, Gates, compare, load_results
+    from asr_service.evaluation import BootstrapOptions, EvaluationError, Gates, compare, load_results
 
     try:
         gates = Gates(max_wer_rise_points=args.max_wer_rise, max_slice_wer_rise_points=args.max_slice_wer_rise,
                       max_p95_latency_ms=args.max_p95_ms, min_slice_utterances=args.min_slice_utterances,
-                      require_significance=args.require_significance, resamples=args.resamples, seed=args.seed)
+                      require_significance=args.require_significance,
+                      bootstrap=BootstrapOptions(resamples=args.resamples, seed=args.seed))
         comparison = compare(load_results(args.paths[1]), load_results(args.paths[2]), gates)
     except EvaluationError as exc:
         return fail(str(exc), 2)

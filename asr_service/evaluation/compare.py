@@ -16,14 +16,14 @@ the candidate's p95 clip latency exceeds ``max_p95_latency_ms`` (default: its ow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, PairedBootstrap, paired_bootstrap
+from asr_service.evaluation.bootstrap import PairedBootstrap, paired_bootstrap
 from asr_service.evaluation.errors import ResultsError
 from asr_service.evaluation.records import UtteranceRecord
 from asr_service.evaluation.results import EvaluationResults
-from asr_service.evaluation.summary import ALL, percentile
+from asr_service.evaluation.summary import ALL, BootstrapOptions, percentile
 
 __all__ = ["Comparison", "Gates", "SliceComparison", "compare"]
 
@@ -37,9 +37,7 @@ class Gates:
     max_p95_latency_ms: float | None = None  # None: the candidate run's budget_ms
     min_slice_utterances: int = 5
     require_significance: bool = False
-    resamples: int = DEFAULT_RESAMPLES
-    seed: int = DEFAULT_SEED
-    confidence: float = 0.95
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)  # for the paired bootstrap
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,8 +179,8 @@ def _compare_slice(
     base_err = [b.words.errors for b, _ in pairs]
     cand_err = [c.words.errors for _, c in pairs]
     total = sum(ref_words)
-    paired = paired_bootstrap(base_err, cand_err, ref_words, resamples=g.resamples, seed=g.seed,
-                              confidence=g.confidence)
+    paired = paired_bootstrap(base_err, cand_err, ref_words, resamples=g.bootstrap.resamples,
+                              seed=g.bootstrap.seed, confidence=g.bootstrap.confidence)
     result = SliceComparison(
         key=key, value=value, utterances=len(pairs), reference_words=total,
         baseline_wer=sum(base_err) / total if total else None,

@@ -70,7 +70,7 @@ def test_eval_through_a_server_measures_the_serving_path(
     from asr_service.config import ServerConfig
     from tests.e2e.conftest import RunningServer
 
-    server = RunningServer(ServerConfig(port=0), engine_factory=ConstantEngine).start()
+    server = RunningServer(ServerConfig(port=0, budget_ms=450.0), engine_factory=ConstantEngine).start()
     try:
         out = tmp_path / "served"
         code = main(["eval", str(manifest), "--server", server.target, "--by", "device", "--out", str(out),
@@ -81,6 +81,7 @@ def test_eval_through_a_server_measures_the_serving_path(
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert data["model"]["transcriber"] == f"server {server.target}"
     assert data["model"]["model_version"] == "constant-1"
+    assert data["options"]["budget_ms"] == 450.0  # the server's budget, not a default
     assert data["summary"]["scored_utterances"] == 4 and data["summary"]["excluded_unreadable_audio"] == 1
     clip = data["utterances"][0]["clips"][0]
     assert clip["round_trip_ms"] >= clip["latency_ms"] > 0  # the client's round trip includes the server's time
