@@ -57,9 +57,6 @@ class ServerConfig:
     budget_ms: float = 300.0
     # Clips whose RMS is below this are not sent to the model (null_reason TOO_QUIET).
     volume_floor_dbfs: float = -60.0
-    # Whisper's own rule: no speech when no_speech_prob > threshold and avg_logprob < threshold.
-    no_speech_threshold: float = 0.6
-    logprob_threshold: float = -1.0
     # On shutdown, health says NOT_SERVING (and new requests get UNAVAILABLE) this long before the
     # port closes, so that load balancers and clients watching health move away first.
     shutdown_notice_s: float = 1.0
@@ -104,7 +101,6 @@ class ServerConfig:
         )
         _check(self.budget_ms > 0, "budget_ms", self.budget_ms, "> 0 ms")
         _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
-        _check(0 <= self.no_speech_threshold <= 1, "no_speech_threshold", self.no_speech_threshold, "0..1")
         _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, ">= 0 s")
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(1 <= self.monitor_window_s <= 86_400, "monitor_window_s", self.monitor_window_s, "1..86400 s")
@@ -145,7 +141,7 @@ class ServerConfig:
         cores = os.cpu_count() or 1
         _check(self.engine.num_workers >= 1, "engine.num_workers", self.engine.num_workers, ">= 1")
         _check(self.engine.cpu_threads >= 0, "engine.cpu_threads", self.engine.cpu_threads, ">= 0")
-        threads = self.engine.cpu_threads or max(1, cores // self.engine.num_workers)
+        threads = self.engine.threads_per_worker
         # More busy threads than cores only adds context switches to every request's latency.
         _check(
             self.engine.device != "cpu" or self.engine.num_workers * threads <= max(cores, 1),

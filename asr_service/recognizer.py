@@ -213,9 +213,8 @@ class Recognizer:
     def _null_reason(self, t: Transcription) -> NullReason:
         if t.degenerate:
             return NullReason.HALLUCINATION_SUPPRESSED
-        # Whisper's rule (transcribe.py): trust "no speech" only when the decode was unsure too.
-        if t.no_speech_prob > self._config.no_speech_threshold and t.avg_logprob < self._config.logprob_threshold:
-            return NullReason.NO_SPEECH
+        # The engine applies its model's own silence rule (Whisper's: no-speech prob > 0.6 and avg
+        # logprob < -1, `DecodeOptions`) and answers with no text.
         if not t.text:
             return NullReason.NO_SPEECH
         return NullReason.NONE

@@ -39,6 +39,11 @@ class EngineOptions:
     num_workers: int = 0
     cpu_threads: int = 0  # threads per worker; 0 = cores // num_workers
 
+    @property
+    def threads_per_worker(self) -> int:
+        """`cpu_threads`, or the cores shared out among the workers when it is 0 (automatic)."""
+        return self.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, self.num_workers))
+
     def __post_init__(self) -> None:
         if self.num_workers == 0:  # resolve "automatic" once, so every reader sees the same number
             object.__setattr__(self, "num_workers", (os.cpu_count() or 1) if self.device == "cpu" else 1)

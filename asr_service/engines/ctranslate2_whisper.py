@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,7 +98,7 @@ class CTranslate2WhisperEngine:
         self._options = options
         self._decode = decode_options or DecodeOptions()
         self._files: ModelFiles = resolve_model(options.model)
-        threads = options.cpu_threads or max(1, (os.cpu_count() or 1) // options.num_workers)
+        threads = options.threads_per_worker
         try:
             self._model: Any = ctranslate2.models.Whisper(
                 str(self._files.path),
