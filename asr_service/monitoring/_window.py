@@ -43,10 +43,20 @@ class _Second:
         self.nulls = 0
         self.empty = 0
         self.over_budget = 0
-        self.audio = 0  # results with audio (duration > 0): the volume mean is over these
+        # Results with real input (audio, not EMPTY_AUDIO/TOO_QUIET): the volume and length means are
+        # over these, so silent clips (counted by `empty`) do not drag the volume alarm along.
+        self.audio = 0
         self.rms_sum = 0.0
         self.duration_sum = 0.0
         self.latency_ms: list[float] = []
+
+    def copy(self) -> _Second:
+        """A snapshot, safe to read while `add` goes on with the original."""
+        other = _Second(self.second)
+        for name in _Second.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.latency_ms = list(self.latency_ms)
+        return other
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,20 +117,18 @@ class RecentResults:
                 if result.null_reason in EMPTY_INPUT_REASONS:
                     b.empty += 1
             b.over_budget += result.latency.budget_exceeded
-            if result.audio.duration_s > 0:
+            if result.audio.duration_s > 0 and result.null_reason not in EMPTY_INPUT_REASONS:
                 b.audio += 1
                 b.rms_sum += result.audio.rms_dbfs
                 b.duration_sum += result.audio.duration_s
             b.latency_ms.append(result.latency.server_total_ms)
-
-    __call__ = add
 
     def summary(self, window_s: float, *, end_s: float | None = None) -> WindowSummary:
         """Figures over the `window_s` seconds before `end_s` (default: now)."""
         end = self._clock() if end_s is None else end_s
         with self._lock:
             # Bucket `s` covers [s, s + 1): keep those that overlap (end - window_s, end], the current one included.
-            chosen = [b for b in self._buckets if end - window_s < b.second + 1 and b.second <= end]
+            chosen = [b.copy() for b in self._buckets if end - window_s < b.second + 1 and b.second <= end]
         return _summarise(chosen, end - window_s, window_s)
 
     def series(self, span_s: float, step_s: float) -> list[WindowSummary]:
@@ -128,13 +136,13 @@ class RecentResults:
         end = math.floor(self._clock()) + 1  # the current second included
         steps = max(1, int(span_s // step_s))
         starts = [end - (steps - i) * step_s for i in range(steps)]
+        groups: list[list[_Second]] = [[] for _ in starts]
         with self._lock:
-            buckets = list(self._buckets)
-        out = []
-        for start in starts:
-            chosen = [b for b in buckets if start <= b.second < start + step_s]
-            out.append(_summarise(chosen, start, step_s))
-        return out
+            for b in self._buckets:  # one pass: each bucket into its step
+                i = math.floor((b.second - starts[0]) / step_s)
+                if 0 <= i < steps:
+                    groups[i].append(b.copy())
+        return [_summarise(chosen, start, step_s) for chosen, start in zip(groups, starts, strict=True)]
 
 
 def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowSummary:

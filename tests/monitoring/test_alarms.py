@@ -127,3 +127,18 @@ def test_server_load_alarm_from_the_cpu_counters() -> None:
     assert m.tick() == ["server_load"] and m.load.value() == pytest.approx(0.95)
     cpu.busy, cpu.total = 95.0 + 80.0, 200.0  # the window now spans both: 175/200 = 0.875 > 0.728
     assert m.tick() == [] and m.alarms.active() == ["server_load"]
+
+
+def test_silent_clips_count_as_empty_input_not_as_low_volume() -> None:
+    from asr_service.monitoring import RecentResults
+
+    clock = Clock()
+    recent = RecentResults(clock=clock)
+    for _ in range(19):
+        recent.add(result(rms_dbfs=-25.0))
+    recent.add(result(null=NullReason.TOO_QUIET, rms_dbfs=-120.0))
+    window = recent.summary(60.0)
+    assert window.requests == 20
+    assert window.empty_input_share == pytest.approx(0.05)
+    assert window.mean_rms_dbfs == pytest.approx(-25.0)  # the silent clip does not drag the mean down
+    assert window.mean_duration_s == pytest.approx(2.0)
