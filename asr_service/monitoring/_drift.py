@@ -26,11 +26,10 @@ and clears only when no test flags (hysteresis). No verdict while the window has
 
 from __future__ import annotations
 
-import math
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -87,8 +86,13 @@ def psi(reference: FloatArray, current: FloatArray, bins: int = 10) -> float:
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
     ref = np.bincount(np.searchsorted(edges, reference, side="right"), minlength=edges.size + 1) / reference.size
     cur = np.bincount(np.searchsorted(edges, current, side="right"), minlength=edges.size + 1) / current.size
-    ref, cur = np.maximum(ref, _PSI_FLOOR), np.maximum(cur, _PSI_FLOOR)
-    return float(np.sum((cur - ref) * np.log(cur / ref)))
+    return _psi_of(ref, cur)
+
+
+def _psi_of(ref_p: FloatArray, cur_p: FloatArray) -> float:
+    """PSI of two distributions over the same bins (empty bins floored so the log stays finite)."""
+    ref_p, cur_p = np.maximum(ref_p, _PSI_FLOOR), np.maximum(cur_p, _PSI_FLOOR)
+    return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
 def run_tests(reference: FloatArray, current: FloatArray, options: DriftOptions) -> dict[str, float]:
@@ -107,11 +111,6 @@ def _flags(scores: Mapping[str, float], options: DriftOptions) -> dict[str, bool
     limits = {"ks": lambda v: v < options.ks_p_max, "binomial": lambda v: v < options.ks_p_max,
               "wasserstein": lambda v: v >= options.wasserstein_min, "psi": lambda v: v >= options.psi_min}
     return {test: bool(limits[test](score)) for test, score in scores.items()}
-
-
-@dataclass
-class _Windows:
-    values: dict[str, deque[float]] = field(default_factory=dict)
 
 
 class DriftMonitor:
@@ -180,11 +179,9 @@ class DriftMonitor:
         base = min(max(float(self._null_rate or 0.0), 0.005), 0.995)
         nulls = int(values.sum())
         live = nulls / values.size
-        ref_p = np.array([base, 1 - base])
-        cur_p = np.maximum(np.array([live, 1 - live]), _PSI_FLOOR)
         return {
             "binomial": float(stats.binomtest(nulls, int(values.size), base).pvalue),
-            "psi": float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p))),
+            "psi": _psi_of(np.array([base, 1 - base]), np.array([live, 1 - live])),
         }
 
     def summary_of(self, name: str) -> dict[str, float]:
@@ -195,7 +192,3 @@ class DriftMonitor:
         p10, p50, p90 = (float(v) for v in np.quantile(ref, [0.1, 0.5, 0.9]))
         return {"p10": p10, "p50": p50, "p90": p90, "mean": float(np.mean(ref))}
 
-
-def finite_or_none(value: float) -> float | None:
-    """JSON-safe float."""
-    return None if math.isnan(value) or math.isinf(value) else value

@@ -9,7 +9,7 @@ and then only calls `observe`/`inc` on them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -221,10 +221,3 @@ class _GaugeCollector(Collector):
             load.add_metric(labels, self._sources.server_load())
             memory.add_metric(labels, self._sources.resident_memory_bytes())
         return [in_flight, queued, info, budget, load, memory]
-
-
-def iter_metric_names(registry: CollectorRegistry) -> Iterator[str]:
-    """Every sample name the registry exposes now (with _bucket/_count/_sum/_total/_info suffixes)."""
-    for family in registry.collect():
-        for sample in family.samples:
-            yield sample.name

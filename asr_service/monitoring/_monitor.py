@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -186,8 +185,3 @@ class Monitor:
         return {"now": self._clock(), "span_s": span_s, "step_s": step_s, "budget_ms": self.config.budget_ms,
                 "model_version": model_version, "role": role, "points": points, "baseline": baseline,
                 "alarms": self.alarms.to_json()}
-
-
-def finite(value: float | None) -> float | None:
-    """JSON-safe float."""
-    return None if value is None or math.isnan(value) or math.isinf(value) else value
