@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import json
 import socket
+import subprocess
+import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -37,9 +39,14 @@ TOKEN = "f" * 40
 def test_all_is_true_and_every_name_documented() -> None:
     for name in labeling.__all__:
         assert getattr(labeling, name).__doc__, name
-    public = {n for n in dir(labeling) if not n.startswith("_")}
-    assert set(labeling.__all__) <= public
     assert sorted(labeling.__all__) == labeling.__all__
+
+
+def test_importing_labeling_loads_neither_protos_nor_the_server() -> None:
+    # Also catches an indirect import (asr_service's package imports the gRPC client and protos).
+    code = "import sys, labeling, labeling.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'protos'" not in loaded and "'asr_service'" not in loaded and "'grpc'" not in loaded
 
 
 def test_no_module_imports_protos_and_modules_stay_small() -> None:
