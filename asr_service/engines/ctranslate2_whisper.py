@@ -257,7 +257,7 @@ class CTranslate2WhisperEngine:
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis])),
             [prompt],
             beam_size=decode.beam_size,
-            max_length=len(prompt) + cap,
+            max_length=_ct2_max_length(len(prompt), cap),
             return_scores=True,
             return_no_speech_prob=True,
             max_initial_timestamp_index=round(decode.max_initial_timestamp_s / TIMESTAMP_PRECISION_S),
@@ -325,6 +325,19 @@ class CTranslate2WhisperEngine:
             engine=ENGINE_NAME,
             config_hash=hashlib.sha256(options_repr.encode()).hexdigest()[:8],
         )
+
+
+def _ct2_max_length(prompt_len: int, cap: int) -> int:
+    """CTranslate2's `max_length` that lets `generate` produce exactly `cap` new tokens.
+
+    CTranslate2's Whisper decodes at most `min(max_length // 2, max_length - start_step)` tokens,
+    where `start_step` is the prompt length minus one when the prompt holds more than the
+    start-of-transcript token, else 0 (`WhisperReplica::generate` in src/models/whisper.cc; Whisper's
+    own `sample_len` is half the context). Passing `len(prompt) + cap` therefore capped the output at
+    about half of `cap`.
+    """
+    start_step = prompt_len - 1 if prompt_len > 1 else 0
+    return max(2 * cap, cap + start_step)
 
 
 def _validate(options: EngineOptions) -> None:

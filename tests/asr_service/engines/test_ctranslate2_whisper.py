@@ -106,6 +106,26 @@ def test_fast_path_agrees_with_full_window(engine: CTranslate2WhisperEngine, esp
         full.close()
 
 
+def test_token_cap_is_the_number_of_tokens_decoded(espeak_clip: np.ndarray) -> None:
+    # CTranslate2 decodes at most half its max_length: the engine must ask for twice the cap.
+    # A 3.6 s clip caps at 7 tokens/s * 3.6 s + 3 = 29 tokens; the sentence needs about 17.
+    capped = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1),
+                                      DecodeOptions(max_tokens_per_s=0.5, max_tokens_base=3, fallback_to_full_window=False))
+    full = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1), DecodeOptions(max_tokens_base=3))
+    try:
+        short = capped.transcribe(espeak_clip)
+        whole = full.transcribe(espeak_clip)
+    finally:
+        capped.close()
+        full.close()
+    cap = 3 + 2  # ceil(0.5 * 3.6 s) + 3, timestamp tokens included
+    assert short.degenerate  # the cap was hit, and said so
+    assert 1 <= short.num_tokens <= cap - 1  # the opening timestamp is one of the capped tokens
+    assert not whole.degenerate
+    assert whole.num_tokens > 2 * cap  # uncapped by CTranslate2's halving of max_length
+    assert _wer([ESPEAK_TEXT], [whole.text]) <= 0.25, whole.text
+
+
 @pytest.mark.shared_data
 def test_real_speech_wer(engine: CTranslate2WhisperEngine, short_speech: list[tuple[np.ndarray, str]]) -> None:
     results = [engine.transcribe(audio) for audio, _ in short_speech]
