@@ -109,8 +109,8 @@ def test_fast_path_agrees_with_full_window(engine: CTranslate2WhisperEngine, esp
 def test_token_cap_is_the_number_of_tokens_decoded(espeak_clip: np.ndarray) -> None:
     # CTranslate2 decodes at most half its max_length: the engine must ask for twice the cap.
     # A 3.6 s clip caps at 7 tokens/s * 3.6 s + 3 = 29 tokens; the sentence needs about 17.
-    capped = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1),
-                                      DecodeOptions(max_tokens_per_s=0.5, max_tokens_base=3, fallback_to_full_window=False))
+    tight = DecodeOptions(max_tokens_per_s=0.5, max_tokens_base=3, fallback_to_full_window=False)
+    capped = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1), tight)
     full = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1), DecodeOptions(max_tokens_base=3))
     try:
         short = capped.transcribe(espeak_clip)
