@@ -24,8 +24,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Serve until a signal; exit 0 after a clean shutdown."""
+    from asr_service._malloc import limit_arenas
     from asr_service.server import serve
 
+    limit_arenas(2)  # before the worker and gRPC threads start
     try:
         config = config_from_args(args, host=args.host, port=args.port, http_port=args.http_port,
                                   baseline_path=args.baseline)
