@@ -44,6 +44,7 @@ from asr_service.engines._decoding import (
 )
 from asr_service.engines._mel import HOP_LENGTH_SAMPLES, LogMel
 from asr_service.engines._model_files import ModelFiles, resolve_model
+from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, onnx_decoder_available
 from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
 
 __all__ = ["CTranslate2WhisperEngine", "DecodeOptions"]
@@ -51,6 +52,7 @@ __all__ = ["CTranslate2WhisperEngine", "DecodeOptions"]
 logger = logging.getLogger(__name__)
 
 ENGINE_NAME = "ctranslate2-whisper"
+DECODERS = ("ctranslate2", "onnxruntime")
 _MODEL_MAX_LENGTH_TOKENS = 448  # Whisper's decoder context (prompt + generated)
 _MAX_PROMPT_TOKENS = _MODEL_MAX_LENGTH_TOKENS // 2 - 1  # previous-text prompt, as Whisper
 _SILENCE_DBFS = -120.0
@@ -76,6 +78,7 @@ class _SpecialTokens:
     sot_prev: int
     eot: int
     timestamp_begin: int
+    no_speech: int  # <|nospeech|>, or <|nocaptions|> in the first models
 
     @property
     def no_timestamps(self) -> int:
@@ -109,6 +112,12 @@ class CTranslate2WhisperEngine:
             )
         except (RuntimeError, ValueError) as exc:
             raise ValueError(f"model: cannot load {str(self._files.path)!r} with {options}: {exc}") from exc
+        self._onnx_decoder: OnnxWhisperDecoder | None = None
+        if options.decoder == "onnxruntime":
+            try:
+                self._onnx_decoder = OnnxWhisperDecoder(self._files.path, threads=threads)
+            except ValueError as exc:
+                raise ValueError(f"decoder: cannot run {str(self._files.path)!r} on onnxruntime: {exc}") from exc
         self._tokenizer = Tokenizer.from_file(str(self._files.path / "tokenizer.json"))
         self._tokens = self._special_tokens()
         self._mel = LogMel(int(self._model.n_mels))
@@ -253,6 +262,8 @@ class CTranslate2WhisperEngine:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
         decode = self._decode
+        if self._onnx_decoder is not None:
+            return self._decode_on_onnx(model, features, prompt, cap=cap, timestamps=timestamps)
         output = model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis])),
             [prompt],
@@ -278,6 +289,38 @@ class CTranslate2WhisperEngine:
             avg_logprob=avg_logprob,
             no_speech_prob=float(output.no_speech_prob),
             hit_token_cap=hit_cap,
+            window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
+        )
+
+    def _decode_on_onnx(
+        self, model: Any, features: npt.NDArray[np.float32], prompt: list[int], *, cap: int, timestamps: bool
+    ) -> _Window:
+        """The same decode with CTranslate2's encoder and the decoder on onnxruntime's int8 kernels."""
+        assert self._onnx_decoder is not None
+        encoded = model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis])))
+        decode = self._decode
+        result = self._onnx_decoder.decode(
+            np.asarray(encoded)[0],
+            prompt,
+            max_new_tokens=cap,
+            sot=self._tokens.sot_sequence[0],
+            eot=self._tokens.eot,
+            no_timestamps=self._tokens.no_timestamps,
+            no_speech=self._tokens.no_speech,
+            timestamps=timestamps,
+            suppress_tokens=list(decode.suppress_tokens),
+            suppress_blank=decode.suppress_blank,
+            max_initial_timestamp_index=round(decode.max_initial_timestamp_s / TIMESTAMP_PRECISION_S),
+        )
+        tokens = result.tokens
+        text_tokens = [t for t in tokens if t < self._tokens.eot]
+        return _Window(
+            tokens=tokens,
+            text_tokens=text_tokens,
+            text=self._tokenizer.decode(text_tokens).strip(),
+            avg_logprob=result.sum_logprob / max(1, len(tokens) + (1 if result.ended else 0)),
+            no_speech_prob=result.no_speech_prob,
+            hit_token_cap=not result.ended and len(tokens) >= cap,
             window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
         )
 
@@ -314,6 +357,8 @@ class CTranslate2WhisperEngine:
             sot_prev=token_id("<|startofprev|>"),
             eot=token_id("<|endoftext|>"),
             timestamp_begin=token_id("<|notimestamps|>") + 1,
+            no_speech=token_id("<|nospeech|>" if self._tokenizer.token_to_id("<|nospeech|>") is not None
+                               else "<|nocaptions|>"),
         )
 
     def _make_info(self) -> EngineInfo:
@@ -321,7 +366,9 @@ class CTranslate2WhisperEngine:
         options_repr = repr(self._decode)
         return EngineInfo(
             model_id=name if "whisper" in name else f"whisper-{name}",
-            model_version=f"{name}-ct2-{self._options.compute_type}+{self._files.fingerprint}",
+            # the decoder's kernels change the numbers, so they are part of the version
+            model_version=f"{name}-ct2-{self._options.compute_type}"
+            f"{'-ortdec' if self._onnx_decoder is not None else ''}+{self._files.fingerprint}",
             engine=ENGINE_NAME,
             config_hash=hashlib.sha256(options_repr.encode()).hexdigest()[:8],
         )
@@ -345,6 +392,14 @@ def _validate(options: EngineOptions) -> None:
         raise ValueError(f"num_workers: must be >= 1, got {options.num_workers}")
     if options.cpu_threads < 0:
         raise ValueError(f"cpu_threads: must be >= 0 (0 = automatic), got {options.cpu_threads}")
+    if options.decoder not in DECODERS:
+        raise ValueError(f"decoder: must be one of {', '.join(DECODERS)}, got {options.decoder!r}")
+    if options.decoder == "onnxruntime":
+        if options.device != "cpu":
+            raise ValueError(f"decoder: 'onnxruntime' runs on the CPU only, but device is {options.device!r}")
+        missing = onnx_decoder_available()
+        if missing:
+            raise ValueError(f"decoder: {missing}")
     if options.device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device: must be 'cpu', 'cuda' or 'auto', got {options.device!r}")
     if options.device == "cpu":

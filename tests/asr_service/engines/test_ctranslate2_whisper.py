@@ -41,10 +41,11 @@ def _wer(references: list[str], hypotheses: list[str]) -> float:
     return float(jiwer.wer([_normalise(r) for r in references], [_normalise(h) for h in hypotheses]))
 
 
-@pytest.fixture(scope="module")
-def engine() -> Iterator[CTranslate2WhisperEngine]:
-    # two workers of one thread each, so the thread-safety test really runs two decodes at once
-    loaded = CTranslate2WhisperEngine(EngineOptions(num_workers=2, cpu_threads=1))
+@pytest.fixture(scope="module", params=["ctranslate2", "onnxruntime"])
+def engine(request: pytest.FixtureRequest) -> Iterator[CTranslate2WhisperEngine]:
+    # every engine test runs with both decoders; two workers of one thread each, so the
+    # thread-safety test really runs two decodes at once
+    loaded = CTranslate2WhisperEngine(EngineOptions(num_workers=2, cpu_threads=1, decoder=request.param))
     yield loaded
     loaded.close()
 
@@ -197,6 +198,8 @@ def test_transcribe_after_close_raises(espeak_clip: np.ndarray) -> None:
         (EngineOptions(model="/no/such/model/dir"), "model: '/no/such/model/dir' is neither"),
         (EngineOptions(model="not-a-model-name"), "model: 'not-a-model-name' is neither"),
         (EngineOptions(num_workers=-1), "num_workers"),
+        (EngineOptions(decoder="tensorrt"), "decoder: must be one of ctranslate2, onnxruntime, got 'tensorrt'"),
+        (EngineOptions(decoder="onnxruntime", device="cuda"), "decoder: 'onnxruntime' runs on the CPU only"),
         (EngineOptions(cpu_threads=-1), "cpu_threads"),
         (EngineOptions(compute_type="bfloat17"), "compute_type"),
         (EngineOptions(device="tpu"), "device"),

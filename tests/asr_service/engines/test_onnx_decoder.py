@@ -1,0 +1,99 @@
+"""The onnxruntime decoder: the model.bin reader, Whisper's timestamp rules, agreement with CTranslate2."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+import pytest
+import soundfile as sf
+from whisper_normalizer.english import EnglishTextNormalizer
+
+from asr_service.engines import EngineOptions
+from asr_service.engines._ct2_weights import read_model_bin
+from asr_service.engines._model_files import resolve_model
+from asr_service.engines._onnx_decoder import _apply_timestamp_rules
+from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
+
+_normalise = EnglishTextNormalizer()
+_TS = 100  # timestamp_begin in the toy vocabulary below: ids 0-98 text, 99 end-of-text, 100-109 timestamps
+_EOT = 99
+
+
+def _rules(tokens: list[int], *, max_initial: int = 5) -> np.ndarray:
+    # text and end-of-text far likelier than any timestamp, so the probability rule stays quiet
+    logits = np.full(110, -20.0, dtype=np.float32)
+    logits[:_TS] = 5.0
+    _apply_timestamp_rules(logits, tokens, len(tokens), eot=_EOT, timestamp_begin=_TS, max_initial_index=max_initial)
+    return np.isfinite(logits)
+
+
+def test_first_token_is_an_early_timestamp() -> None:
+    allowed = _rules([])
+    assert not allowed[:_TS].any()  # no text, no end-of-text
+    assert allowed[_TS : _TS + 6].all() and not allowed[_TS + 6 :].any()
+
+
+def test_timestamps_come_in_pairs_and_never_go_back() -> None:
+    after_open = _rules([_TS + 2, 5, 6, _TS + 4])  # a segment just closed: no text before the next timestamp
+    assert not after_open[:_EOT].any() and after_open[_EOT]
+    assert not after_open[_TS : _TS + 4].any() and after_open[_TS + 4 :].all()
+    after_pair = _rules([_TS + 2, 5, _TS + 4, _TS + 4])  # a pair: text or end-of-text next
+    assert after_pair[:_TS].all() and not after_pair[_TS:].any()
+    in_text = _rules([_TS + 2, 5, 6])
+    assert in_text[:_TS].all() and not in_text[_TS : _TS + 2].any() and in_text[_TS + 2 :].all()
+
+
+def test_timestamp_forced_when_timestamps_outweigh_every_other_token() -> None:
+    logits = np.full(110, -10.0, dtype=np.float32)
+    logits[7] = 0.0  # the best text token
+    logits[_TS:] = -1.0  # ten timestamps: log(10 * e^-1) = 1.3 > 0
+    _apply_timestamp_rules(logits, [_TS, 5], 2, eot=_EOT, timestamp_begin=_TS, max_initial_index=5)
+    assert not np.isfinite(logits[:_TS]).any() and np.isfinite(logits[_TS:]).all()
+
+
+def test_model_bin_reader_resolves_aliases_and_shapes() -> None:
+    weights = read_model_bin(resolve_model("tiny.en").path / "model.bin")
+    assert weights.spec == "WhisperSpec"
+    embedding = weights.variables["decoder/embeddings/weight"]
+    assert embedding.shape == (51_864, 384)
+    assert weights.variables["decoder/projection/weight"] is embedding  # tied, stored once
+    assert weights.float32("decoder/layer_0/ffn/linear_0/weight").shape == (1536, 384)
+
+
+def test_model_bin_reader_refuses_bad_files(tmp_path: Path) -> None:
+    data = (resolve_model("tiny.en").path / "model.bin").read_bytes()
+    truncated = tmp_path / "truncated.bin"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="truncated or not a CTranslate2 model"):
+        read_model_bin(truncated)
+    old = tmp_path / "old.bin"
+    old.write_bytes(struct.pack("<I", 3) + data[4:])
+    with pytest.raises(ValueError, match="binary version 3, expected 6"):
+        read_model_bin(old)
+
+
+@pytest.mark.shared_data
+def test_agrees_with_ctranslate2_on_real_speech(shared_speech: Path, speech_manifest: list[dict[str, Any]]) -> None:
+    rows = [row for row in speech_manifest if row["duration"] <= 8.0][::3]
+    clips = [sf.read(shared_speech / row["audio"], dtype="float32")[0] for row in rows]
+    texts: dict[str, list[str]] = {}
+    for decoder in ("ctranslate2", "onnxruntime"):
+        engine = CTranslate2WhisperEngine(EngineOptions(num_workers=1, cpu_threads=1, decoder=decoder))
+        try:
+            texts[decoder] = [_normalise(engine.transcribe(clip).text) for clip in clips]
+            if decoder == "onnxruntime":
+                assert "-ortdec+" in engine.info.model_version
+        finally:
+            engine.close()
+    references = [_normalise(row["text"]) for row in rows]
+    same = sum(a == b for a, b in zip(texts["ctranslate2"], texts["onnxruntime"], strict=True))
+    # int8 activations are rounded differently (asymmetric uint8 here, symmetric int8 in
+    # CTranslate2), so a near tie can go the other way; the transcripts stay the same in substance.
+    assert same >= 0.7 * len(rows), list(zip(texts["ctranslate2"], texts["onnxruntime"], strict=True))
+    assert float(jiwer.wer(texts["ctranslate2"], texts["onnxruntime"])) <= 0.05
+    ours, theirs = (float(jiwer.wer(references, texts[name])) for name in ("onnxruntime", "ctranslate2"))
+    assert ours <= theirs + 0.02
