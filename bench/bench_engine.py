@@ -1,12 +1,13 @@
 """Benchmark the ctranslate2-whisper engine against faster-whisper on real speech, in the same run.
 
-    python bench/bench_engine.py [--model tiny.en] [--limit N] [--threads T] [--out FILE]
+    python bench/bench_engine.py [--model tiny.en] [--limit N] [--threads T] [--decoders D1,D2] [--out FILE]
 
 Reads ../shared/data/speech (relative to the repository root). Prints one JSON line per clip, one
 summary line per engine, then a short table and WER per tag. Baseline: faster-whisper
 `WhisperModel(<same model dir>, device="cpu", compute_type="int8").transcribe(audio, beam_size=1)`.
-Both engines are warmed up, then each clip is timed on both, alternating which goes first, so machine
-noise hits both. WER uses Whisper's English normaliser, over the whole set (jiwer).
+`--decoders ctranslate2,onnxruntime` runs our engine with each decoder side by side. Every engine is
+warmed up, then each clip is timed on each in turn, rotating which goes first, so machine noise hits
+all of them. WER uses Whisper's English normaliser, over the whole set (jiwer).
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips of the manifest")
     parser.add_argument("--threads", type=int, default=0, help="our engine's cpu_threads (0: all cores)")
     parser.add_argument("--compute-type", default="int8", help="our engine's compute type (default int8)")
+    parser.add_argument("--decoders", default="ctranslate2",
+                        help="comma-separated decoders of our engine to run side by side "
+                             "(ctranslate2, onnxruntime; default ctranslate2)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON lines to this file")
     args = parser.parse_args()
     if not (DATA_DIR / "manifest.jsonl").is_file():
@@ -102,9 +106,13 @@ def main() -> int:
         return 2
     clips = load_clips(args.limit)
     threads = args.threads or os.cpu_count() or 1
-    # RSS of the whole process with our model loaded and warm (before faster-whisper is even imported)
-    ours = create_engine(EngineOptions(model=args.model, cpu_threads=args.threads, compute_type=args.compute_type))
-    ours.transcribe(clips[0]["samples"])
+    decoders = [name.strip() for name in args.decoders.split(",") if name.strip()]
+    # RSS of the whole process with our model(s) loaded and warm (before faster-whisper is even imported)
+    engines = {}
+    for decoder in decoders:
+        engines[decoder] = create_engine(EngineOptions(model=args.model, cpu_threads=args.threads,
+                                                       compute_type=args.compute_type, decoder=decoder))
+        engines[decoder].transcribe(clips[0]["samples"])
     rss_ours = rss_mb()
     from faster_whisper import WhisperModel  # dev dependency: the baseline only
 
@@ -113,9 +121,9 @@ def main() -> int:
     baseline = WhisperModel(model_dir, device="cpu", compute_type="int8")
     rss_both = rss_mb()
 
-    def run_ours(audio: np.ndarray) -> dict[str, Any]:
+    def run_ours(decoder: str, audio: np.ndarray) -> dict[str, Any]:
         start = time.perf_counter()
-        result = ours.transcribe(audio)
+        result = engines[decoder].transcribe(audio)
         elapsed_ms = (time.perf_counter() - start) * 1000
         return {"text": result.text, "latency_ms": round(elapsed_ms, 1), "used_fallback": result.used_fallback,
                 "degenerate": result.degenerate, "confidence": round(result.confidence, 3),
@@ -128,60 +136,67 @@ def main() -> int:
         return {"text": text, "latency_ms": round((time.perf_counter() - start) * 1000, 1)}
 
     for clip in clips[:3]:  # warm-up: first calls allocate and page in the weights
-        run_ours(clip["samples"])
+        for decoder in decoders:
+            run_ours(decoder, clip["samples"])
         run_baseline(clip["samples"])
 
     lines: list[str] = []
     for index, clip in enumerate(clips):
-        if index % 2 == 0:
-            clip["ours"], clip["baseline"] = run_ours(clip["samples"]), run_baseline(clip["samples"])
-        else:
-            clip["baseline"], clip["ours"] = run_baseline(clip["samples"]), run_ours(clip["samples"])
+        # every engine on the same clip in turn, rotating who goes first, so machine noise hits all
+        runs = [*decoders, "baseline"]
+        shift = index % len(runs)
+        for name in runs[shift:] + runs[:shift]:
+            clip[name] = run_baseline(clip["samples"]) if name == "baseline" else run_ours(name, clip["samples"])
         row = {
             "audio": clip["audio"], "duration_s": clip["duration"], "tags": clip["tags"], "reference": clip["text"],
-            "ours": {**clip["ours"], "wer": round(corpus_wer([clip["text"]], [clip["ours"]["text"]]), 3)},
-            "baseline": {**clip["baseline"], "wer": round(corpus_wer([clip["text"]], [clip["baseline"]["text"]]), 3)},
+            **{name: {**clip[name], "wer": round(corpus_wer([clip["text"]], [clip[name]["text"]]), 3)}
+               for name in runs},
         }
         lines.append(json.dumps(row))
         print(lines[-1], flush=True)
 
     summaries = [
-        summarise(f"ctranslate2-whisper ({ours.info.model_version}, cfg {ours.info.config_hash})", clips, "ours",
-                  rss_ours),
-        summarise("faster-whisper baseline (int8, beam 1)", clips, "baseline", rss_both - rss_ours),
+        summarise(f"ours, {decoder} decoder ({engine.info.model_version})", clips, decoder,
+                  rss_ours if len(decoders) == 1 else float("nan"))
+        for decoder, engine in engines.items()
     ]
+    summaries.append(summarise("faster-whisper baseline (int8, beam 1)", clips, "baseline", rss_both - rss_ours))
     for summary in summaries:
         lines.append(json.dumps(summary))
         print(lines[-1])
-    print_table(summaries, clips, threads)
+    print_table(summaries, clips, threads, decoders)
     if args.out:
         args.out.write_text("\n".join(lines) + "\n")
-    ours.close()
+    for engine in engines.values():
+        engine.close()
     return 0
 
 
-def print_table(summaries: list[dict[str, Any]], clips: list[dict[str, Any]], threads: int) -> None:
-    print(f"\n{len(clips)} clips, ours on {threads} thread(s); RSS: process with our engine only, "
-          f"then what the baseline added; process RSS now {rss_mb():.0f} MB")
+def print_table(summaries: list[dict[str, Any]], clips: list[dict[str, Any]], threads: int,
+                decoders: list[str]) -> None:
+    print(f"\n{len(clips)} clips, ours on {threads} thread(s); RSS: process with our engine only "
+          f"(one decoder per run), then what the baseline added; process RSS now {rss_mb():.0f} MB")
     print(f"{'engine':<44} {'p50<=8s':>8} {'p95<=8s':>8} {'WER all':>8} {'WER<=8s':>8} {'fallback':>8} {'RSS MB':>7}")
     for s in summaries:
         short = s["latency_le_8s"] or {"p50_ms": float("nan"), "p95_ms": float("nan")}
         print(f"{s['summary'][:44]:<44} {short['p50_ms']:>8.1f} {short['p95_ms']:>8.1f} "
               f"{s['wer_overall'] * 100:>7.2f}% {s['wer_le_8s'] * 100:>7.2f}% {s['fallbacks']:>8d} {s['rss_mb']:>7.1f}")
-    ours, base = summaries
-    if ours["latency_le_8s"] and base["latency_le_8s"]:
-        ratio = ours["latency_le_8s"]["p95_ms"] / base["latency_le_8s"]["p95_ms"]
-        print(f"p95 (<= 8 s) ours / baseline = {ratio:.3f} (target <= 0.333); "
-              f"WER delta = {(ours['wer_overall'] - base['wer_overall']) * 100:+.2f} points (target <= +0.5)")
+    base = summaries[-1]
+    for decoder, ours in zip(decoders, summaries, strict=False):
+        if ours["latency_le_8s"] and base["latency_le_8s"]:
+            ratio = ours["latency_le_8s"]["p95_ms"] / base["latency_le_8s"]["p95_ms"]
+            print(f"{decoder}: p95 (<= 8 s) ours / baseline = {ratio:.3f} (target <= 0.333); "
+                  f"WER delta = {(ours['wer_overall'] - base['wer_overall']) * 100:+.2f} points (target <= +0.5)")
     by_tag: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for clip in clips:
         for tag in clip["tags"]:
             by_tag[tag].append(clip)
-    print("\nWER per tag (ours / baseline, clips):")
+    print(f"\nWER per tag ({' / '.join(decoders)} / baseline, clips):")
     for tag, group in sorted(by_tag.items(), key=lambda item: -len(item[1])):
         refs = [c["text"] for c in group]
-        print(f"  {tag:<22} {corpus_wer(refs, [c['ours']['text'] for c in group]) * 100:6.1f}% "
-              f"{corpus_wer(refs, [c['baseline']['text'] for c in group]) * 100:6.1f}%  ({len(group)})")
+        cells = " ".join(f"{corpus_wer(refs, [c[name]['text'] for c in group]) * 100:6.1f}%"
+                         for name in [*decoders, "baseline"])
+        print(f"  {tag:<22} {cells}  ({len(group)})")
 
 
 if __name__ == "__main__":
