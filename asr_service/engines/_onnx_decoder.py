@@ -92,7 +92,10 @@ class OnnxWhisperDecoder:
         self._dims = _dims(weights)
         self._default_suppress = [int(i) for i in config.get("suppress_ids", [])]
         self._blank_suppress = [int(i) for i in config.get("suppress_ids_begin", [])]
-        embedding_q, embedding_scale = _quantize_rows(weights.variables["decoder/embeddings/weight"])
+        embedding = weights.variables["decoder/embeddings/weight"]
+        if embedding.dtype == np.int8:  # stored quantized: back to its float values first
+            embedding = weights.float32("decoder/embeddings/weight")
+        embedding_q, embedding_scale = _quantize_rows(embedding)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -256,9 +259,8 @@ def _softmax(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
 def _quantize_rows(weight: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
     """CTranslate2's int8 weights: per row, `scale = 127 / max|row|`; returns (int8, 1 / scale).
 
-    An int8 matrix is taken as already quantized (the ones a model stores with `<name>_scale`
-    are dequantized by `ModelWeights.float32` before they get here). Works in blocks of rows, so
-    the 51,864-row embedding never exists as one float32 copy.
+    Takes float values (a model stored in int8 goes through `ModelWeights.float32` first). Works in
+    blocks of rows, so the 51,864-row float16 embedding never exists as one float32 copy.
     """
     quantized = np.empty(weight.shape, dtype=np.int8)
     dequant = np.empty(weight.shape[0], dtype=np.float32)

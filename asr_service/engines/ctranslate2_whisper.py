@@ -100,6 +100,10 @@ class CTranslate2WhisperEngine:
         _validate(options)
         self._options = options
         self._decode = decode_options or DecodeOptions()
+        self._max_initial_timestamp_index = round(self._decode.max_initial_timestamp_s / TIMESTAMP_PRECISION_S)
+        if options.decoder == "onnxruntime" and self._decode.beam_size != 1:
+            beams = self._decode.beam_size
+            raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {beams}")
         self._files: ModelFiles = resolve_model(options.model)
         threads = options.threads_per_worker
         try:
@@ -261,45 +265,52 @@ class CTranslate2WhisperEngine:
         if not timestamps:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
-        decode = self._decode
-        if self._onnx_decoder is not None:
-            return self._decode_on_onnx(model, features, prompt, cap=cap, timestamps=timestamps)
-        output = model.generate(
-            ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis])),
-            [prompt],
-            beam_size=decode.beam_size,
-            max_length=_ct2_max_length(len(prompt), cap),
-            return_scores=True,
-            return_no_speech_prob=True,
-            max_initial_timestamp_index=round(decode.max_initial_timestamp_s / TIMESTAMP_PRECISION_S),
-            suppress_blank=decode.suppress_blank,
-            suppress_tokens=list(decode.suppress_tokens),
-        )[0]
-        tokens: list[int] = list(output.sequences_ids[0])
+        batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
+        if self._onnx_decoder is None:
+            tokens, avg_logprob, no_speech_prob, ended = self._generate(model, batch, prompt, cap=cap)
+        else:
+            tokens, avg_logprob, no_speech_prob, ended = self._generate_on_onnx(
+                self._onnx_decoder, model.encode(batch), prompt, cap=cap, timestamps=timestamps
+            )
         text_tokens = [t for t in tokens if t < self._tokens.eot]
-        hit_cap = len(tokens) >= cap
-        # CTranslate2 returns the cumulative logprob (EOT included) divided by the length without EOT
-        # (length_penalty=1); faster-whisper recovers the per-token mean the same way.
-        scored = len(tokens) + (0 if hit_cap else 1)
-        avg_logprob = float(output.scores[0]) * len(tokens) / max(1, scored)
         return _Window(
             tokens=tokens,
             text_tokens=text_tokens,
             text=self._tokenizer.decode(text_tokens).strip(),
             avg_logprob=avg_logprob,
-            no_speech_prob=float(output.no_speech_prob),
-            hit_token_cap=hit_cap,
+            no_speech_prob=no_speech_prob,
+            hit_token_cap=not ended and len(tokens) >= cap,
             window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
         )
 
-    def _decode_on_onnx(
-        self, model: Any, features: npt.NDArray[np.float32], prompt: list[int], *, cap: int, timestamps: bool
-    ) -> _Window:
-        """The same decode with CTranslate2's encoder and the decoder on onnxruntime's int8 kernels."""
-        assert self._onnx_decoder is not None
-        encoded = model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis])))
+    def _generate(self, model: Any, batch: Any, prompt: list[int], *, cap: int) -> tuple[list[int], float, float, bool]:
+        """CTranslate2's greedy decode: (tokens without EOT, mean logprob, no-speech prob, EOT reached)."""
         decode = self._decode
-        result = self._onnx_decoder.decode(
+        output = model.generate(
+            batch,
+            [prompt],
+            beam_size=decode.beam_size,
+            max_length=_ct2_max_length(len(prompt), cap),
+            return_scores=True,
+            return_no_speech_prob=True,
+            max_initial_timestamp_index=self._max_initial_timestamp_index,
+            suppress_blank=decode.suppress_blank,
+            suppress_tokens=list(decode.suppress_tokens),
+        )[0]
+        tokens: list[int] = list(output.sequences_ids[0])
+        ended = len(tokens) < cap  # CTranslate2 leaves EOT out of the sequence; only the cap stops it short
+        # CTranslate2 returns the cumulative logprob (EOT included) divided by the length without EOT
+        # (length_penalty=1); faster-whisper recovers the per-token mean the same way.
+        scored = len(tokens) + (1 if ended else 0)
+        avg_logprob = float(output.scores[0]) * len(tokens) / max(1, scored)
+        return tokens, avg_logprob, float(output.no_speech_prob), ended
+
+    def _generate_on_onnx(
+        self, decoder: OnnxWhisperDecoder, encoded: Any, prompt: list[int], *, cap: int, timestamps: bool
+    ) -> tuple[list[int], float, float, bool]:
+        """The same decode on onnxruntime's int8 kernels, over CTranslate2's encoder output."""
+        decode = self._decode
+        result = decoder.decode(
             np.asarray(encoded)[0],
             prompt,
             max_new_tokens=cap,
@@ -310,19 +321,10 @@ class CTranslate2WhisperEngine:
             timestamps=timestamps,
             suppress_tokens=list(decode.suppress_tokens),
             suppress_blank=decode.suppress_blank,
-            max_initial_timestamp_index=round(decode.max_initial_timestamp_s / TIMESTAMP_PRECISION_S),
+            max_initial_timestamp_index=self._max_initial_timestamp_index,
         )
-        tokens = result.tokens
-        text_tokens = [t for t in tokens if t < self._tokens.eot]
-        return _Window(
-            tokens=tokens,
-            text_tokens=text_tokens,
-            text=self._tokenizer.decode(text_tokens).strip(),
-            avg_logprob=result.sum_logprob / max(1, len(tokens) + (1 if result.ended else 0)),
-            no_speech_prob=result.no_speech_prob,
-            hit_token_cap=not result.ended and len(tokens) >= cap,
-            window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
-        )
+        scored = len(result.tokens) + (1 if result.ended else 0)
+        return result.tokens, result.sum_logprob / max(1, scored), result.no_speech_prob, result.ended
 
     def _is_silence(self, result: _Window) -> bool:
         """Whisper's rule: the model says no speech and is unsure of what it wrote."""

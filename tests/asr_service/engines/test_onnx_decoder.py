@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import struct
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 from asr_service.engines import EngineOptions
 from asr_service.engines._ct2_weights import read_model_bin
+from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import resolve_model
-from asr_service.engines._onnx_decoder import _apply_timestamp_rules
+from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, _apply_timestamp_rules
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 
 _normalise = EnglishTextNormalizer()
@@ -97,3 +99,53 @@ def test_agrees_with_ctranslate2_on_real_speech(shared_speech: Path, speech_mani
     assert float(jiwer.wer(texts["ctranslate2"], texts["onnxruntime"])) <= 0.05
     ours, theirs = (float(jiwer.wer(references, texts[name])) for name in ("onnxruntime", "ctranslate2"))
     assert ours <= theirs + 0.02
+
+
+def test_beam_search_is_refused() -> None:
+    with pytest.raises(ValueError, match="'onnxruntime' is greedy only; beam_size must be 1, not 5"):
+        CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime"), DecodeOptions(beam_size=5))
+
+
+def _write_model_bin(path: Path, spec: str, revision: int, variables: dict[str, np.ndarray],
+                     aliases: list[tuple[str, str]]) -> None:
+    type_ids = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("int32"): 3,
+                np.dtype("float16"): 4}
+
+    def string(text: str) -> bytes:
+        return struct.pack("<H", len(text) + 1) + text.encode() + b"\0"
+
+    parts = [struct.pack("<I", 6), string(spec), struct.pack("<I", revision), struct.pack("<I", len(variables))]
+    for name, value in variables.items():
+        data = np.ascontiguousarray(value).tobytes()
+        parts += [string(name), struct.pack("<B", value.ndim), *(struct.pack("<I", d) for d in value.shape),
+                  struct.pack("<B", type_ids[value.dtype]), struct.pack("<I", len(data)), data]
+    parts.append(struct.pack("<I", len(aliases)))
+    parts += [string(alias) + string(target) for alias, target in aliases]
+    path.write_bytes(b"".join(parts))
+
+
+def test_a_model_stored_in_int8_decodes_as_its_float_source(tmp_path: Path) -> None:
+    source = resolve_model("tiny.en").path
+    weights = read_model_bin(source / "model.bin")
+    variables = {name: value for name, value in weights.variables.items() if name != "decoder/projection/weight"}
+    embedding = variables["decoder/embeddings/weight"].astype(np.float32)
+    scale = (127.0 / np.abs(embedding).max(axis=1)).astype(np.float32)  # CTranslate2's: q = round(w * scale)
+    variables["decoder/embeddings/weight"] = np.rint(embedding * scale[:, np.newaxis]).astype(np.int8)
+    variables["decoder/embeddings/weight_scale"] = scale
+    stored = tmp_path / "int8"
+    stored.mkdir()
+    _write_model_bin(stored / "model.bin", weights.spec, weights.revision, variables,
+                     [("decoder/projection/weight", "decoder/embeddings/weight")])
+    for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
+        shutil.copy(source / name, stored / name)
+
+    encoder_output = np.random.default_rng(3).standard_normal((500, 384)).astype(np.float32)
+    ids = {"sot": 50257, "eot": 50256, "no_timestamps": 50362, "no_speech": 50361}
+    results = [
+        OnnxWhisperDecoder(folder).decode(encoder_output, [50257], max_new_tokens=20, timestamps=True,
+                                          suppress_tokens=[-1], suppress_blank=True, max_initial_timestamp_index=50,
+                                          **ids)
+        for folder in (source, stored)
+    ]
+    assert results[0].tokens == results[1].tokens and len(results[0].tokens) > 0
+    assert results[0].sum_logprob == pytest.approx(results[1].sum_logprob, abs=1e-3)
