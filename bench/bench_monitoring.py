@@ -2,8 +2,9 @@
 
 Same run, same process, alternating rounds: N results through the recognizer's observers without monitoring
 (the demo's SummaryStats alone) and with it (plus Monitor.observe, drift on); N calls of a trivial async
-handler bare and wrapped by the interceptor; the voice-pitch estimate that decode_clip now runs per clip;
-and one monitor tick (off the hot path) over full windows. Prints JSON lines and a table.
+handler, found and called as gRPC does, bare and through the interceptor; the voice-pitch estimate that
+decode_clip now runs per clip; and one monitor tick (off the hot path) over full windows. Prints JSON lines
+and a table.
 
     python bench/bench_monitoring.py [--n 20000] [--rounds 5]
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,7 +31,6 @@ from asr_service.audio import AudioStats
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineInfo
 from asr_service.monitoring import Baseline, ClipFeatures, Monitor
-from asr_service.monitoring._interceptor import _Call
 from asr_service.pitch import estimate_pitch_hz
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
 from asr_service.stats import SummaryStats
@@ -65,18 +66,31 @@ class _Context:
         return None
 
 
+class _Details:
+    method = "/asr.v1.Recognizer/Recognize"
+
+
 def interceptor_us(n: int, wrapped: bool, monitor: Monitor) -> float:
+    """One unary call as gRPC makes it: find the method's handler (through the interceptor), run it."""
+
     async def handler(request: Any, context: Any) -> str:
         return "ok"
 
-    behavior = _Call(monitor.interceptor, "asr.v1.Recognizer", "Recognize", False, False).wrap_unary(handler) \
-        if wrapped else handler
-    context = _Context()
+    method_handler = grpc.unary_unary_rpc_method_handler(handler)
+
+    async def continuation(details: Any) -> Any:
+        return method_handler
+
+    details, context = _Details(), _Context()
 
     async def run() -> float:
         started = time.perf_counter()
         for _ in range(n):
-            await behavior(None, context)
+            if wrapped:
+                found = await monitor.interceptor.intercept_service(continuation, details)
+            else:
+                found = await continuation(details)
+            await found.unary_unary(None, context)
         return (time.perf_counter() - started) / n * 1e6
 
     return asyncio.run(run())

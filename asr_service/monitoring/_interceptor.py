@@ -35,6 +35,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, registry: CollectorRegistry, model_labels: ModelLabels) -> None:
         self._labels = model_labels
+        self._wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (handler, its counted wrapper)
         self.started = Counter("asr_grpc_server_started", "gRPC calls started.", _CALL_LABELS, registry=registry)
         self.handled = Counter(
             "asr_grpc_server_handled", "gRPC calls finished, by status code.", (*_CALL_LABELS, "grpc_code"),
@@ -54,10 +55,15 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return cast("grpc.RpcMethodHandler[_Req, _Resp]", self._wrap(handler, handler_call_details))
+        method = str(handler_call_details.method)
+        cached = self._wrapped.get(method)
+        if cached is None or cached[0] is not handler:  # wrap each method's handler once, not per call
+            cached = (handler, self._wrap(handler, method))
+            self._wrapped[method] = cached
+        return cast("grpc.RpcMethodHandler[_Req, _Resp]", cached[1])
 
-    def _wrap(self, handler: Any, handler_call_details: grpc.HandlerCallDetails) -> Any:
-        service, _, method = str(handler_call_details.method).lstrip("/").rpartition("/")
+    def _wrap(self, handler: Any, full_method: str) -> Any:
+        service, _, method = full_method.lstrip("/").rpartition("/")
         call = _Call(self, service, method, handler.request_streaming, handler.response_streaming)
         if handler.response_streaming:
             behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
@@ -119,21 +125,10 @@ class _Call:
         """A coroutine handler counted around its await."""
 
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            labels, started = self._begin()
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                response = await behavior(self._requests(request, labels), context)
-                code = _code_of(context, grpc.StatusCode.OK)
-                self._owner.sent.labels(*labels).inc()
+            with _Counted(self, context) as counted:
+                response = await behavior(self._requests(request, counted.labels), context)
+                self._owner.sent.labels(*counted.labels).inc()
                 return response
-            except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except BaseException:
-                code = _code_of(context, grpc.StatusCode.UNKNOWN)
-                raise
-            finally:
-                self._end(labels, started, code)
 
         return unary
 
@@ -143,24 +138,36 @@ class _Call:
         """An async-generator handler counted to the end of its response stream."""
 
         async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-            labels, started = self._begin()
-            sent = self._owner.sent.labels(*labels)
-            code = grpc.StatusCode.UNKNOWN
-            try:
-                async for response in behavior(self._requests(request, labels), context):
+            with _Counted(self, context) as counted:
+                sent = self._owner.sent.labels(*counted.labels)
+                async for response in behavior(self._requests(request, counted.labels), context):
                     sent.inc()
                     yield response
-                code = _code_of(context, grpc.StatusCode.OK)
-            except (asyncio.CancelledError, GeneratorExit):
-                code = grpc.StatusCode.CANCELLED
-                raise
-            except BaseException:
-                code = _code_of(context, grpc.StatusCode.UNKNOWN)
-                raise
-            finally:
-                self._end(labels, started, code)
 
         return stream
+
+
+class _Counted:
+    """One call, from its start to its status: OK, the code set on the context, or CANCELLED."""
+
+    __slots__ = ("_call", "_context", "_started", "labels")
+
+    def __init__(self, call: _Call, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._call = call
+        self._context = context
+        self.labels, self._started = call._begin()
+
+    def __enter__(self) -> _Counted:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            code = _code_of(self._context, grpc.StatusCode.OK)
+        elif issubclass(exc_type, (asyncio.CancelledError, GeneratorExit)):  # client gone, stream closed
+            code = grpc.StatusCode.CANCELLED
+        else:  # context.abort raises after setting the code
+            code = _code_of(self._context, grpc.StatusCode.UNKNOWN)
+        self._call._end(self.labels, self._started, code)
 
 
 def _code_of(context: grpc.aio.ServicerContext[Any, Any], default: grpc.StatusCode) -> grpc.StatusCode:
