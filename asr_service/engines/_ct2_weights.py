@@ -5,19 +5,25 @@ The format is the one `ctranslate2.specs.ModelSpec._serialize` writes (binary ve
 byte count and raw little-endian data, then the aliases (one variable stored under two names, such
 as Whisper's decoder projection, tied to the token embeddings). Strings are a uint16 length that
 counts a trailing NUL byte, then the bytes.
+
+`encoder_only_model_bin` writes the same model with its decoder vocabulary cut to one row, for a
+CTranslate2 instance that only ever runs the encoder (the onnxruntime decoder does the rest): the
+tied 51,864-row embedding is tiny.en's largest tensor, about 20 MB once CTranslate2 holds it in int8.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ModelWeights", "read_model_bin"]
+__all__ = [
+    "ModelWeights", "decode_values", "encoder_only_model_bin", "read_model_bin", "value_bytes", "write_model_bin",
+]
 
 # The order of ctranslate2.specs.model_spec._dtype_to_type_id (include/ctranslate2/types.h).
 _DTYPES: dict[int, np.dtype[Any]] = {
@@ -30,6 +36,8 @@ _DTYPES: dict[int, np.dtype[Any]] = {
 }
 _BFLOAT16 = 5
 _BINARY_VERSION = 6  # what ctranslate2 4.x writes; other versions lay variables out differently
+# The decoder's vocabulary-sized variables (the projection is usually an alias of the embeddings).
+_VOCABULARY_VARIABLES = ("decoder/embeddings/weight", "decoder/projection/weight")
 
 
 @dataclass(frozen=True)
@@ -39,6 +47,8 @@ class ModelWeights:
     spec: str
     revision: int
     variables: dict[str, npt.NDArray[np.generic]]
+    # where each variable's data starts in the file, and its data type id (see `decode_values`)
+    locations: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def float32(self, name: str) -> npt.NDArray[np.float32]:
         """A variable as float32, dequantized when the file stores int8 weights with their scales."""
@@ -58,6 +68,40 @@ def read_model_bin(path: Path) -> ModelWeights:
         return _read(data)
     except (struct.error, UnicodeDecodeError, IndexError) as exc:
         raise ValueError(f"model.bin: {path} is truncated or not a CTranslate2 model ({exc})") from exc
+
+
+def write_model_bin(weights: ModelWeights) -> bytes:
+    """The `model.bin` bytes of `weights` (each variable stored under its own name, no aliases)."""
+    type_ids = {dtype: type_id for type_id, dtype in _DTYPES.items()}
+
+    def string(text: str) -> bytes:
+        encoded = text.encode("utf-8") + b"\0"
+        return struct.pack("<H", len(encoded)) + encoded
+
+    parts = [struct.pack("<I", _BINARY_VERSION), string(weights.spec), struct.pack("<I", weights.revision),
+             struct.pack("<I", len(weights.variables))]
+    for name, value in weights.variables.items():
+        if value.dtype not in type_ids:
+            raise ValueError(f"model.bin: cannot store {name} as {value.dtype}")
+        raw = np.ascontiguousarray(value).tobytes()
+        parts += [string(name), struct.pack("<B", value.ndim), *(struct.pack("<I", d) for d in value.shape),
+                  struct.pack("<B", type_ids[value.dtype]), struct.pack("<I", len(raw)), raw]
+    parts.append(struct.pack("<I", 0))  # aliases
+    return b"".join(parts)
+
+
+def encoder_only_model_bin(weights: ModelWeights) -> bytes:
+    """A Whisper `model.bin` whose decoder vocabulary is one row: for running its encoder only.
+
+    The encoder's variables are untouched, so `encode` gives the very same output; the decoder
+    still loads but cannot produce text (every token but the first is gone).
+    """
+    variables = dict(weights.variables)
+    for name in _VOCABULARY_VARIABLES:
+        for variable in (name, f"{name}_scale", name.replace("/weight", "/bias")):
+            if variable in variables and variables[variable].ndim >= 1:
+                variables[variable] = variables[variable][:1]
+    return write_model_bin(ModelWeights(spec=weights.spec, revision=weights.revision, variables=variables))
 
 
 def _read(data: bytes) -> ModelWeights:
@@ -84,6 +128,7 @@ def _read(data: bytes) -> ModelWeights:
     spec = string()
     revision = unpack("<I")
     variables: dict[str, npt.NDArray[np.generic]] = {}
+    locations: dict[str, tuple[int, int]] = {}
     for _ in range(unpack("<I")):
         name = string()
         shape = tuple(unpack("<I") for _ in range(unpack("<B")))
@@ -91,18 +136,28 @@ def _read(data: bytes) -> ModelWeights:
         num_bytes = unpack("<I")
         if offset + num_bytes > len(data):
             raise IndexError(f"variable {name} needs {num_bytes} bytes, {len(data) - offset} left")
-        raw = data[offset : offset + num_bytes]
-        offset += num_bytes
-        if type_id == _BFLOAT16:  # the upper half of a float32
-            value = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
-        elif type_id in _DTYPES:
-            value = np.frombuffer(raw, dtype=_DTYPES[type_id])
-        else:
+        if type_id != _BFLOAT16 and type_id not in _DTYPES:
             raise ValueError(f"model.bin: variable {name} has unknown data type id {type_id}")
-        variables[name] = value.reshape(shape)
+        locations[name] = (offset, type_id)
+        variables[name] = decode_values(data[offset : offset + num_bytes], type_id).reshape(shape)
+        offset += num_bytes
     for _ in range(unpack("<I")):
         alias, target = string(), string()
         variables[alias] = variables[target]
+        locations[alias] = locations[target]
     if offset != len(data):
         raise ValueError(f"model.bin: {len(data) - offset} unread bytes after the aliases")
-    return ModelWeights(spec=spec, revision=revision, variables=variables)
+    return ModelWeights(spec=spec, revision=revision, variables=variables, locations=locations)
+
+
+def value_bytes(type_id: int) -> int:
+    """Bytes per value of a stored data type id."""
+    return 2 if type_id == _BFLOAT16 else _DTYPES[type_id].itemsize
+
+
+def decode_values(raw: bytes, type_id: int) -> npt.NDArray[np.generic]:
+    """Stored values as a flat array (a view of `raw`, except bfloat16, widened to float32)."""
+    if type_id == _BFLOAT16:  # the upper half of a float32
+        widened: npt.NDArray[np.generic] = (np.frombuffer(raw, dtype="<u2").astype(np.uint32) << 16).view(np.float32)
+        return widened
+    return np.frombuffer(raw, dtype=_DTYPES[type_id])

@@ -25,6 +25,8 @@ CTranslate2's `WhisperReplica::generate` (src/models/whisper.cc), step for step:
 from __future__ import annotations
 
 import json
+import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from asr_service._malloc import release_free_memory
-from asr_service.engines._ct2_weights import ModelWeights, read_model_bin
+from asr_service.engines._ct2_weights import ModelWeights, decode_values, read_model_bin, value_bytes
 
 __all__ = ["DecodeResult", "OnnxWhisperDecoder", "onnx_decoder_available"]
 
@@ -82,10 +84,12 @@ class OnnxWhisperDecoder:
     several threads at once.
     """
 
-    def __init__(self, model_dir: Path, *, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, *, threads: int = 1, weights: ModelWeights | None = None) -> None:
+        """Build the decoder of the model in `model_dir` (`weights`: its `model.bin`, already read)."""
         import onnxruntime as ort
 
-        weights = read_model_bin(model_dir / "model.bin")
+        if weights is None:
+            weights = read_model_bin(model_dir / "model.bin")
         if weights.spec != "WhisperSpec":
             raise ValueError(f"model: {model_dir} holds a {weights.spec}, not a Whisper model")
         config = json.loads((model_dir / "config.json").read_text())
@@ -96,6 +100,7 @@ class OnnxWhisperDecoder:
         if embedding.dtype == np.int8:  # stored quantized: back to its float values first
             embedding = weights.float32("decoder/embeddings/weight")
         embedding_q, embedding_scale = _quantize_rows(embedding)
+        self._embedding = _EmbeddingRows(model_dir / "model.bin", weights, "decoder/embeddings/weight")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -177,7 +182,7 @@ class OnnxWhisperDecoder:
         columns = np.arange(total)[np.newaxis, :]
         rows_at = start + np.arange(len(ids))[:, np.newaxis]
         mask = np.where(columns > rows_at, _NEG_INF, np.float32(0.0)).astype(np.float32)
-        feeds = {"ids": np.asarray(ids, dtype=np.int64), "positions": np.arange(start, total, dtype=np.int64)}
+        feeds = {"embedded": self._embedding.rows(ids), "positions": np.arange(start, total, dtype=np.int64)}
         outputs = self._step.run(None, {**feeds, "mask": mask, **cache, **cross})
         layers = self._dims.layers
         grown = {f"past_kt_{i}": outputs[1 + 2 * i] for i in range(layers)}
@@ -205,6 +210,46 @@ class _Rules:
             _apply_timestamp_rules(masked, tokens, step, eot=self.eot, timestamp_begin=self.timestamp_begin,
                                    max_initial_index=self.max_initial_index)
         return masked
+
+
+class _EmbeddingRows:
+    """Token embeddings read from `model.bin` a row at a time, as the int8 rows of the projection.
+
+    The projection's int8 matrix lives in ONNX Runtime's packed form only (it frees its own copy
+    after packing); a second copy for the lookup would cost 20 MB for tiny.en, so the few rows a
+    decode needs are read from the file (the page cache) and quantized exactly as the full matrix.
+    """
+
+    def __init__(self, path: Path, weights: ModelWeights, name: str) -> None:
+        if name not in weights.locations:
+            raise ValueError(f"model.bin: no file location for {name}")
+        value = weights.variables[name]
+        self._offset, self._type_id = weights.locations[name]
+        self._width = int(value.shape[1])
+        self._row_bytes = self._width * value_bytes(self._type_id)
+        scale = weights.variables.get(f"{name}_scale") if value.dtype == np.int8 else None
+        self._stored_scale = None if scale is None else np.asarray(scale, dtype=np.float32).reshape(-1)
+        if value.dtype == np.int8 and self._stored_scale is None:
+            raise ValueError(f"model.bin: {name} is int8 without {name}_scale")
+        self._vocab = int(value.shape[0])
+        self._fd = os.open(path, os.O_RDONLY)  # kept open: a model replaced on disk stays readable
+        weakref.finalize(self, os.close, self._fd)
+
+    def rows(self, ids: list[int]) -> npt.NDArray[np.float32]:
+        """`[len(ids), d_model]` float32: CTranslate2's int8 values of each row, dequantized."""
+        raw = np.empty((len(ids), self._width), dtype=np.float32)
+        for i, token in enumerate(ids):
+            if not 0 <= token < self._vocab:
+                raise ValueError(f"token id {token} outside the vocabulary of {self._vocab}")
+            data = os.pread(self._fd, self._row_bytes, self._offset + token * self._row_bytes)
+            if len(data) != self._row_bytes:
+                raise ValueError("model.bin: the file changed on disk since the model was loaded")
+            raw[i] = decode_values(data, self._type_id)
+            if self._stored_scale is not None:
+                raw[i] /= self._stored_scale[token]
+        quantized, dequant = _quantize_rows(raw)
+        rows: npt.NDArray[np.float32] = quantized.astype(np.float32) * dequant[:, np.newaxis]
+        return rows
 
 
 def _expand_suppress(suppress_tokens: list[int], default: list[int]) -> list[int]:
@@ -390,23 +435,19 @@ def _build_graphs(
     # one decoder pass over `new` positions
     step = _GraphBuilder("whisper_decoder_step")
     inputs = [
-        helper.make_tensor_value_info("ids", TensorProto.INT64, ["new"]),
+        helper.make_tensor_value_info("embedded", f32, ["new", d_model]),
         helper.make_tensor_value_info("positions", TensorProto.INT64, ["new"]),
         helper.make_tensor_value_info("mask", f32, ["new", "total"]),
     ]
     outputs = [helper.make_tensor_value_info("logits", f32, ["new", dims.vocab])]
     split_heads = step.shape([-1, heads, d_head])
     merge_heads = step.shape([-1, d_model])
-    # token embeddings: the int8 rows of the tied projection below, dequantized, plus positions
+    # token embeddings (the int8 rows of the tied projection below, looked up outside: see
+    # `_EmbeddingRows`) plus positions
     embedding_w = step.const(embedding_q.T, "emb_w")
     embedding_s = step.const(embedding_scale, "emb_scale")
-    rows = step.op("Transpose", [step.op("Gather", [embedding_w, "ids"], "emb_rows", axis=1)], "emb_t", perm=[1, 0])
-    rows = step.op("Cast", [rows], "emb_f", to=f32)
-    row_scale = step.op("Unsqueeze", [step.op("Gather", [embedding_s, "ids"], "emb_s", axis=0),
-                                      step.const(np.array([1], dtype=np.int64), "axis")], "emb_su")
     positions = step.const(weights.float32("decoder/position_encodings/encodings"), "positions")
-    x = step.op("Add", [step.op("Mul", [rows, row_scale], "emb"),
-                        step.op("Gather", [positions, "positions"], "pos", axis=0)], "x")
+    x = step.op("Add", ["embedded", step.op("Gather", [positions, "positions"], "pos", axis=0)], "x")
     for i in range(dims.layers):
         scope = f"decoder/layer_{i}"
         inputs += [

@@ -24,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import shutil
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ctranslate2
@@ -32,6 +35,8 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from asr_service._malloc import release_free_memory
+from asr_service.engines._ct2_weights import ModelWeights, encoder_only_model_bin, read_model_bin
 from asr_service.engines._decoding import (
     FULL_WINDOW_S,
     TIMESTAMP_PRECISION_S,
@@ -86,6 +91,44 @@ class _SpecialTokens:
         return self.timestamp_begin - 1
 
 
+def _load_ctranslate2(path: Path, options: EngineOptions, weights: ModelWeights | None) -> Any:
+    """The CTranslate2 model in `path`; only its encoder, when given its `weights` (see below)."""
+
+    def load(directory: Path) -> Any:
+        return ctranslate2.models.Whisper(
+            str(directory),
+            device=options.device,
+            compute_type=options.compute_type,
+            inter_threads=options.num_workers,
+            intra_threads=options.threads_per_worker,
+        )
+
+    try:
+        if weights is not None:
+            try:
+                with tempfile.TemporaryDirectory(prefix="asr-encoder-") as directory:
+                    _write_encoder_only(path, weights, Path(directory))
+                    return load(Path(directory))
+            except (RuntimeError, ValueError, OSError) as exc:  # a CTranslate2 that checks the decoder's shapes
+                logger.warning("cannot load the encoder-only model (%s); loading the whole model", exc)
+        return load(path)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"model: cannot load {str(path)!r} with {options}: {exc}") from exc
+
+
+def _write_encoder_only(path: Path, weights: ModelWeights, directory: Path) -> None:
+    """Copy the model directory for CTranslate2, with `model.bin` cut to what the encoder needs.
+
+    With the onnxruntime decoder, CTranslate2 only encodes; its int8 copy of the decoder's
+    vocabulary matrix (20 MB of RSS for tiny.en) would never be read. The copy goes through a file:
+    CTranslate2 keeps the bytes of a model given in memory (`files=`) for the model's life.
+    """
+    (directory / "model.bin").write_bytes(encoder_only_model_bin(weights))
+    for entry in path.iterdir():
+        if entry.is_file() and entry.name not in ("model.bin", "tokenizer.json") and entry.suffix in (".json", ".txt"):
+            shutil.copyfile(entry, directory / entry.name)
+
+
 def _rms_dbfs(audio: npt.NDArray[np.float32]) -> float:
     if audio.size == 0:
         return _SILENCE_DBFS
@@ -105,30 +148,26 @@ class CTranslate2WhisperEngine:
             beams = self._decode.beam_size
             raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {beams}")
         self._files: ModelFiles = resolve_model(options.model)
-        threads = options.threads_per_worker
-        try:
-            self._model: Any = ctranslate2.models.Whisper(
-                str(self._files.path),
-                device=options.device,
-                compute_type=options.compute_type,
-                inter_threads=options.num_workers,
-                intra_threads=threads,
-            )
-        except (RuntimeError, ValueError) as exc:
-            raise ValueError(f"model: cannot load {str(self._files.path)!r} with {options}: {exc}") from exc
         self._onnx_decoder: OnnxWhisperDecoder | None = None
+        weights: ModelWeights | None = None
         if options.decoder == "onnxruntime":
+            path = self._files.path
             try:
-                self._onnx_decoder = OnnxWhisperDecoder(self._files.path, threads=threads)
+                weights = read_model_bin(path / "model.bin")
+                self._onnx_decoder = OnnxWhisperDecoder(path, threads=options.threads_per_worker, weights=weights)
             except ValueError as exc:
-                raise ValueError(f"decoder: cannot run {str(self._files.path)!r} on onnxruntime: {exc}") from exc
+                raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
+        self._model: Any = _load_ctranslate2(self._files.path, options, weights)
+        del weights
+        release_free_memory()
         self._tokenizer = Tokenizer.from_file(str(self._files.path / "tokenizer.json"))
         self._tokens = self._special_tokens()
         self._mel = LogMel(int(self._model.n_mels))
         self._info = self._make_info()
         logger.info(
             "loaded %s (%s) from %s: %d worker(s) x %d thread(s)",
-            self._info.model_id, self._info.model_version, self._files.path, options.num_workers, threads,
+            self._info.model_id, self._info.model_version, self._files.path, options.num_workers,
+            options.threads_per_worker,
         )
 
     @property

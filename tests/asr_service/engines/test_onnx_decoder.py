@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import struct
 from pathlib import Path
 from typing import Any
 
+import ctranslate2
 import jiwer
 import numpy as np
 import pytest
 import soundfile as sf
 from whisper_normalizer.english import EnglishTextNormalizer
 
+import asr_service
 from asr_service.engines import EngineOptions
-from asr_service.engines._ct2_weights import read_model_bin
+from asr_service.engines._ct2_weights import _read, encoder_only_model_bin, read_model_bin, write_model_bin
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import resolve_model
-from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, _apply_timestamp_rules
+from asr_service.engines._onnx_decoder import (
+    OnnxWhisperDecoder,
+    _apply_timestamp_rules,
+    _EmbeddingRows,
+    _quantize_rows,
+)
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 
 _normalise = EnglishTextNormalizer()
@@ -149,3 +157,52 @@ def test_a_model_stored_in_int8_decodes_as_its_float_source(tmp_path: Path) -> N
     ]
     assert results[0].tokens == results[1].tokens and len(results[0].tokens) > 0
     assert results[0].sum_logprob == pytest.approx(results[1].sum_logprob, abs=1e-3)
+
+
+def test_write_model_bin_round_trips_every_variable() -> None:
+    weights = read_model_bin(resolve_model("tiny.en").path / "model.bin")
+    again = _read(write_model_bin(weights))
+    assert (again.spec, again.revision) == (weights.spec, weights.revision)
+    assert again.variables.keys() == weights.variables.keys()
+    for name, value in weights.variables.items():
+        assert again.variables[name].dtype == value.dtype and np.array_equal(again.variables[name], value), name
+
+
+def test_encoder_only_model_encodes_as_the_whole_model(tmp_path: Path) -> None:
+    source = resolve_model("tiny.en").path
+    weights = read_model_bin(source / "model.bin")
+    trimmed = _read(encoder_only_model_bin(weights))
+    assert trimmed.variables["decoder/embeddings/weight"].shape == (1, 384)
+    encoder_only = tmp_path / "encoder-only"
+    encoder_only.mkdir()
+    (encoder_only / "model.bin").write_bytes(encoder_only_model_bin(weights))
+    for name in ("config.json", "vocabulary.txt"):
+        shutil.copy(source / name, encoder_only / name)
+    assert (encoder_only / "model.bin").stat().st_size < (source / "model.bin").stat().st_size / 2
+    features = np.random.default_rng(5).standard_normal((1, 80, 1000)).astype(np.float32)
+    outputs = []
+    for folder in (source, encoder_only):
+        model = ctranslate2.models.Whisper(str(folder), compute_type="int8", intra_threads=1)
+        outputs.append(np.asarray(model.encode(ctranslate2.StorageView.from_array(features))))
+    assert np.array_equal(outputs[0], outputs[1])
+
+
+def test_embedding_rows_read_from_the_file_are_the_projection_rows() -> None:
+    path = resolve_model("tiny.en").path / "model.bin"
+    weights = read_model_bin(path)
+    embedding = weights.variables["decoder/embeddings/weight"]
+    rows = _EmbeddingRows(path, weights, "decoder/embeddings/weight")
+    ids = [0, 50256, 50257, 220, 51863, 220]
+    quantized, dequant = _quantize_rows(embedding)  # the matrix the projection multiplies by
+    expected = quantized[ids].astype(np.float32) * dequant[ids, np.newaxis]
+    assert np.array_equal(rows.rows(ids), expected)
+    with pytest.raises(ValueError, match="token id 51864 outside the vocabulary of 51864"):
+        rows.rows([51864])
+
+
+def test_engine_loads_only_the_encoder_into_ctranslate2(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="asr_service.engines.ctranslate2_whisper")
+    engine = CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime"))
+    assert not [r for r in caplog.records if "encoder-only" in r.getMessage()]  # no fallback to the whole model
+    audio, _ = sf.read(Path(asr_service.__file__).parent / "data" / "sample.wav", dtype="float32")
+    assert "welcome" in engine.transcribe(audio[: 16_000 * 5]).text.lower()
