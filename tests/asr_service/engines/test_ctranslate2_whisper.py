@@ -86,6 +86,14 @@ def test_registry_builds_an_engine_that_follows_the_protocol() -> None:
         built.close()
 
 
+def test_loading_an_engine_keeps_numpy_blas_on_one_thread(engine: CTranslate2WhisperEngine) -> None:
+    from threadpoolctl import threadpool_info
+
+    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    assert blas, "numpy links no BLAS that threadpoolctl can see"
+    assert [pool["num_threads"] for pool in blas] == [1] * len(blas)
+
+
 def test_espeak_speech(engine: CTranslate2WhisperEngine, espeak_clip: np.ndarray) -> None:
     result = engine.transcribe(espeak_clip)
     assert _wer([ESPEAK_TEXT], [result.text]) <= 0.25, result.text
