@@ -96,9 +96,9 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips of the manifest")
     parser.add_argument("--threads", type=int, default=0, help="our engine's cpu_threads (0: all cores)")
     parser.add_argument("--compute-type", default="int8", help="our engine's compute type (default int8)")
-    parser.add_argument("--decoders", default="ctranslate2",
+    parser.add_argument("--decoders", default="onnxruntime",
                         help="comma-separated decoders of our engine to run side by side "
-                             "(ctranslate2, onnxruntime; default ctranslate2)")
+                             "(onnxruntime, ctranslate2; default onnxruntime)")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON lines to this file")
     args = parser.parse_args()
     if not (DATA_DIR / "manifest.jsonl").is_file():

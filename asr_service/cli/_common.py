@@ -48,7 +48,7 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="'tiny.en' (embedded) or a CTranslate2 Whisper model directory")
     parser.add_argument("--compute-type", help="CTranslate2 compute type (default int8)")
     parser.add_argument("--decoder", choices=["ctranslate2", "onnxruntime"],
-                        help="where the decoder runs (default ctranslate2; onnxruntime needs the 'onnx' extra)")
+                        help="where the decoder runs (default onnxruntime)")
     parser.add_argument("--workers", type=int, help="concurrent transcriptions (default: one per core)")
     parser.add_argument("--threads", type=int, help="CPU threads per worker (default: cores / workers)")
     parser.add_argument("--budget-ms", type=float, help="latency budget (default 300)")

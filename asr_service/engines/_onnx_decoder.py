@@ -3,7 +3,7 @@
 Why: on the CI machine (AMD EPYC, AVX-512 VNNI) CTranslate2 runs its int8 matrix products through
 oneDNN's BLAS-like `gemm_u8s8s32`, which for one decoder step (a matrix-vector product) moves about
 9 GB/s: the 384 x 51,864 output projection of tiny.en takes 2.1 ms a step, against 0.48 ms for the
-same int8 product in ONNX Runtime's MLAS kernels (`bench/bench_engine.py --decoder` shows the
+same int8 product in ONNX Runtime's MLAS kernels (`bench/bench_engine.py --decoders` shows the
 effect end to end). The encoder stays on CTranslate2, where the work is large matrix products.
 
 What it computes: the decoder of the CTranslate2 model, with its weights quantized to int8 per
@@ -50,7 +50,7 @@ def onnx_decoder_available() -> str | None:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
     except ImportError:
-        return "the onnxruntime decoder needs the 'onnx' extra: pip install 'asr-service[onnx]'"
+        return "the onnxruntime decoder needs onnx and onnxruntime: pip install onnx onnxruntime"
     return None
 
 

@@ -80,7 +80,7 @@ def test_registry_builds_an_engine_that_follows_the_protocol() -> None:
         info = built.info
         assert info.engine == "ctranslate2-whisper"
         assert info.model_id == "whisper-tiny.en"
-        assert info.model_version.startswith("tiny.en-ct2-int8+")
+        assert info.model_version.startswith("tiny.en-ct2-int8-ortdec+")  # the default decoder: onnxruntime
         assert len(info.config_hash) == 8
     finally:
         built.close()
