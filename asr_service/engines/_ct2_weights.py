@@ -6,13 +6,15 @@ byte count and raw little-endian data, then the aliases (one variable stored und
 as Whisper's decoder projection, tied to the token embeddings). Strings are a uint16 length that
 counts a trailing NUL byte, then the bytes.
 
-`encoder_only_model_bin` writes the same model with its decoder vocabulary cut to one row, for a
-CTranslate2 instance that only ever runs the encoder (the onnxruntime decoder does the rest): the
-tied 51,864-row embedding is tiny.en's largest tensor, about 20 MB once CTranslate2 holds it in int8.
+`encoder_only_model_bin` writes the same model with its decoder cut to one layer and a one-row
+vocabulary, for a CTranslate2 instance that only ever runs the encoder (the onnxruntime decoder does
+the rest): the tied 51,864-row embedding is tiny.en's largest tensor, about 20 MB once CTranslate2
+holds it in int8, and the three later decoder layers about 7 MB more.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ _BFLOAT16 = 5
 _BINARY_VERSION = 6  # what ctranslate2 4.x writes; other versions lay variables out differently
 # The decoder's vocabulary-sized variables (the projection is usually an alias of the embeddings).
 _VOCABULARY_VARIABLES = ("decoder/embeddings/weight", "decoder/projection/weight")
+_LATER_DECODER_LAYER = re.compile(r"decoder/layer_[1-9][0-9]*/")
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,12 @@ def write_model_bin(weights: ModelWeights) -> bytes:
 
 
 def encoder_only_model_bin(weights: ModelWeights) -> bytes:
-    """A Whisper `model.bin` whose decoder vocabulary is one row: for running its encoder only.
+    """A Whisper `model.bin` for running its encoder only: the decoder cut to one layer and one token.
 
     The encoder's variables are untouched, so `encode` gives the very same output; the decoder
-    still loads but cannot produce text (every token but the first is gone).
+    still loads (CTranslate2 needs one layer) but cannot produce text.
     """
-    variables = dict(weights.variables)
+    variables = {name: value for name, value in weights.variables.items() if not _LATER_DECODER_LAYER.match(name)}
     for name in _VOCABULARY_VARIABLES:
         for variable in (name, f"{name}_scale", name.replace("/weight", "/bias")):
             if variable in variables and variables[variable].ndim >= 1:

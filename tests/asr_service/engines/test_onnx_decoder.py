@@ -173,6 +173,8 @@ def test_encoder_only_model_encodes_as_the_whole_model(tmp_path: Path) -> None:
     weights = read_model_bin(source / "model.bin")
     trimmed = _read(encoder_only_model_bin(weights))
     assert trimmed.variables["decoder/embeddings/weight"].shape == (1, 384)
+    assert "decoder/layer_0/ffn/linear_0/weight" in trimmed.variables
+    assert not [name for name in trimmed.variables if name.startswith("decoder/layer_1/")]
     encoder_only = tmp_path / "encoder-only"
     encoder_only.mkdir()
     (encoder_only / "model.bin").write_bytes(encoder_only_model_bin(weights))
