@@ -28,6 +28,7 @@ import logging
 import math
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,27 +107,40 @@ def _limit_numpy_blas_threads() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _load_ctranslate2(path: Path, options: EngineOptions, weights: ModelWeights | None) -> Any:
-    """The CTranslate2 model in `path`; only its encoder, when given its `weights` (see below)."""
+def _load_ctranslate2(
+    path: Path, options: EngineOptions, weights: ModelWeights | None, *, solo_threads: int
+) -> tuple[Any, Any | None]:
+    """The workers' CTranslate2 model, and an encoder on `solo_threads` threads for a clip alone.
 
-    def load(directory: Path) -> Any:
+    The workers' model is only an encoder when the decoder runs on onnxruntime. Encoders are loaded
+    from a copy of the model cut to the encoder (see `_write_encoder_only`), which needs `weights`;
+    no solo encoder when `solo_threads` is no more than the workers' threads.
+    """
+
+    def load(directory: Path, workers: int, threads: int) -> Any:
         return ctranslate2.models.Whisper(
             str(directory),
             device=options.device,
             compute_type=options.compute_type,
-            inter_threads=options.num_workers,
-            intra_threads=options.threads_per_worker,
+            inter_threads=workers,
+            intra_threads=threads,
         )
 
+    workers, threads = options.num_workers, options.threads_per_worker
+    wants_solo = solo_threads > threads
     try:
         if weights is not None:
             try:
                 with tempfile.TemporaryDirectory(prefix="asr-encoder-") as directory:
-                    _write_encoder_only(path, weights, Path(directory))
-                    return load(Path(directory))
+                    encoder_only = Path(directory)
+                    _write_encoder_only(path, weights, encoder_only)
+                    only_encodes = options.decoder == "onnxruntime"
+                    model = load(encoder_only if only_encodes else path, workers, threads)
+                    return model, load(encoder_only, 1, solo_threads) if wants_solo else None
             except (RuntimeError, ValueError, OSError) as exc:  # a CTranslate2 that checks the decoder's shapes
                 logger.warning("cannot load the encoder-only model (%s); loading the whole model", exc)
-        return load(path)
+        model = load(path, workers, threads)
+        return model, load(path, 1, solo_threads) if wants_solo else None
     except (RuntimeError, ValueError) as exc:
         raise ValueError(f"model: cannot load {str(path)!r} with {options}: {exc}") from exc
 
@@ -163,27 +177,31 @@ class CTranslate2WhisperEngine:
             beams = self._decode.beam_size
             raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {beams}")
         self._files: ModelFiles = resolve_model(options.model)
+        path = self._files.path
+        solo_threads = options.threads_when_alone if options.device == "cpu" else options.threads_per_worker
         self._onnx_decoder: OnnxWhisperDecoder | None = None
         weights: ModelWeights | None = None
-        if options.decoder == "onnxruntime":
-            path = self._files.path
-            try:
+        try:
+            if options.decoder == "onnxruntime" or solo_threads > options.threads_per_worker:
                 weights = read_model_bin(path / "model.bin")
-                self._onnx_decoder = OnnxWhisperDecoder(path, threads=options.threads_per_worker, weights=weights)
-            except ValueError as exc:
-                raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
-        self._model: Any = _load_ctranslate2(self._files.path, options, weights)
+            if options.decoder == "onnxruntime":
+                self._onnx_decoder = OnnxWhisperDecoder(path, threads=solo_threads, weights=weights)
+        except ValueError as exc:
+            raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
+        self._model, self._solo_encoder = _load_ctranslate2(path, options, weights, solo_threads=solo_threads)
         del weights
         release_free_memory()
         _limit_numpy_blas_threads()
+        self._active = 0  # clips in `transcribe` now
+        self._active_lock = threading.Lock()
         self._tokenizer = Tokenizer.from_file(str(self._files.path / "tokenizer.json"))
         self._tokens = self._special_tokens()
         self._mel = LogMel(int(self._model.n_mels))
         self._info = self._make_info()
         logger.info(
-            "loaded %s (%s) from %s: %d worker(s) x %d thread(s)",
+            "loaded %s (%s) from %s: %d worker(s) x %d thread(s), %d for a clip alone",
             self._info.model_id, self._info.model_version, self._files.path, options.num_workers,
-            options.threads_per_worker,
+            options.threads_per_worker, solo_threads if self._solo_encoder is not None else options.threads_per_worker,
         )
 
     @property
@@ -199,12 +217,29 @@ class CTranslate2WhisperEngine:
     def close(self) -> None:
         """Release the model; later calls to `transcribe` raise RuntimeError."""
         self._model = None
+        self._solo_encoder = None
 
     def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
         """Transcribe 16 kHz mono float32 audio in [-1, 1]. Thread-safe."""
         model = self._model
         if model is None:
             raise RuntimeError("engine: transcribe() called after close()")
+        with self._active_lock:
+            self._active += 1
+        try:
+            return self._transcribe(model, audio)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+
+    def _encode(self, model: Any, batch: Any) -> Any:
+        """The encoder output of `batch`: on every core when this clip is alone in the engine."""
+        solo = self._solo_encoder
+        with self._active_lock:
+            alone = self._active == 1
+        return (solo if solo is not None and alone else model).encode(batch)
+
+    def _transcribe(self, model: Any, audio: npt.NDArray[np.float32]) -> Transcription:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"audio: expected 1-D mono samples, got shape {samples.shape}")
@@ -321,11 +356,12 @@ class CTranslate2WhisperEngine:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
         batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
+        encoded = self._encode(model, batch)
         if self._onnx_decoder is None:
-            tokens, avg_logprob, no_speech_prob, ended = self._generate(model, batch, prompt, cap=cap)
+            tokens, avg_logprob, no_speech_prob, ended = self._generate(model, encoded, prompt, cap=cap)
         else:
             tokens, avg_logprob, no_speech_prob, ended = self._generate_on_onnx(
-                self._onnx_decoder, model.encode(batch), prompt, cap=cap, timestamps=timestamps
+                self._onnx_decoder, encoded, prompt, cap=cap, timestamps=timestamps
             )
         text_tokens = [t for t in tokens if t < self._tokens.eot]
         return _Window(
@@ -338,11 +374,14 @@ class CTranslate2WhisperEngine:
             window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
         )
 
-    def _generate(self, model: Any, batch: Any, prompt: list[int], *, cap: int) -> tuple[list[int], float, float, bool]:
-        """CTranslate2's greedy decode: (tokens without EOT, mean logprob, no-speech prob, EOT reached)."""
+    def _generate(
+        self, model: Any, encoded: Any, prompt: list[int], *, cap: int
+    ) -> tuple[list[int], float, float, bool]:
+        """CTranslate2's decode: (tokens without EOT, mean logprob, no-speech prob, EOT reached)."""
         decode = self._decode
         output = model.generate(
-            batch,
+            encoded,  # the encoder's output: generate() takes it in place of features
+
             [prompt],
             beam_size=decode.beam_size,
             max_length=_ct2_max_length(len(prompt), cap),
@@ -449,6 +488,8 @@ def _validate(options: EngineOptions) -> None:
         raise ValueError(f"num_workers: must be >= 1, got {options.num_workers}")
     if options.cpu_threads < 0:
         raise ValueError(f"cpu_threads: must be >= 0 (0 = automatic), got {options.cpu_threads}")
+    if options.solo_threads < 0:
+        raise ValueError(f"solo_threads: must be >= 0 (0 = all cores), got {options.solo_threads}")
     if options.decoder not in DECODERS:
         raise ValueError(f"decoder: must be one of {', '.join(DECODERS)}, got {options.decoder!r}")
     if options.decoder == "onnxruntime":

@@ -44,8 +44,10 @@ def _wer(references: list[str], hypotheses: list[str]) -> float:
 @pytest.fixture(scope="module", params=["ctranslate2", "onnxruntime"])
 def engine(request: pytest.FixtureRequest) -> Iterator[CTranslate2WhisperEngine]:
     # every engine test runs with both decoders; two workers of one thread each, so the
-    # thread-safety test really runs two decodes at once
-    loaded = CTranslate2WhisperEngine(EngineOptions(num_workers=2, cpu_threads=1, decoder=request.param))
+    # thread-safety test really runs two decodes at once, and a clip alone on two threads
+    loaded = CTranslate2WhisperEngine(
+        EngineOptions(num_workers=2, cpu_threads=1, solo_threads=2, decoder=request.param)
+    )
     yield loaded
     loaded.close()
 
@@ -177,6 +179,48 @@ def test_two_threads_give_the_sequential_texts(engine: CTranslate2WhisperEngine,
     for thread in threads:
         thread.join(timeout=60)
     assert [concurrent[i] for i in range(len(clips))] == sequential
+
+
+class _RecordingEncoder:
+    def __init__(self, inner: Any, name: str, calls: list[str]) -> None:
+        self._inner, self._name, self._calls = inner, name, calls
+
+    def encode(self, batch: Any) -> Any:
+        self._calls.append(self._name)
+        return self._inner.encode(batch)
+
+
+def test_a_clip_alone_encodes_on_every_core(espeak_clip: np.ndarray) -> None:
+    engine = CTranslate2WhisperEngine(EngineOptions(num_workers=2, cpu_threads=1, solo_threads=2))
+    assert engine._solo_encoder is not None
+    calls: list[str] = []
+    engine._solo_encoder = _RecordingEncoder(engine._solo_encoder, "solo", calls)
+    engine._model = _RecordingEncoder(engine._model, "workers", calls)  # onnxruntime decodes: only encode()
+    alone = engine.transcribe(espeak_clip).text
+    assert calls == ["solo"]
+    with engine._active_lock:  # another clip in the engine
+        engine._active += 1
+    try:
+        beside_another = engine.transcribe(espeak_clip).text
+    finally:
+        with engine._active_lock:
+            engine._active -= 1
+    assert calls == ["solo", "workers"]
+    assert beside_another == alone
+    assert engine._active == 0
+    off = CTranslate2WhisperEngine(EngineOptions(num_workers=2, cpu_threads=1, solo_threads=1))
+    assert off._solo_encoder is None and off.transcribe(espeak_clip).text == alone
+
+
+def test_solo_encoder_gives_the_workers_texts_on_real_speech(
+    engine: CTranslate2WhisperEngine, short_speech: list[tuple[np.ndarray, str]]
+) -> None:
+    assert engine._solo_encoder is not None  # the fixture's workers have one thread each
+    workers_only = CTranslate2WhisperEngine(
+        EngineOptions(num_workers=2, cpu_threads=1, solo_threads=1, decoder=engine._options.decoder)
+    )
+    for audio, _ in short_speech:
+        assert engine.transcribe(audio).text == workers_only.transcribe(audio).text
 
 
 @pytest.mark.slow
