@@ -24,6 +24,7 @@ CTranslate2's `WhisperReplica::generate` (src/models/whisper.cc), step for step:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import weakref
@@ -42,6 +43,7 @@ __all__ = ["DecodeResult", "OnnxWhisperDecoder", "onnx_decoder_available"]
 _LAYER_NORM_EPSILON = 1e-5
 _NEG_INF = np.float32(-np.inf)
 _QUANTIZE_BLOCK_ROWS = 4096
+_EMBEDDING_CACHE_ROWS = 1024
 
 
 def onnx_decoder_available() -> str | None:
@@ -234,22 +236,28 @@ class _EmbeddingRows:
         self._vocab = int(value.shape[0])
         self._fd = os.open(path, os.O_RDONLY)  # kept open: a model replaced on disk stays readable
         weakref.finalize(self, os.close, self._fd)
+        # the rows of the tokens met lately (1.5 KB each for tiny.en; common words cover most text)
+        self._row = functools.lru_cache(maxsize=_EMBEDDING_CACHE_ROWS)(self._read_row)
 
     def rows(self, ids: list[int]) -> npt.NDArray[np.float32]:
         """`[len(ids), d_model]` float32: CTranslate2's int8 values of each row, dequantized."""
-        raw = np.empty((len(ids), self._width), dtype=np.float32)
-        for i, token in enumerate(ids):
-            if not 0 <= token < self._vocab:
-                raise ValueError(f"token id {token} outside the vocabulary of {self._vocab}")
-            data = os.pread(self._fd, self._row_bytes, self._offset + token * self._row_bytes)
-            if len(data) != self._row_bytes:
-                raise ValueError("model.bin: the file changed on disk since the model was loaded")
-            raw[i] = decode_values(data, self._type_id)
-            if self._stored_scale is not None:
-                raw[i] /= self._stored_scale[token]
+        if len(ids) == 1:
+            return self._row(ids[0])[np.newaxis]
+        return np.stack([self._row(token) for token in ids])
+
+    def _read_row(self, token: int) -> npt.NDArray[np.float32]:
+        if not 0 <= token < self._vocab:
+            raise ValueError(f"token id {token} outside the vocabulary of {self._vocab}")
+        data = os.pread(self._fd, self._row_bytes, self._offset + token * self._row_bytes)
+        if len(data) != self._row_bytes:
+            raise ValueError("model.bin: the file changed on disk since the model was loaded")
+        raw = np.asarray(decode_values(data, self._type_id), dtype=np.float32)[np.newaxis]
+        if self._stored_scale is not None:
+            raw = raw / self._stored_scale[token]
         quantized, dequant = _quantize_rows(raw)
-        rows: npt.NDArray[np.float32] = quantized.astype(np.float32) * dequant[:, np.newaxis]
-        return rows
+        row: npt.NDArray[np.float32] = quantized[0].astype(np.float32) * dequant[0]
+        row.flags.writeable = False  # shared by every decode through the cache
+        return row
 
 
 def _expand_suppress(suppress_tokens: list[int], default: list[int]) -> list[int]:
@@ -289,10 +297,13 @@ def _apply_timestamp_rules(
 
 
 def _logsumexp(values: npt.NDArray[np.float32]) -> float:
-    top = float(np.max(values))
+    """log(sum(exp(values))) in float32, as CTranslate2's log-softmax (numpy's float32 exp is SIMD)."""
+    top = values.max()
     if top == -np.inf:
-        return top
-    return top + float(np.log(np.sum(np.exp(values - top, dtype=np.float64))))
+        return float(top)
+    shifted = values - top
+    np.exp(shifted, out=shifted)
+    return float(top) + float(np.log(shifted.sum(dtype=np.float32)))
 
 
 def _softmax(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
