@@ -120,8 +120,7 @@ class OnnxWhisperDecoder:
         self._cross = ort.InferenceSession(cross, options, providers=providers)
         del step, cross
         release_free_memory()  # the model file and the graphs were ~200 MB of short-lived buffers
-        self._empty_kt = np.zeros((self._dims.heads, self._dims.d_head, 0), dtype=np.float32)
-        self._empty_v = np.zeros((self._dims.heads, 0, self._dims.d_head), dtype=np.float32)
+        self._empty_cache = np.zeros((1, self._dims.heads, 0, self._dims.d_head), dtype=np.float32)
 
     def decode(
         self,
@@ -143,10 +142,9 @@ class OnnxWhisperDecoder:
         if len(prompt) + max_new_tokens > dims.max_positions:
             raise ValueError(f"prompt + max_new_tokens: more than the decoder's {dims.max_positions} positions")
         cross = self._cross.run(None, {"encoder": np.ascontiguousarray(encoder_output, dtype=np.float32)})
-        cross_feeds = {f"cross_kt_{i}": cross[2 * i] for i in range(dims.layers)}
+        cross_feeds = {f"cross_k_{i}": cross[2 * i] for i in range(dims.layers)}
         cross_feeds |= {f"cross_v_{i}": cross[2 * i + 1] for i in range(dims.layers)}
-        cache = {f"past_kt_{i}": self._empty_kt for i in range(dims.layers)}
-        cache |= {f"past_v_{i}": self._empty_v for i in range(dims.layers)}
+        cache = {f"past_{kind}_{i}": self._empty_cache for i in range(dims.layers) for kind in ("k", "v")}
         suppressed = np.zeros(dims.vocab, dtype=bool)
         suppressed[[i for i in _expand_suppress(suppress_tokens, self._default_suppress) if 0 <= i < dims.vocab]] = True
         if timestamps:
@@ -183,13 +181,14 @@ class OnnxWhisperDecoder:
         # causal: new position p (absolute start + p) sees the cache and the new positions up to p
         columns = np.arange(total)[np.newaxis, :]
         rows_at = start + np.arange(len(ids))[:, np.newaxis]
-        mask = np.where(columns > rows_at, _NEG_INF, np.float32(0.0)).astype(np.float32)
-        feeds = {"embedded": self._embedding.rows(ids), "positions": np.arange(start, total, dtype=np.int64)}
-        outputs = self._step.run(None, {**feeds, "mask": mask, **cache, **cross})
+        mask = np.where(columns > rows_at, _NEG_INF, np.float32(0.0)).astype(np.float32)[np.newaxis, np.newaxis]
+        feeds = {"embedded": self._embedding.rows(ids)[np.newaxis], "mask": mask,
+                 "positions": np.arange(start, total, dtype=np.int64)}
+        outputs = self._step.run(None, {**feeds, **cache, **cross})
         layers = self._dims.layers
-        grown = {f"past_kt_{i}": outputs[1 + 2 * i] for i in range(layers)}
+        grown = {f"past_k_{i}": outputs[1 + 2 * i] for i in range(layers)}
         grown |= {f"past_v_{i}": outputs[2 + 2 * i] for i in range(layers)}
-        return outputs[0], grown
+        return outputs[0][0], grown
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -423,7 +422,7 @@ def _build_graphs(
     heads, d_head, d_model = dims.heads, dims.d_head, dims.d_model
     query_scale = d_head**-0.5  # Whisper scales queries and keys by d_head**-0.25 each
 
-    # cross-attention keys (transposed) and values, once per window
+    # cross-attention keys and values, once per window, as [1, heads, frames, d_head]
     cross = _GraphBuilder("whisper_cross_cache")
     cross_outputs = []
     for i in range(dims.layers):
@@ -432,27 +431,23 @@ def _build_graphs(
         projected = cross.linear("encoder", kv, kv_bias, f"cross{i}_kv")
         halves = cross.const(np.array([d_model, d_model], dtype=np.int64), "split")
         keys, values = cross.op("Split", [projected, halves], "kv", outputs=2, axis=-1)
-        split_heads = cross.shape([-1, heads, d_head])
-        keys = cross.op("Transpose", [cross.op("Reshape", [keys, split_heads], "k")], "kt", perm=[1, 2, 0])
-        values = cross.op("Transpose", [cross.op("Reshape", [values, split_heads], "v")], "vt", perm=[1, 0, 2])
-        cross.nodes.append(helper.make_node("Identity", [keys], [f"cross_kt_{i}"]))
-        cross.nodes.append(helper.make_node("Identity", [values], [f"cross_v_{i}"]))
-        cross_outputs += [
-            helper.make_tensor_value_info(f"cross_kt_{i}", f32, [heads, d_head, "frames"]),
-            helper.make_tensor_value_info(f"cross_v_{i}", f32, [heads, "frames", d_head]),
-        ]
+        split_heads = cross.shape([1, -1, heads, d_head])
+        for name, half in ((f"cross_k_{i}", keys), (f"cross_v_{i}", values)):
+            heads_first = cross.op("Transpose", [cross.op("Reshape", [half, split_heads], "kv")], "kvt",
+                                   perm=[0, 2, 1, 3])
+            cross.nodes.append(helper.make_node("Identity", [heads_first], [name]))
+            cross_outputs.append(helper.make_tensor_value_info(name, f32, [1, heads, "frames", d_head]))
     cross_graph = cross.model([helper.make_tensor_value_info("encoder", f32, ["frames", d_model])], cross_outputs)
+    cache_shape: list[str | int | None] = [1, heads, "past", d_head]
 
     # one decoder pass over `new` positions
     step = _GraphBuilder("whisper_decoder_step")
     inputs = [
-        helper.make_tensor_value_info("embedded", f32, ["new", d_model]),
+        helper.make_tensor_value_info("embedded", f32, [1, "new", d_model]),
         helper.make_tensor_value_info("positions", TensorProto.INT64, ["new"]),
-        helper.make_tensor_value_info("mask", f32, ["new", "total"]),
+        helper.make_tensor_value_info("mask", f32, [1, 1, "new", "total"]),  # additive: 0 or -inf
     ]
-    outputs = [helper.make_tensor_value_info("logits", f32, ["new", dims.vocab])]
-    split_heads = step.shape([-1, heads, d_head])
-    merge_heads = step.shape([-1, d_model])
+    outputs = [helper.make_tensor_value_info("logits", f32, [1, "new", dims.vocab])]
     # token embeddings (the int8 rows of the tied projection below, looked up outside: see
     # `_EmbeddingRows`) plus positions
     embedding_w = step.const(embedding_q.T, "emb_w")
@@ -462,10 +457,10 @@ def _build_graphs(
     for i in range(dims.layers):
         scope = f"decoder/layer_{i}"
         inputs += [
-            helper.make_tensor_value_info(f"past_kt_{i}", f32, [heads, d_head, "past"]),
-            helper.make_tensor_value_info(f"past_v_{i}", f32, [heads, "past", d_head]),
-            helper.make_tensor_value_info(f"cross_kt_{i}", f32, [heads, d_head, "frames"]),
-            helper.make_tensor_value_info(f"cross_v_{i}", f32, [heads, "frames", d_head]),
+            helper.make_tensor_value_info(f"past_k_{i}", f32, cache_shape),
+            helper.make_tensor_value_info(f"past_v_{i}", f32, cache_shape),
+            helper.make_tensor_value_info(f"cross_k_{i}", f32, [1, heads, "frames", d_head]),
+            helper.make_tensor_value_info(f"cross_v_{i}", f32, [1, heads, "frames", d_head]),
         ]
         # self-attention over the cache and the new positions
         h = step.layer_norm(x, weights, f"{scope}/self_attention/layer_norm")
@@ -477,24 +472,25 @@ def _build_graphs(
         qkv = step.linear(h, qkv_weight, qkv_bias, "qkv", scale=row_scale)
         q, k, v = step.op("Split", [qkv, step.const(np.array([d_model] * 3, dtype=np.int64), "split")], "qkv",
                           outputs=3, axis=-1)
-        q = step.op("Transpose", [step.op("Reshape", [q, split_heads], "q")], "qt", perm=[1, 0, 2])
-        kt = step.op("Transpose", [step.op("Reshape", [k, split_heads], "k")], "kt", perm=[1, 2, 0])
-        vt = step.op("Transpose", [step.op("Reshape", [v, split_heads], "v")], "vt", perm=[1, 0, 2])
-        step.nodes.append(helper.make_node("Concat", [f"past_kt_{i}", kt], [f"present_kt_{i}"], axis=2))
-        step.nodes.append(helper.make_node("Concat", [f"past_v_{i}", vt], [f"present_v_{i}"], axis=1))
+        # ONNX Runtime's fused attention appends k and v to the cache (heads first) and returns it
+        context = step.op("MultiHeadAttention", [q, k, v, "", "", "mask", f"past_k_{i}", f"past_v_{i}"], "self",
+                          domain="com.microsoft", outputs=3, num_heads=heads, scale=1.0)
+        step.nodes.append(helper.make_node("Identity", [context[1]], [f"present_k_{i}"]))
+        step.nodes.append(helper.make_node("Identity", [context[2]], [f"present_v_{i}"]))
         outputs += [
-            helper.make_tensor_value_info(f"present_kt_{i}", f32, [heads, d_head, "total"]),
-            helper.make_tensor_value_info(f"present_v_{i}", f32, [heads, "total", d_head]),
+            helper.make_tensor_value_info(f"present_k_{i}", f32, [1, heads, "total", d_head]),
+            helper.make_tensor_value_info(f"present_v_{i}", f32, [1, heads, "total", d_head]),
         ]
-        x = step.op("Add", [x, _attend(step, q, f"present_kt_{i}", f"present_v_{i}", "mask", merge_heads,
-                                       weights, f"{scope}/self_attention/linear_1")], "res")
+        x = step.op("Add", [x, step.linear(context[0], weights.float32(f"{scope}/self_attention/linear_1/weight"),
+                                           weights.float32(f"{scope}/self_attention/linear_1/bias"), "out")], "res")
         # cross-attention over the window
         h = step.layer_norm(x, weights, f"{scope}/attention/layer_norm")
         q = step.linear(h, weights.float32(f"{scope}/attention/linear_0/weight"),
                         weights.float32(f"{scope}/attention/linear_0/bias"), "cq", scale=query_scale)
-        q = step.op("Transpose", [step.op("Reshape", [q, split_heads], "cq")], "cqt", perm=[1, 0, 2])
-        x = step.op("Add", [x, _attend(step, q, f"cross_kt_{i}", f"cross_v_{i}", None, merge_heads,
-                                       weights, f"{scope}/attention/linear_2")], "res")
+        context = step.op("MultiHeadAttention", [q, f"cross_k_{i}", f"cross_v_{i}"], "cross",
+                          domain="com.microsoft", num_heads=heads, scale=1.0)
+        x = step.op("Add", [x, step.linear(context, weights.float32(f"{scope}/attention/linear_2/weight"),
+                                           weights.float32(f"{scope}/attention/linear_2/bias"), "out")], "res")
         # feed-forward
         h = step.layer_norm(x, weights, f"{scope}/ffn/layer_norm")
         h = step.linear(h, weights.float32(f"{scope}/ffn/linear_0/weight"),
@@ -510,15 +506,3 @@ def _build_graphs(
                          "logits", domain="com.microsoft")
     step.nodes.append(helper.make_node("Identity", [projection], ["logits"]))
     return step.model(inputs, outputs), cross_graph
-
-
-def _attend(step: _GraphBuilder, q: str, kt: str, v: str, mask: str | None, merge_heads: str,
-            weights: ModelWeights, out_scope: str) -> str:
-    """softmax(q k^T + mask) v, heads merged, through the output projection."""
-    scores = step.op("MatMul", [q, kt], "scores")
-    if mask is not None:
-        scores = step.op("Add", [scores, mask], "masked")
-    probs = step.op("Softmax", [scores], "probs", axis=-1)
-    context = step.op("MatMul", [probs, v], "context")
-    context = step.op("Reshape", [step.op("Transpose", [context], "ctx", perm=[1, 0, 2]), merge_heads], "merged")
-    return step.linear(context, weights.float32(f"{out_scope}/weight"), weights.float32(f"{out_scope}/bias"), "out")
