@@ -30,7 +30,9 @@ def rms_dbfs(pcm: NDArray[np.int16]) -> float:
     if pcm.size == 0:
         return DBFS_FLOOR
     samples = pcm.astype(np.float64)
-    return _to_dbfs(math.sqrt(float(np.dot(samples, samples)) / pcm.size))
+    # einsum, not np.dot: a dot product goes to OpenBLAS, whose thread pool then spins on every core
+    # for a while, taking them from a server that runs beside the client (measured: +20 ms p95)
+    return _to_dbfs(math.sqrt(float(np.einsum("i,i->", samples, samples)) / pcm.size))
 
 
 def peak_dbfs(pcm: NDArray[np.int16]) -> float:
