@@ -18,7 +18,9 @@ last complete segment's timestamp and prompted with the previous window's text.
 Loading an engine limits numpy's BLAS to one thread in the process (see `_limit_numpy_blas_threads`).
 
 Thread safety: the CTranslate2 model runs `num_workers` replicas (`inter_threads`) and releases the
-GIL; calls beyond that queue inside CTranslate2. Everything else here is read-only after loading.
+GIL; calls beyond that queue inside CTranslate2. A clip alone in the engine encodes on a second,
+one-replica encoder with `solo_threads` threads instead (a counter of the clips in `transcribe`
+decides). Everything else here is read-only after loading.
 """
 
 from __future__ import annotations
@@ -381,7 +383,6 @@ class CTranslate2WhisperEngine:
         decode = self._decode
         output = model.generate(
             encoded,  # the encoder's output: generate() takes it in place of features
-
             [prompt],
             beam_size=decode.beam_size,
             max_length=_ct2_max_length(len(prompt), cap),
