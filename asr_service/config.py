@@ -142,8 +142,10 @@ class ServerConfig:
         _check(self.engine.num_workers >= 1, "engine.num_workers", self.engine.num_workers, ">= 1")
         _check(self.engine.cpu_threads >= 0, "engine.cpu_threads", self.engine.cpu_threads, ">= 0")
         _check(self.engine.solo_threads >= 0, "engine.solo_threads", self.engine.solo_threads, ">= 0 (0 = all cores)")
-        _check(self.engine.solo_threads <= cores, "engine.solo_threads", self.engine.solo_threads,
-               f"<= {cores} (the cores of this machine)")
+        _check(self.engine.device != "cpu" or self.engine.solo_threads <= cores, "engine.solo_threads",
+               self.engine.solo_threads, f"<= {cores} (the cores of this machine)")
+        _check(self.engine.decoder != "onnxruntime" or self.engine.device == "cpu", "engine.decoder",
+               self.engine.decoder, f"'ctranslate2' or 'auto' when engine.device is {self.engine.device!r}")
         threads = self.engine.threads_per_worker
         # More busy threads than cores only adds context switches to every request's latency.
         _check(

@@ -47,8 +47,8 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="TOML config file ([server] and [engine] tables)")
     parser.add_argument("--model", help="'tiny.en' (embedded) or a CTranslate2 Whisper model directory")
     parser.add_argument("--compute-type", help="CTranslate2 compute type (default int8)")
-    parser.add_argument("--decoder", choices=["ctranslate2", "onnxruntime"],
-                        help="where the decoder runs (default onnxruntime)")
+    parser.add_argument("--decoder", choices=["auto", "onnxruntime", "ctranslate2"],
+                        help="where the decoder runs (default auto: onnxruntime on the CPU)")
     parser.add_argument("--workers", type=int, help="concurrent transcriptions (default: one per core)")
     parser.add_argument("--threads", type=int, help="CPU threads per worker (default: cores / workers)")
     parser.add_argument("--budget-ms", type=float, help="latency budget (default 300)")

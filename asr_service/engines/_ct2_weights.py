@@ -54,14 +54,25 @@ class ModelWeights:
     locations: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def float32(self, name: str) -> npt.NDArray[np.float32]:
-        """A variable as float32, dequantized when the file stores int8 weights with their scales."""
+        """A variable as float32, dequantized when the file stores it quantized with its scales."""
         value = self.variables[name]
-        if value.dtype == np.int8:
-            scale = self.variables.get(f"{name}_scale")
-            if scale is None:
-                raise ValueError(f"model.bin: {name} is int8 without {name}_scale")
-            return (value.astype(np.float32) / scale.astype(np.float32).reshape(-1, 1)).astype(np.float32)
+        scale = self.scale(name)
+        if scale is not None:
+            return (value.astype(np.float32) / scale.reshape(-1, 1)).astype(np.float32)
         return np.asarray(value, dtype=np.float32)
+
+    def scale(self, name: str) -> npt.NDArray[np.float32] | None:
+        """The quantization scale of a variable stored as integers (`value / scale` is the weight).
+
+        CTranslate2 stores int8 weights with one scale per row and int16 weights with one scale for
+        the whole tensor; None for a variable stored as floats.
+        """
+        if self.variables[name].dtype not in (np.int8, np.int16):
+            return None
+        scale = self.variables.get(f"{name}_scale")
+        if scale is None:
+            raise ValueError(f"model.bin: {name} is {self.variables[name].dtype} without {name}_scale")
+        return np.asarray(scale, dtype=np.float32).reshape(-1)
 
 
 def read_model_bin(path: Path) -> ModelWeights:
@@ -146,8 +157,11 @@ def _read(data: bytes) -> ModelWeights:
         offset += num_bytes
     for _ in range(unpack("<I")):
         alias, target = string(), string()
-        variables[alias] = variables[target]
-        locations[alias] = locations[target]
+        # a quantized target's scale goes with it (CTranslate2 ties before it quantizes)
+        for suffix in ("", "_scale"):
+            if f"{target}{suffix}" in variables and f"{alias}{suffix}" not in variables:
+                variables[f"{alias}{suffix}"] = variables[f"{target}{suffix}"]
+                locations[f"{alias}{suffix}"] = locations[f"{target}{suffix}"]
     if offset != len(data):
         raise ValueError(f"model.bin: {len(data) - offset} unread bytes after the aliases")
     return ModelWeights(spec=spec, revision=revision, variables=variables, locations=locations)

@@ -99,7 +99,7 @@ class OnnxWhisperDecoder:
         self._default_suppress = [int(i) for i in config.get("suppress_ids", [])]
         self._blank_suppress = [int(i) for i in config.get("suppress_ids_begin", [])]
         embedding = weights.variables["decoder/embeddings/weight"]
-        if embedding.dtype == np.int8:  # stored quantized: back to its float values first
+        if weights.scale("decoder/embeddings/weight") is not None:  # stored quantized: its float values first
             embedding = weights.float32("decoder/embeddings/weight")
         embedding_q, embedding_scale = _quantize_rows(embedding)
         self._embedding = _EmbeddingRows(model_dir / "model.bin", weights, "decoder/embeddings/weight")
@@ -122,6 +122,11 @@ class OnnxWhisperDecoder:
         release_free_memory()  # the model file and the graphs were ~200 MB of short-lived buffers
         self._empty_cache = np.zeros((1, self._dims.heads, 0, self._dims.d_head), dtype=np.float32)
 
+    def close(self) -> None:
+        """Release the sessions and close the model file; later decodes raise RuntimeError."""
+        self._embedding.close()
+        self._step = self._cross = None
+
     def decode(
         self,
         encoder_output: npt.NDArray[np.float32],
@@ -139,6 +144,8 @@ class OnnxWhisperDecoder:
     ) -> DecodeResult:
         """Greedy decoding after `prompt` over one window's encoder output `[frames, d_model]`."""
         dims = self._dims
+        if self._step is None or self._cross is None:
+            raise RuntimeError("decoder: decode() called after close()")
         if len(prompt) + max_new_tokens > dims.max_positions:
             raise ValueError(f"prompt + max_new_tokens: more than the decoder's {dims.max_positions} positions")
         cross = self._cross.run(None, {"encoder": np.ascontiguousarray(encoder_output, dtype=np.float32)})
@@ -225,18 +232,30 @@ class _EmbeddingRows:
         if name not in weights.locations:
             raise ValueError(f"model.bin: no file location for {name}")
         value = weights.variables[name]
-        self._offset, self._type_id = weights.locations[name]
-        self._width = int(value.shape[1])
-        self._row_bytes = self._width * value_bytes(self._type_id)
-        scale = weights.variables.get(f"{name}_scale") if value.dtype == np.int8 else None
-        self._stored_scale = None if scale is None else np.asarray(scale, dtype=np.float32).reshape(-1)
-        if value.dtype == np.int8 and self._stored_scale is None:
-            raise ValueError(f"model.bin: {name} is int8 without {name}_scale")
-        self._vocab = int(value.shape[0])
-        self._fd = os.open(path, os.O_RDONLY)  # kept open: a model replaced on disk stays readable
-        weakref.finalize(self, os.close, self._fd)
-        # the rows of the tokens met lately (1.5 KB each for tiny.en; common words cover most text)
-        self._row = functools.lru_cache(maxsize=_EMBEDDING_CACHE_ROWS)(self._read_row)
+        offset, type_id = weights.locations[name]
+        vocab, width = int(value.shape[0]), int(value.shape[1])
+        row_bytes = width * value_bytes(type_id)
+        scale = weights.scale(name)  # per row (int8), one for all (int16), or None (floats)
+        fd = os.open(path, os.O_RDONLY)  # kept open: a model replaced on disk stays readable
+        self._close = weakref.finalize(self, os.close, fd)
+
+        def read_row(token: int) -> npt.NDArray[np.float32]:
+            if not 0 <= token < vocab:
+                raise ValueError(f"token id {token} outside the vocabulary of {vocab}")
+            data = os.pread(fd, row_bytes, offset + token * row_bytes)
+            if len(data) != row_bytes:
+                raise ValueError("model.bin: the file changed on disk since the model was loaded")
+            raw = np.asarray(decode_values(data, type_id), dtype=np.float32)[np.newaxis]
+            if scale is not None:
+                raw = raw / scale[token if scale.size > 1 else 0]
+            quantized, dequant = _quantize_rows(raw)
+            row: npt.NDArray[np.float32] = quantized[0].astype(np.float32) * dequant[0]
+            row.flags.writeable = False  # shared by every decode through the cache
+            return row
+
+        # the rows of the tokens met lately (1.5 KB each for tiny.en; common words cover most text);
+        # a closure, not a method, so that the cache holds no reference back to this object
+        self._row = functools.lru_cache(maxsize=_EMBEDDING_CACHE_ROWS)(read_row)
 
     def rows(self, ids: list[int]) -> npt.NDArray[np.float32]:
         """`[len(ids), d_model]` float32: CTranslate2's int8 values of each row, dequantized."""
@@ -244,19 +263,10 @@ class _EmbeddingRows:
             return self._row(ids[0])[np.newaxis]
         return np.stack([self._row(token) for token in ids])
 
-    def _read_row(self, token: int) -> npt.NDArray[np.float32]:
-        if not 0 <= token < self._vocab:
-            raise ValueError(f"token id {token} outside the vocabulary of {self._vocab}")
-        data = os.pread(self._fd, self._row_bytes, self._offset + token * self._row_bytes)
-        if len(data) != self._row_bytes:
-            raise ValueError("model.bin: the file changed on disk since the model was loaded")
-        raw = np.asarray(decode_values(data, self._type_id), dtype=np.float32)[np.newaxis]
-        if self._stored_scale is not None:
-            raw = raw / self._stored_scale[token]
-        quantized, dequant = _quantize_rows(raw)
-        row: npt.NDArray[np.float32] = quantized[0].astype(np.float32) * dequant[0]
-        row.flags.writeable = False  # shared by every decode through the cache
-        return row
+    def close(self) -> None:
+        """Close the model file (idempotent); later reads fail."""
+        self._close()
+        self._row.cache_clear()
 
 
 def _expand_suppress(suppress_tokens: list[int], default: list[int]) -> list[int]:

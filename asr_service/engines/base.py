@@ -38,18 +38,20 @@ class EngineOptions:
     # to concurrent clips instead.
     num_workers: int = 0
     cpu_threads: int = 0  # threads per worker; 0 = cores // num_workers
-    # Where the decoder's token-by-token loop runs: "onnxruntime" (the encoder stays on CTranslate2;
-    # each greedy step runs on onnxruntime's int8 kernels, about twice as fast as CTranslate2's
+    # Where the decoder's token-by-token loop runs: "onnxruntime" (CPU only; the encoder stays on
+    # CTranslate2; each greedy step runs on onnxruntime's int8 kernels, faster than CTranslate2's
     # oneDNN matrix-vector products on the CI machine) or "ctranslate2" (the model all on
-    # CTranslate2, with beam search available).
-    decoder: str = "onnxruntime"
+    # CTranslate2, with beam search, on any device). "auto": onnxruntime when device is "cpu",
+    # else ctranslate2.
+    decoder: str = "auto"
 
     # Threads for a clip alone in the engine (0 = all cores). Its encoder then runs on a second,
     # encoder-only CTranslate2 instance with that many threads (about 25 MB), and the onnxruntime
     # decoder's pool has that many threads for every clip. Workers of one thread each leave a core
     # idle while a clip is alone: on the CI machine (2 cores), clips of 8 s or less one at a time
     # went from p50/p95 99/142 ms to 82/118 ms, and two clients at full load from 16.5 to 15.3
-    # clips/s (three runs each). Set it to cpu_threads to turn it off where capacity matters more.
+    # clips/s (three runs each). 1 (or any number up to the workers' threads) turns it off, where
+    # capacity matters more than the latency of a clip alone. Ignored unless device is "cpu".
     solo_threads: int = 0
 
     @property
@@ -65,6 +67,8 @@ class EngineOptions:
     def __post_init__(self) -> None:
         if self.num_workers == 0:  # resolve "automatic" once, so every reader sees the same number
             object.__setattr__(self, "num_workers", (os.cpu_count() or 1) if self.device == "cpu" else 1)
+        if self.decoder == "auto":
+            object.__setattr__(self, "decoder", "onnxruntime" if self.device == "cpu" else "ctranslate2")
 
 
 

@@ -220,6 +220,8 @@ class CTranslate2WhisperEngine:
         """Release the model; later calls to `transcribe` raise RuntimeError."""
         self._model = None
         self._solo_encoder = None
+        if self._onnx_decoder is not None:
+            self._onnx_decoder.close()
 
     def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
         """Transcribe 16 kHz mono float32 audio in [-1, 1]. Thread-safe."""
@@ -492,7 +494,7 @@ def _validate(options: EngineOptions) -> None:
     if options.solo_threads < 0:
         raise ValueError(f"solo_threads: must be >= 0 (0 = all cores), got {options.solo_threads}")
     if options.decoder not in DECODERS:
-        raise ValueError(f"decoder: must be one of {', '.join(DECODERS)}, got {options.decoder!r}")
+        raise ValueError(f"decoder: must be one of auto, {', '.join(DECODERS)}, got {options.decoder!r}")
     if options.decoder == "onnxruntime":
         if options.device != "cpu":
             raise ValueError(f"decoder: 'onnxruntime' runs on the CPU only, but device is {options.device!r}")

@@ -77,3 +77,26 @@ def test_unknown_env_prefix_is_ignored_but_engine_keys_are_checked() -> None:
     assert load_config(env={"ASR_SOMETHING_ELSE_ENTIRELY": "1"}) == ServerConfig()
     with pytest.raises(ConfigError, match="unknown setting 'bogus'"):
         load_config(env={"ASR_ENGINE_BOGUS": "1"})
+
+
+def test_decoder_auto_follows_the_device() -> None:
+    assert load_config(env={}).engine.decoder == "onnxruntime"
+    assert load_config(env={"ASR_ENGINE_DEVICE": "cuda"}).engine.decoder == "ctranslate2"
+    assert load_config(env={"ASR_ENGINE_DEVICE": "auto"}).engine.decoder == "ctranslate2"
+    assert load_config(env={"ASR_ENGINE_DECODER": "ctranslate2"}).engine.decoder == "ctranslate2"
+
+
+def test_onnxruntime_decoder_off_the_cpu_is_refused_at_config_time() -> None:
+    with pytest.raises(ConfigError, match=r"engine\.decoder.*'ctranslate2' or 'auto' when engine\.device is 'cuda'"):
+        load_config(env={"ASR_ENGINE_DEVICE": "cuda", "ASR_ENGINE_DECODER": "onnxruntime"})
+
+
+def test_solo_threads_checked() -> None:
+    import os
+
+    cores = os.cpu_count() or 1
+    with pytest.raises(ConfigError, match=r"engine\.solo_threads"):
+        load_config(env={"ASR_ENGINE_SOLO_THREADS": "-1"})
+    with pytest.raises(ConfigError, match=rf"engine\.solo_threads.*<= {cores}"):
+        load_config(env={"ASR_ENGINE_SOLO_THREADS": str(cores + 1)})
+    assert load_config(env={"ASR_ENGINE_SOLO_THREADS": "1"}).engine.solo_threads == 1
