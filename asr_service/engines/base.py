@@ -46,8 +46,9 @@ class EngineOptions:
     decoder: str = "auto"
 
     # Threads for a clip alone in the engine (0 = all cores). Its encoder then runs on a second,
-    # encoder-only CTranslate2 instance with that many threads (about 25 MB), and the onnxruntime
-    # decoder's pool has that many threads for every clip. Workers of one thread each leave a core
+    # encoder-only CTranslate2 instance with that many threads (its weights once more: about 25 MB
+    # for tiny.en, more for larger models), and the onnxruntime decoder's pool has that many
+    # threads for every clip. Workers of one thread each leave a core
     # idle while a clip is alone: on the CI machine (2 cores), clips of 8 s or less one at a time
     # went from p50/p95 99/142 ms to 82/118 ms, and two clients at full load from 16.5 to 15.3
     # clips/s (three runs each). 1 (or any number up to the workers' threads) turns it off, where
