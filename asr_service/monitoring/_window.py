@@ -128,8 +128,12 @@ class RecentResults:
         end = self._clock() if end_s is None else end_s
         with self._lock:
             # Bucket `s` covers [s, s + 1): keep those that overlap (end - window_s, end], the current one included.
-            chosen = [b.copy() for b in self._buckets if end - window_s < b.second + 1 and b.second <= end]
+            chosen = [self._snapshot(b) for b in self._buckets if end - window_s < b.second + 1 and b.second <= end]
         return _summarise(chosen, end - window_s, window_s)
+
+    def _snapshot(self, bucket: _Second) -> _Second:
+        """`bucket` as it is now: only the current second's bucket still changes (under the lock)."""
+        return bucket.copy() if bucket is self._buckets[-1] else bucket
 
     def series(self, span_s: float, step_s: float) -> list[WindowSummary]:
         """Consecutive summaries of `step_s` seconds covering the last `span_s` seconds, oldest first."""
@@ -141,7 +145,7 @@ class RecentResults:
             for b in self._buckets:  # one pass: each bucket into its step
                 i = math.floor((b.second - starts[0]) / step_s)
                 if 0 <= i < steps:
-                    groups[i].append(b.copy())
+                    groups[i].append(self._snapshot(b))
         return [_summarise(chosen, start, step_s) for chosen, start in zip(groups, starts, strict=True)]
 
 

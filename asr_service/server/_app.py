@@ -56,7 +56,7 @@ class AsrServer:
             ]
         )
         self._health = health.aio.HealthServicer()
-        servicer = RecognizerServicer(config, self._resolve, self._recognizers)
+        servicer = RecognizerServicer(config, self._resolve, self._recognizers, pitch=self.monitor.drift is not None)
         asr_pb2_grpc.add_RecognizerServicer_to_server(servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(

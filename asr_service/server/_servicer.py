@@ -29,11 +29,13 @@ ListRecognizers = Callable[[], list[Recognizer]]
 class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     """Serves Recognize, StreamingRecognize and ListModels over a `Recognizer`."""
 
-    def __init__(self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers) -> None:
+    def __init__(
+        self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers, *, pitch: bool = False
+    ) -> None:
         self._config = config
         self._resolve = resolve
         self._recognizers = recognizers
-        self._pitch = config.baseline_path is not None  # only drift detection reads the pitch
+        self._pitch = pitch  # estimate each clip's pitch: only drift detection reads it
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext[Any, Any]

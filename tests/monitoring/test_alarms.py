@@ -136,7 +136,7 @@ def test_silent_clips_count_as_empty_input_not_as_low_volume() -> None:
     recent = RecentResults(clock=clock)
     for _ in range(19):
         recent.add(result(rms_dbfs=-25.0))
-    recent.add(result(null=NullReason.TOO_QUIET, rms_dbfs=-120.0))
+    recent.add(result(null=NullReason.TOO_QUIET, rms_dbfs=-120.0, duration_s=0.5))
     window = recent.summary(60.0)
     assert window.requests == 20
     assert window.empty_input_share == pytest.approx(0.05)

@@ -88,12 +88,17 @@ def test_registry_builds_an_engine_that_follows_the_protocol() -> None:
         built.close()
 
 
-def test_loading_an_engine_keeps_numpy_blas_on_one_thread(engine: CTranslate2WhisperEngine) -> None:
-    from threadpoolctl import threadpool_info
+def test_loading_an_engine_keeps_numpy_blas_on_one_thread() -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
 
-    blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
-    assert blas, "numpy links no BLAS that threadpoolctl can see"
-    assert [pool["num_threads"] for pool in blas] == [1] * len(blas)
+    threadpool_limits(limits=2, user_api="blas")  # undo what engines loaded earlier did
+    loaded = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1))
+    try:
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas, "numpy links no BLAS that threadpoolctl can see"
+        assert [pool["num_threads"] for pool in blas] == [1] * len(blas)
+    finally:
+        loaded.close()
 
 
 def test_espeak_speech(engine: CTranslate2WhisperEngine, espeak_clip: np.ndarray) -> None:
@@ -117,12 +122,13 @@ def test_fast_path_agrees_with_full_window(engine: CTranslate2WhisperEngine, esp
         full.close()
 
 
-def test_token_cap_is_the_number_of_tokens_decoded(espeak_clip: np.ndarray) -> None:
+@pytest.mark.parametrize("decoder", ["ctranslate2", "onnxruntime"])
+def test_token_cap_is_the_number_of_tokens_decoded(espeak_clip: np.ndarray, decoder: str) -> None:
     # CTranslate2 decodes at most half its max_length: the engine must ask for twice the cap.
     # A 3.6 s clip caps at 7 tokens/s * 3.6 s + 3 = 29 tokens; the sentence needs about 17.
     tight = DecodeOptions(max_tokens_per_s=0.5, max_tokens_base=3, fallback_to_full_window=False)
-    capped = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1), tight)
-    full = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1), DecodeOptions(max_tokens_base=3))
+    capped = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1, decoder=decoder), tight)
+    full = CTranslate2WhisperEngine(EngineOptions(cpu_threads=1, decoder=decoder), DecodeOptions(max_tokens_base=3))
     try:
         short = capped.transcribe(espeak_clip)
         whole = full.transcribe(espeak_clip)

@@ -240,9 +240,26 @@ def test_closing_the_engine_closes_the_model_file() -> None:
         engine.transcribe(np.zeros(16_000, dtype=np.float32))
 
 
-def test_engine_loads_only_the_encoder_into_ctranslate2(caplog: pytest.LogCaptureFixture) -> None:
+def test_engine_loads_only_the_encoder_into_ctranslate2(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = (resolve_model("tiny.en").path / "model.bin").stat().st_size
+    loaded: list[int] = []  # the size of each model.bin CTranslate2 loads
+    real_whisper = ctranslate2.models.Whisper
+
+    def spy(directory: str, **kwargs: Any) -> Any:
+        loaded.append((Path(directory) / "model.bin").stat().st_size)
+        return real_whisper(directory, **kwargs)
+
+    monkeypatch.setattr(ctranslate2.models, "Whisper", spy)
     caplog.set_level(logging.WARNING, logger="asr_service.engines.ctranslate2_whisper")
-    engine = CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime"))
-    assert not [r for r in caplog.records if "encoder-only" in r.getMessage()]  # no fallback to the whole model
-    audio, _ = sf.read(Path(asr_service.__file__).parent / "data" / "sample.wav", dtype="float32")
-    assert "welcome" in engine.transcribe(audio[: 16_000 * 5]).text.lower()
+    engine = CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime", num_workers=2, cpu_threads=1,
+                                                    solo_threads=2))
+    try:
+        assert len(loaded) == 2  # the workers' encoder and the solo encoder
+        assert all(size < whole / 2 for size in loaded), (loaded, whole)
+        assert not [r for r in caplog.records if "encoder-only" in r.getMessage()]  # no fallback to the whole model
+        audio, _ = sf.read(Path(asr_service.__file__).parent / "data" / "sample.wav", dtype="float32")
+        assert "welcome" in engine.transcribe(audio[: 16_000 * 5]).text.lower()
+    finally:
+        engine.close()
