@@ -11,7 +11,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -186,21 +186,23 @@ class Recognizer:
         )
 
     async def _transcribe(self, samples: npt.NDArray[np.float32]) -> tuple[Transcription, float, float]:
-        """Run the engine on the pool. A cancelled caller (deadline, disconnect) cannot stop a worker
-        that has started, so its slot stays counted until the worker is done: admission control
-        must not let in more work than the pool is really doing."""
-        future = asyncio.get_running_loop().run_in_executor(self._pool, _timed_transcribe, self._engine, samples)
+        """Run the engine on the pool. A cancelled caller (deadline, disconnect) drops its job if it
+        is still queued; a worker that has started cannot be stopped, so its slot stays counted until
+        the worker is done: admission control must not let in more work than the pool is doing."""
+        job = self._pool.submit(_timed_transcribe, self._engine, samples)
         try:
-            return await asyncio.shield(future)
+            return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
-            self._in_flight += 1  # released by _release_after, once the worker is done
-            future.add_done_callback(self._release_after)
+            if not job.cancel():  # running: released by _release_after, once the worker is done
+                self._in_flight += 1
+                loop = asyncio.get_running_loop()
+                job.add_done_callback(lambda done: loop.call_soon_threadsafe(self._release_after, done))
             raise
 
-    def _release_after(self, future: asyncio.Future[tuple[Transcription, float, float]]) -> None:
+    def _release_after(self, job: Future[tuple[Transcription, float, float]]) -> None:
         self._in_flight -= 1
-        if not future.cancelled() and future.exception() is not None:
-            logger.warning("transcription of a cancelled request failed: %r", future.exception())
+        if job.exception() is not None:
+            logger.warning("transcription of a cancelled request failed: %r", job.exception())
 
     def _skip_reason(self, clip: DecodedClip) -> NullReason:
         """Reasons to answer without running the model at all."""

@@ -88,6 +88,30 @@ def test_a_cancelled_request_keeps_its_slot_until_the_worker_is_done() -> None:
         running.stop()
 
 
+def test_a_cancelled_request_still_queued_never_reaches_the_engine() -> None:
+    engine = GatedEngine()
+    one_worker = ServerConfig(port=0, max_concurrent_requests=2, engine=EngineOptions(num_workers=1))
+    running = RunningServer(one_worker, engine_factory=lambda _: engine).start()
+    try:
+        with grpc.insecure_channel(running.target) as channel, ThreadPoolExecutor(1) as pool:
+            stub = asr_pb2_grpc.RecognizerStub(channel)
+            held = pool.submit(stub.Recognize, REQUEST, timeout=30)
+            assert engine.started.acquire(timeout=10)  # the one worker is busy...
+            with pytest.raises(grpc.RpcError) as gone:  # ...so this one waits in the queue, and gives up
+                stub.Recognize(REQUEST, timeout=0.5)
+            assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            deadline = time.monotonic() + 10
+            while running.server.recognizer.in_flight > 1 and time.monotonic() < deadline:  # type: ignore[union-attr]
+                time.sleep(0.01)
+            assert running.server.recognizer.in_flight == 1  # type: ignore[union-attr]  # its slot is free at once
+            engine.gate.set()
+            assert held.result(timeout=30).result.text == "gated"
+            assert not engine.started.acquire(timeout=0.5)  # the queued job was dropped, not run
+    finally:
+        engine.gate.set()
+        running.stop()
+
+
 def test_not_serving_until_the_model_is_loaded() -> None:
     loaded = threading.Event()
     engine = GatedEngine()
