@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections import defaultdict
@@ -94,7 +93,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="tiny.en", help="engine `model` option (default: embedded tiny.en)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N clips of the manifest")
-    parser.add_argument("--threads", type=int, default=0, help="our engine's cpu_threads (0: all cores)")
+    parser.add_argument("--threads", type=int, default=0, help="our cpu_threads per worker (0: cores / workers)")
     parser.add_argument("--compute-type", default="int8", help="our engine's compute type (default int8)")
     parser.add_argument("--decoders", default="onnxruntime",
                         help="comma-separated decoders of our engine to run side by side "
@@ -105,7 +104,9 @@ def main() -> int:
         print(f"no speech data at {DATA_DIR} (expected ../shared/data/speech beside the repo)", file=sys.stderr)
         return 2
     clips = load_clips(args.limit)
-    threads = args.threads or os.cpu_count() or 1
+    layout = EngineOptions(cpu_threads=args.threads)
+    threads = (f"{layout.num_workers} worker(s) x {layout.threads_per_worker} thread(s), "
+               f"{layout.threads_when_alone} for a clip alone")
     decoders = [name.strip() for name in args.decoders.split(",") if name.strip()]
     # RSS of the whole process with our model(s) loaded and warm (before faster-whisper is even imported)
     engines = {}
@@ -172,9 +173,9 @@ def main() -> int:
     return 0
 
 
-def print_table(summaries: list[dict[str, Any]], clips: list[dict[str, Any]], threads: int,
+def print_table(summaries: list[dict[str, Any]], clips: list[dict[str, Any]], threads: str,
                 decoders: list[str]) -> None:
-    print(f"\n{len(clips)} clips, ours on {threads} thread(s); RSS: process with our engine only "
+    print(f"\n{len(clips)} clips, ours on {threads}; RSS: process with our engine only "
           f"(one decoder per run), then what the baseline added; process RSS now {rss_mb():.0f} MB")
     print(f"{'engine':<44} {'p50<=8s':>8} {'p95<=8s':>8} {'WER all':>8} {'WER<=8s':>8} {'fallback':>8} {'RSS MB':>7}")
     for s in summaries:

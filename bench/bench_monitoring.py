@@ -3,8 +3,8 @@
 Same run, same process, alternating rounds: N results through the recognizer's observers without monitoring
 (the demo's SummaryStats alone) and with it (plus Monitor.observe, drift on); N calls of a trivial async
 handler, found and called as gRPC does, bare and through the interceptor; the voice-pitch estimate that
-decode_clip runs per clip when the server has a drift baseline (--baseline); and one monitor tick (off the hot path) over full windows. Prints JSON lines
-and a table.
+decode_clip runs per clip when the server has a drift baseline (--baseline); and one monitor tick
+(off the hot path) over full windows. Prints JSON lines and a table.
 
     python bench/bench_monitoring.py [--n 20000] [--rounds 5]
 """

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 __all__ = [
-    "ModelWeights", "decode_values", "encoder_only_model_bin", "read_model_bin", "value_bytes", "write_model_bin",
+    "ModelWeights", "decode_values", "encoder_only_model_bin", "read_model_bin", "write_model_bin",
 ]
 
 # The order of ctranslate2.specs.model_spec._dtype_to_type_id (include/ctranslate2/types.h).
@@ -50,8 +51,8 @@ class ModelWeights:
     spec: str
     revision: int
     variables: dict[str, npt.NDArray[np.generic]]
-    # where each variable's data starts in the file, and its data type id (see `decode_values`)
-    locations: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # where each variable's data starts in the file, its data type id (see `decode_values`) and its bytes
+    locations: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def float32(self, name: str) -> npt.NDArray[np.float32]:
         """A variable as float32, dequantized when the file stores it quantized with its scales."""
@@ -84,8 +85,11 @@ def read_model_bin(path: Path) -> ModelWeights:
         raise ValueError(f"model.bin: {path} is truncated or not a CTranslate2 model ({exc})") from exc
 
 
-def write_model_bin(weights: ModelWeights) -> bytes:
-    """The `model.bin` bytes of `weights` (each variable stored under its own name, no aliases)."""
+def write_model_bin(weights: ModelWeights, aliases: Sequence[tuple[str, str]] = ()) -> bytes:
+    """The `model.bin` bytes of `weights`, and of `aliases` as (alias, target) names.
+
+    Each variable of `weights` is stored under its own name: leave an alias out of `weights`.
+    """
     type_ids = {dtype: type_id for type_id, dtype in _DTYPES.items()}
 
     def string(text: str) -> bytes:
@@ -100,7 +104,8 @@ def write_model_bin(weights: ModelWeights) -> bytes:
         raw = np.ascontiguousarray(value).tobytes()
         parts += [string(name), struct.pack("<B", value.ndim), *(struct.pack("<I", d) for d in value.shape),
                   struct.pack("<B", type_ids[value.dtype]), struct.pack("<I", len(raw)), raw]
-    parts.append(struct.pack("<I", 0))  # aliases
+    parts.append(struct.pack("<I", len(aliases)))
+    parts += [string(alias) + string(target) for alias, target in aliases]
     return b"".join(parts)
 
 
@@ -142,7 +147,7 @@ def _read(data: bytes) -> ModelWeights:
     spec = string()
     revision = unpack("<I")
     variables: dict[str, npt.NDArray[np.generic]] = {}
-    locations: dict[str, tuple[int, int]] = {}
+    locations: dict[str, tuple[int, int, int]] = {}
     for _ in range(unpack("<I")):
         name = string()
         shape = tuple(unpack("<I") for _ in range(unpack("<B")))
@@ -152,7 +157,7 @@ def _read(data: bytes) -> ModelWeights:
             raise IndexError(f"variable {name} needs {num_bytes} bytes, {len(data) - offset} left")
         if type_id != _BFLOAT16 and type_id not in _DTYPES:
             raise ValueError(f"model.bin: variable {name} has unknown data type id {type_id}")
-        locations[name] = (offset, type_id)
+        locations[name] = (offset, type_id, num_bytes)
         variables[name] = decode_values(data[offset : offset + num_bytes], type_id).reshape(shape)
         offset += num_bytes
     for _ in range(unpack("<I")):
@@ -165,11 +170,6 @@ def _read(data: bytes) -> ModelWeights:
     if offset != len(data):
         raise ValueError(f"model.bin: {len(data) - offset} unread bytes after the aliases")
     return ModelWeights(spec=spec, revision=revision, variables=variables, locations=locations)
-
-
-def value_bytes(type_id: int) -> int:
-    """Bytes per value of a stored data type id."""
-    return 2 if type_id == _BFLOAT16 else _DTYPES[type_id].itemsize
 
 
 def decode_values(raw: bytes, type_id: int) -> npt.NDArray[np.generic]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import weakref
 from dataclasses import dataclass
@@ -35,25 +36,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from asr_service._malloc import release_free_memory
-from asr_service.engines._ct2_weights import ModelWeights, decode_values, read_model_bin, value_bytes
+from asr_service.engines._ct2_weights import ModelWeights, decode_values, read_model_bin
 
-__all__ = ["DecodeResult", "OnnxWhisperDecoder", "onnx_decoder_available"]
+__all__ = ["DecodeResult", "OnnxWhisperDecoder"]
 
 _LAYER_NORM_EPSILON = 1e-5
 _NEG_INF = np.float32(-np.inf)
 _QUANTIZE_BLOCK_ROWS = 4096
 _EMBEDDING_CACHE_ROWS = 1024
-
-
-def onnx_decoder_available() -> str | None:
-    """None when onnxruntime and onnx can be imported, else what to install."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return "the onnxruntime decoder needs onnx and onnxruntime: pip install onnx onnxruntime"
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,9 +108,11 @@ class OnnxWhisperDecoder:
         del weights, embedding_q, embedding_scale
         self._step = ort.InferenceSession(step, options, providers=providers)
         self._cross = ort.InferenceSession(cross, options, providers=providers)
-        del step, cross
-        release_free_memory()  # the model file and the graphs were ~200 MB of short-lived buffers
+        del step, cross  # ~200 MB of short-lived buffers with the model file: the caller releases them
         self._empty_cache = np.zeros((1, self._dims.heads, 0, self._dims.d_head), dtype=np.float32)
+        # the step graph's inputs, in the order of its outputs after the logits
+        self._cache_names = [f"past_{kind}_{i}" for i in range(self._dims.layers) for kind in ("k", "v")]
+        self._last_row = np.zeros(1, dtype=np.int64)
 
     def close(self) -> None:
         """Release the sessions and close the model file; later decodes raise RuntimeError."""
@@ -151,19 +143,22 @@ class OnnxWhisperDecoder:
         cross = self._cross.run(None, {"encoder": np.ascontiguousarray(encoder_output, dtype=np.float32)})
         cross_feeds = {f"cross_k_{i}": cross[2 * i] for i in range(dims.layers)}
         cross_feeds |= {f"cross_v_{i}": cross[2 * i + 1] for i in range(dims.layers)}
-        cache = {f"past_{kind}_{i}": self._empty_cache for i in range(dims.layers) for kind in ("k", "v")}
-        suppressed = np.zeros(dims.vocab, dtype=bool)
-        suppressed[[i for i in _expand_suppress(suppress_tokens, self._default_suppress) if 0 <= i < dims.vocab]] = True
+        cache = dict.fromkeys(self._cache_names, self._empty_cache)
+        suppressed = {i for i in _expand_suppress(suppress_tokens, self._default_suppress) if 0 <= i < dims.vocab}
         if timestamps:
-            suppressed[no_timestamps] = True
+            suppressed.add(no_timestamps)
         rules = _Rules(
-            suppressed=suppressed, blank=self._blank_suppress if suppress_blank else [], eot=eot,
-            timestamp_begin=no_timestamps + 1 if timestamps else None, max_initial_index=max_initial_timestamp_index,
+            suppressed=np.array(sorted(suppressed), dtype=np.int64),
+            blank=self._blank_suppress if suppress_blank else [], eot=eot,
+            timestamp_begin=no_timestamps + 1 if timestamps else None,
+            max_initial_index=max_initial_timestamp_index,
         )
 
-        logits, cache = self._forward(prompt, 0, cache, cross_feeds)
-        no_speech_prob = float(_softmax(logits[prompt.index(sot)])[no_speech])
-        last = logits[-1]
+        # the prompt: logits only where they are read, at <|startoftranscript|> and at the end
+        rows = np.array([prompt.index(sot), len(prompt) - 1], dtype=np.int64)
+        logits, cache = self._forward(prompt, 0, cache, cross_feeds, rows)
+        no_speech_prob = math.exp(float(logits[0, no_speech]) - _logsumexp(logits[0]))
+        last = logits[1]
         tokens: list[int] = []
         sum_logprob = 0.0
         ended = False
@@ -176,41 +171,40 @@ class OnnxWhisperDecoder:
                 break
             tokens.append(token)
             if len(tokens) < max_new_tokens:
-                logits, cache = self._forward([token], len(prompt) + len(tokens) - 1, cache, cross_feeds)
-                last = logits[-1]
+                logits, cache = self._forward([token], len(prompt) + len(tokens) - 1, cache, cross_feeds,
+                                              self._last_row)
+                last = logits[0]
         return DecodeResult(tokens=tokens, sum_logprob=sum_logprob, ended=ended, no_speech_prob=no_speech_prob)
 
     def _forward(
-        self, ids: list[int], start: int, cache: dict[str, Any], cross: dict[str, Any]
+        self, ids: list[int], start: int, cache: dict[str, Any], cross: dict[str, Any], rows: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.float32], dict[str, Any]]:
-        """Run `ids` at positions `start...`: their logits, and the grown self-attention cache."""
+        """Run `ids` at positions `start...`: the logits of the new positions `rows`, and the grown cache."""
         total = start + len(ids)
         # causal: new position p (absolute start + p) sees the cache and the new positions up to p
         columns = np.arange(total)[np.newaxis, :]
         rows_at = start + np.arange(len(ids))[:, np.newaxis]
         mask = np.where(columns > rows_at, _NEG_INF, np.float32(0.0)).astype(np.float32)[np.newaxis, np.newaxis]
         feeds = {"embedded": self._embedding.rows(ids)[np.newaxis], "mask": mask,
-                 "positions": np.arange(start, total, dtype=np.int64)}
+                 "positions": np.arange(start, total, dtype=np.int64), "rows": rows}
         outputs = self._step.run(None, {**feeds, **cache, **cross})
-        layers = self._dims.layers
-        grown = {f"past_k_{i}": outputs[1 + 2 * i] for i in range(layers)}
-        grown |= {f"past_v_{i}": outputs[2 + 2 * i] for i in range(layers)}
-        return outputs[0][0], grown
+        return outputs[0][0], dict(zip(self._cache_names, outputs[1:], strict=True))
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Rules:
     """The logit masks of one decode (CTranslate2's, see the module docstring)."""
 
-    suppressed: npt.NDArray[np.bool_]
+    suppressed: npt.NDArray[np.int64]  # token ids
     blank: list[int]
     eot: int
     timestamp_begin: int | None  # None: decoding without timestamps
     max_initial_index: int
 
     def apply(self, logits: npt.NDArray[np.float32], tokens: list[int]) -> npt.NDArray[np.float32]:
-        """The logits of the next token after `tokens`, with every rule applied (a new array)."""
-        masked = np.where(self.suppressed, _NEG_INF, logits)
+        """The logits of the next token after `tokens`, with every rule applied, in place."""
+        masked = logits
+        masked[self.suppressed] = _NEG_INF
         step = len(tokens)
         if step == 0 and self.blank:
             masked[self.blank] = _NEG_INF
@@ -232,9 +226,9 @@ class _EmbeddingRows:
         if name not in weights.locations:
             raise ValueError(f"model.bin: no file location for {name}")
         value = weights.variables[name]
-        offset, type_id = weights.locations[name]
-        vocab, width = int(value.shape[0]), int(value.shape[1])
-        row_bytes = width * value_bytes(type_id)
+        offset, type_id, num_bytes = weights.locations[name]
+        vocab = int(value.shape[0])
+        row_bytes = num_bytes // vocab
         scale = weights.scale(name)  # per row (int8), one for all (int16), or None (floats)
         fd = os.open(path, os.O_RDONLY)  # kept open: a model replaced on disk stays readable
         self._close = weakref.finalize(self, os.close, fd)
@@ -313,12 +307,6 @@ def _logsumexp(values: npt.NDArray[np.float32]) -> float:
     shifted = values - top
     np.exp(shifted, out=shifted)
     return float(top) + float(np.log(shifted.sum(dtype=np.float32)))
-
-
-def _softmax(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-    shifted = np.exp(values.astype(np.float64) - float(np.max(values)))
-    result: npt.NDArray[np.float64] = shifted / shifted.sum()
-    return result
 
 
 def _quantize_rows(weight: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
@@ -456,8 +444,9 @@ def _build_graphs(
         helper.make_tensor_value_info("embedded", f32, [1, "new", d_model]),
         helper.make_tensor_value_info("positions", TensorProto.INT64, ["new"]),
         helper.make_tensor_value_info("mask", f32, [1, 1, "new", "total"]),  # additive: 0 or -inf
+        helper.make_tensor_value_info("rows", TensorProto.INT64, ["out"]),  # the new positions to score
     ]
-    outputs = [helper.make_tensor_value_info("logits", f32, [1, "new", dims.vocab])]
+    outputs = [helper.make_tensor_value_info("logits", f32, [1, "out", dims.vocab])]
     # token embeddings (the int8 rows of the tied projection below, looked up outside: see
     # `_EmbeddingRows`) plus positions
     embedding_w = step.const(embedding_q.T, "emb_w")
@@ -509,7 +498,7 @@ def _build_graphs(
         h = step.linear(h, weights.float32(f"{scope}/ffn/linear_1/weight"),
                         weights.float32(f"{scope}/ffn/linear_1/bias"), "ffn1")
         x = step.op("Add", [x, h], "res")
-    h = step.layer_norm(x, weights, "decoder/layer_norm")
+    h = step.op("Gather", [step.layer_norm(x, weights, "decoder/layer_norm"), "rows"], "scored", axis=1)
     # logits against the tied embeddings, with the very int8 rows the input embedding uses
     projection = step.op("DynamicQuantizeMatMul",
                          [h, embedding_w, embedding_s, step.const(np.zeros(dims.vocab, dtype=np.int8), "emb_zero")],

@@ -57,7 +57,12 @@ class EngineOptions:
 
     @property
     def threads_when_alone(self) -> int:
-        """`solo_threads`, or all the cores when it is 0; never fewer than `threads_per_worker`."""
+        """`solo_threads`, or all the cores when it is 0; never fewer than `threads_per_worker`.
+
+        Off the CPU, `threads_per_worker`: no solo encoder.
+        """
+        if self.device != "cpu":
+            return self.threads_per_worker
         return max(self.solo_threads or (os.cpu_count() or 1), self.threads_per_worker)
 
     @property

@@ -54,7 +54,7 @@ from asr_service.engines._decoding import (
 )
 from asr_service.engines._mel import HOP_LENGTH_SAMPLES, LogMel
 from asr_service.engines._model_files import ModelFiles, resolve_model
-from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, onnx_decoder_available
+from asr_service.engines._onnx_decoder import OnnxWhisperDecoder
 from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
 
 __all__ = ["CTranslate2WhisperEngine", "DecodeOptions"]
@@ -128,22 +128,30 @@ def _load_ctranslate2(
             intra_threads=threads,
         )
 
-    workers, threads = options.num_workers, options.threads_per_worker
-    wants_solo = solo_threads > threads
-    try:
-        if weights is not None:
+    encoder_dir = path
+
+    def load_encoder(workers: int, threads: int) -> Any:
+        nonlocal encoder_dir
+        if encoder_dir != path:
             try:
-                with tempfile.TemporaryDirectory(prefix="asr-encoder-") as directory:
-                    encoder_only = Path(directory)
-                    _write_encoder_only(path, weights, encoder_only)
-                    only_encodes = options.decoder == "onnxruntime"
-                    model = load(encoder_only if only_encodes else path, workers, threads)
-                    return model, load(encoder_only, 1, solo_threads) if wants_solo else None
-            except (RuntimeError, ValueError, OSError) as exc:  # a CTranslate2 that checks the decoder's shapes
+                return load(encoder_dir, workers, threads)
+            except (RuntimeError, ValueError) as exc:  # a CTranslate2 that checks the decoder's shapes
                 logger.warning("cannot load the encoder-only model (%s); loading the whole model", exc)
-        model = load(path, workers, threads)
-        return model, load(path, 1, solo_threads) if wants_solo else None
-    except (RuntimeError, ValueError) as exc:
+                encoder_dir = path
+        return load(path, workers, threads)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="asr-encoder-") as directory:
+            if weights is not None:
+                _write_encoder_only(path, weights, Path(directory))
+                encoder_dir = Path(directory)
+            if options.decoder == "onnxruntime":
+                model = load_encoder(options.num_workers, options.threads_per_worker)
+            else:
+                model = load(path, options.num_workers, options.threads_per_worker)
+            solo = load_encoder(1, solo_threads) if solo_threads > options.threads_per_worker else None
+            return model, solo
+    except (RuntimeError, ValueError, OSError) as exc:
         raise ValueError(f"model: cannot load {str(path)!r} with {options}: {exc}") from exc
 
 
@@ -180,7 +188,7 @@ class CTranslate2WhisperEngine:
             raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {beams}")
         self._files: ModelFiles = resolve_model(options.model)
         path = self._files.path
-        solo_threads = options.threads_when_alone if options.device == "cpu" else options.threads_per_worker
+        solo_threads = options.threads_when_alone
         self._onnx_decoder: OnnxWhisperDecoder | None = None
         weights: ModelWeights | None = None
         try:
@@ -239,8 +247,7 @@ class CTranslate2WhisperEngine:
     def _encode(self, model: Any, batch: Any) -> Any:
         """The encoder output of `batch`: on every core when this clip is alone in the engine."""
         solo = self._solo_encoder
-        with self._active_lock:
-            alone = self._active == 1
+        alone = self._active == 1  # a plain read; the lock guards the updates
         return (solo if solo is not None and alone else model).encode(batch)
 
     def _transcribe(self, model: Any, audio: npt.NDArray[np.float32]) -> Transcription:
@@ -362,26 +369,27 @@ class CTranslate2WhisperEngine:
         batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
         encoded = self._encode(model, batch)
         if self._onnx_decoder is None:
-            tokens, avg_logprob, no_speech_prob, ended = self._generate(model, encoded, prompt, cap=cap)
+            tokens, sum_logprob, no_speech_prob, ended = self._generate(model, encoded, prompt, cap=cap)
         else:
-            tokens, avg_logprob, no_speech_prob, ended = self._generate_on_onnx(
+            tokens, sum_logprob, no_speech_prob, ended = self._generate_on_onnx(
                 self._onnx_decoder, encoded, prompt, cap=cap, timestamps=timestamps
             )
         text_tokens = [t for t in tokens if t < self._tokens.eot]
+        scored = len(tokens) + (1 if ended else 0)  # end-of-text is scored too
         return _Window(
             tokens=tokens,
             text_tokens=text_tokens,
             text=self._tokenizer.decode(text_tokens).strip(),
-            avg_logprob=avg_logprob,
+            avg_logprob=sum_logprob / max(1, scored),
             no_speech_prob=no_speech_prob,
-            hit_token_cap=not ended and len(tokens) >= cap,
+            hit_token_cap=not ended,  # both decoders stop short of the cap only at end-of-text
             window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
         )
 
     def _generate(
         self, model: Any, encoded: Any, prompt: list[int], *, cap: int
     ) -> tuple[list[int], float, float, bool]:
-        """CTranslate2's decode: (tokens without EOT, mean logprob, no-speech prob, EOT reached)."""
+        """CTranslate2's decode: (tokens without EOT, summed logprob, no-speech prob, EOT reached)."""
         decode = self._decode
         output = model.generate(
             encoded,  # the encoder's output: generate() takes it in place of features
@@ -398,9 +406,7 @@ class CTranslate2WhisperEngine:
         ended = len(tokens) < cap  # CTranslate2 leaves EOT out of the sequence; only the cap stops it short
         # CTranslate2 returns the cumulative logprob (EOT included) divided by the length without EOT
         # (length_penalty=1); faster-whisper recovers the per-token mean the same way.
-        scored = len(tokens) + (1 if ended else 0)
-        avg_logprob = float(output.scores[0]) * len(tokens) / max(1, scored)
-        return tokens, avg_logprob, float(output.no_speech_prob), ended
+        return tokens, float(output.scores[0]) * len(tokens), float(output.no_speech_prob), ended
 
     def _generate_on_onnx(
         self, decoder: OnnxWhisperDecoder, encoded: Any, prompt: list[int], *, cap: int, timestamps: bool
@@ -420,8 +426,7 @@ class CTranslate2WhisperEngine:
             suppress_blank=decode.suppress_blank,
             max_initial_timestamp_index=self._max_initial_timestamp_index,
         )
-        scored = len(result.tokens) + (1 if result.ended else 0)
-        return result.tokens, result.sum_logprob / max(1, scored), result.no_speech_prob, result.ended
+        return result.tokens, result.sum_logprob, result.no_speech_prob, result.ended
 
     def _is_silence(self, result: _Window) -> bool:
         """Whisper's rule: the model says no speech and is unsure of what it wrote."""
@@ -495,12 +500,8 @@ def _validate(options: EngineOptions) -> None:
         raise ValueError(f"solo_threads: must be >= 0 (0 = all cores), got {options.solo_threads}")
     if options.decoder not in DECODERS:
         raise ValueError(f"decoder: must be one of auto, {', '.join(DECODERS)}, got {options.decoder!r}")
-    if options.decoder == "onnxruntime":
-        if options.device != "cpu":
-            raise ValueError(f"decoder: 'onnxruntime' runs on the CPU only, but device is {options.device!r}")
-        missing = onnx_decoder_available()
-        if missing:
-            raise ValueError(f"decoder: {missing}")
+    if options.decoder == "onnxruntime" and options.device != "cpu":
+        raise ValueError(f"decoder: 'onnxruntime' runs on the CPU only, but device is {options.device!r}")
     if options.device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device: must be 'cpu', 'cuda' or 'auto', got {options.device!r}")
     if options.device == "cpu":

@@ -18,7 +18,13 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 import asr_service
 from asr_service.engines import EngineOptions
-from asr_service.engines._ct2_weights import _read, encoder_only_model_bin, read_model_bin, write_model_bin
+from asr_service.engines._ct2_weights import (
+    ModelWeights,
+    _read,
+    encoder_only_model_bin,
+    read_model_bin,
+    write_model_bin,
+)
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import resolve_model
 from asr_service.engines._onnx_decoder import (
@@ -115,24 +121,6 @@ def test_beam_search_is_refused() -> None:
         CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime"), DecodeOptions(beam_size=5))
 
 
-def _write_model_bin(path: Path, spec: str, revision: int, variables: dict[str, np.ndarray],
-                     aliases: list[tuple[str, str]]) -> None:
-    type_ids = {np.dtype("float32"): 0, np.dtype("int8"): 1, np.dtype("int16"): 2, np.dtype("int32"): 3,
-                np.dtype("float16"): 4}
-
-    def string(text: str) -> bytes:
-        return struct.pack("<H", len(text) + 1) + text.encode() + b"\0"
-
-    parts = [struct.pack("<I", 6), string(spec), struct.pack("<I", revision), struct.pack("<I", len(variables))]
-    for name, value in variables.items():
-        data = np.ascontiguousarray(value).tobytes()
-        parts += [string(name), struct.pack("<B", value.ndim), *(struct.pack("<I", d) for d in value.shape),
-                  struct.pack("<B", type_ids[value.dtype]), struct.pack("<I", len(data)), data]
-    parts.append(struct.pack("<I", len(aliases)))
-    parts += [string(alias) + string(target) for alias, target in aliases]
-    path.write_bytes(b"".join(parts))
-
-
 def _quantized(embedding: np.ndarray, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """CTranslate2's quantization (`q = round(w * scale)`): int8 per row, int16 per tensor."""
     if dtype == "int8":
@@ -155,8 +143,10 @@ def test_a_model_stored_quantized_decodes_as_its_float_source(
     stored = tmp_path / dtype
     stored.mkdir()
     # tied as CTranslate2 ties them: the projection an alias of the embeddings, scale included
-    _write_model_bin(stored / "model.bin", weights.spec, weights.revision, variables,
-                     [("decoder/projection/weight", "decoder/embeddings/weight")])
+    (stored / "model.bin").write_bytes(write_model_bin(
+        ModelWeights(spec=weights.spec, revision=weights.revision, variables=variables),
+        [("decoder/projection/weight", "decoder/embeddings/weight")],
+    ))
     for name in ("config.json", "vocabulary.txt", "tokenizer.json"):
         shutil.copy(source / name, stored / name)
 
