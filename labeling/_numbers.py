@@ -78,6 +78,11 @@ def _ordinal(words: list[str]) -> list[str]:
     return [*words[:-1], last]
 
 
+def _spell_digits(text: str) -> list[str]:
+    """Digit by digit, group commas skipped: "0,001" -> zero zero zero one."""
+    return [_ONES[int(d)] for d in text if d.isdigit()]
+
+
 def digits_to_words(token: str) -> str | None:
     """Spell a number token ("25", "1,000", "3.5", "21st", "50%") in words; None if it is not one."""
     match = _NUMBER_TOKEN.fullmatch(token)
@@ -86,14 +91,14 @@ def digits_to_words(token: str) -> str | None:
     integer_text, fraction, ordinal, percent = match.groups()
     integer = int(integer_text.replace(",", ""))
     if integer >= 10**15:
-        return " ".join(_ONES[int(d)] for d in integer_text if d.isdigit())
+        return " ".join(_spell_digits(integer_text))
     is_year = (
         fraction is None and ordinal is None and percent is None and "," not in integer_text
         and len(integer_text) == 4 and (1100 <= integer <= 1999 or 2010 <= integer <= 2099)
     )
     words = _year_words(integer) if is_year else cardinal_words(integer)
     if len(integer_text) > 1 and integer_text.startswith("0"):
-        words = [_ONES[int(d)] for d in integer_text]  # codes and times: "007" -> "zero zero seven"
+        words = _spell_digits(integer_text)  # codes and times: "007" -> "zero zero seven"
     if fraction is not None:
         words += ["point", *(_ONES[int(d)] for d in fraction)]
     if ordinal is not None and fraction is None:

@@ -101,7 +101,8 @@ def test_other_policies_idempotent_and_clean(text: str) -> None:
     ("digits", "words"),
     [("25", "twenty five"), ("1,000", "one thousand"), ("3.5", "three point five"), ("21st", "twenty first"),
      ("50%", "fifty percent"), ("1984", "nineteen eighty four"), ("2005", "two thousand five"),
-     ("007", "zero zero seven"), ("1205", "twelve oh five"), ("12th", "twelfth"), ("1000000", "one million")],
+     ("007", "zero zero seven"), ("1205", "twelve oh five"), ("12th", "twelfth"), ("1000000", "one million"),
+     ("0001,000", "zero zero zero one zero zero zero")],  # a leading zero and a group comma (found by hypothesis)
 )
 def test_digits_to_words(digits: str, words: str) -> None:
     assert digits_to_words(digits) == words
