@@ -20,7 +20,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import vad
-from asr_service.audio import AudioFormat, decode_clip
+from asr_service.audio import AudioFormat, ClipLimits, DecodedClip, decode_clip
 from asr_service.config import ServerConfig
 from asr_service.engines import create_engine
 from asr_service.errors import ClientError
@@ -90,6 +90,12 @@ def _latency(queue: float, inference: float, total: float, budget: float) -> dic
 def _audio(duration_s: float, rms: float, peak: float, clipped: float) -> dict[str, float]:
     return {"duration_s": round(duration_s, 3), "rms_dbfs": round(rms, 2), "peak_dbfs": round(peak, 2),
             "clipped_ratio": round(clipped, 5)}
+
+
+def decode_vad_clip(clip: vad.Clip, limits: ClipLimits, *, pitch: bool = False) -> DecodedClip:
+    """A client VAD clip (16 kHz mono PCM) as the server decodes and measures a request's audio."""
+    return decode_clip(clip.to_bytes(), AudioFormat(sample_rate_hz=vad.SAMPLE_RATE_HZ), limits, allow_empty=True,
+                       pitch=pitch)
 
 
 def clip_vad_stats(clip: vad.Clip) -> VadStats:
@@ -282,12 +288,7 @@ class LocalTranscriber:
     def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> ClipResult:
         """Transcribe one VAD clip in-process; blocks the calling thread only."""
         started = time.perf_counter()
-        decoded = decode_clip(
-            clip.to_bytes(),
-            AudioFormat(sample_rate_hz=vad.SAMPLE_RATE_HZ),
-            self._config.clip_limits,
-            allow_empty=True,
-        )
+        decoded = decode_vad_clip(clip, self._config.clip_limits)
         coro = self._recognizer.recognize(
             decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
         )

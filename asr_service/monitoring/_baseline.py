@@ -21,8 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 import vad
-from asr_service.audio import AudioFormat, decode_clip
-from asr_service.client import clip_vad_stats
+from asr_service.client import clip_vad_stats, decode_vad_clip
 from asr_service.config import ServerConfig
 from asr_service.engines import Engine, EngineOptions, create_engine
 from asr_service.errors import ConfigError
@@ -116,8 +115,7 @@ class ClipTranscriber:
 
     def features(self, clip: vad.Clip) -> ClipFeatures:
         """Features of `clip` with the model's output."""
-        decoded = decode_clip(clip.to_bytes(), AudioFormat(sample_rate_hz=vad.SAMPLE_RATE_HZ),
-                              self._config.clip_limits, allow_empty=True, pitch=True)
+        decoded = decode_vad_clip(clip, self._config.clip_limits, pitch=True)
         result = self._runner.run(self._recognizer.recognize(
             decoded, clip_id=str(clip.index), received_at=time.perf_counter(), vad=clip_vad_stats(clip)))
         return features_of_result(result)

@@ -7,12 +7,11 @@ rules) ran. A feature that is None is simply not added to its window.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import vad
-from asr_service.audio import AudioFormat, AudioStats, ClipLimits, decode_clip
-from asr_service.client import clip_vad_stats
+from asr_service.audio import AudioStats, ClipLimits
+from asr_service.client import clip_vad_stats, decode_vad_clip
 from asr_service.monitoring._metrics import vad_stats_missing
 from asr_service.recognizer import NullReason, RecognitionResult, VadStats
 
@@ -45,14 +44,20 @@ class ClipFeatures:
         return {**self.numeric(), "is_null": self.is_null}
 
 
-def _audio_and_vad(audio: AudioStats, vad_stats: VadStats | None) -> ClipFeatures:
-    """The features both paths share, by the same rules (model features left unset)."""
+def _audio_and_vad(
+    audio: AudioStats, vad_stats: VadStats | None, *, confidence: float | None = None,
+    words_per_s: float | None = None, is_null: bool | None = None,
+) -> ClipFeatures:
+    """The features both paths share, by the same rules, and the model's (unset when no model ran)."""
     return ClipFeatures(
         duration_s=audio.duration_s,
         rms_dbfs=audio.rms_dbfs if audio.duration_s > 0 else None,
         pitch_hz=audio.pitch_hz or None,
         speech_ratio=vad_stats.speech_ratio if vad_stats else None,
         padding_s=(vad_stats.pre_padding_ms + vad_stats.post_padding_ms) / 1000.0 if vad_stats else None,
+        confidence=confidence,
+        words_per_s=words_per_s,
+        is_null=is_null,
     )
 
 
@@ -60,8 +65,9 @@ def features_of_result(result: RecognitionResult) -> ClipFeatures:
     """Features of a served result (what the live monitor sees)."""
     audio = result.audio
     has_text = result.null_reason is NullReason.NONE
-    return dataclasses.replace(
-        _audio_and_vad(audio, None if vad_stats_missing(result) else result.vad),
+    return _audio_and_vad(
+        audio,
+        None if vad_stats_missing(result) else result.vad,
         confidence=result.confidence if has_text else None,
         words_per_s=len(result.text.split()) / audio.duration_s if has_text and audio.duration_s > 0 else None,
         is_null=not has_text,
@@ -70,6 +76,5 @@ def features_of_result(result: RecognitionResult) -> ClipFeatures:
 
 def features_of_clip(clip: vad.Clip) -> ClipFeatures:
     """Audio and VAD features of a client clip, without a model: measured by the server's own code."""
-    decoded = decode_clip(clip.to_bytes(), AudioFormat(sample_rate_hz=vad.SAMPLE_RATE_HZ), _CLIP_LIMITS,
-                          allow_empty=True, pitch=True)
+    decoded = decode_vad_clip(clip, _CLIP_LIMITS, pitch=True)
     return _audio_and_vad(decoded.stats, clip_vad_stats(clip))
