@@ -1,11 +1,19 @@
 """ASR service: a Whisper server behind gRPC, its client, and the tools around it.
 
-The public surface is small: the config, the client, the server factory, and the errors.
+The public surface is small: the config, the clients, and the errors. Names load on first use, so
+that `import asr_service.engines` (or the evaluation, or the recognizer) does not load gRPC: only
+the server and `AsrClient` need it.
 """
 
-from asr_service.client import AsrClient, ClipResult, LocalTranscriber
-from asr_service.config import ServerConfig, load_config
-from asr_service.errors import AsrError, ClientError, ConfigError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asr_service.client import AsrClient, ClipResult, LocalTranscriber
+    from asr_service.config import ServerConfig, load_config
+    from asr_service.errors import AsrError, ClientError, ConfigError
 
 __all__ = [
     "AsrClient",
@@ -20,3 +28,21 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_HOMES = {
+    "AsrClient": "asr_service.client",
+    "ClipResult": "asr_service.client",
+    "LocalTranscriber": "asr_service.client",
+    "ServerConfig": "asr_service.config",
+    "load_config": "asr_service.config",
+    "AsrError": "asr_service.errors",
+    "ClientError": "asr_service.errors",
+    "ConfigError": "asr_service.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -1,4 +1,4 @@
-"""Errors raised by the ASR service, and the one table that maps them to gRPC status codes.
+"""Errors raised by the ASR service.
 
 The tree::
 
@@ -12,16 +12,16 @@ The tree::
     ├── ConfigError               a bad server or client setting             (startup only)
     └── ClientError               the client could not get an answer         (client side only)
 
-Every message names the field or setting at fault. The servicers catch `AsrError` only; anything
-else is a bug and reaches gRPC as INTERNAL with the exception logged.
+Every message names the field or setting at fault. The codes on the right are the server's: the
+one table from these errors to gRPC status codes sits beside the servicer
+(`asr_service.server._status`), so that this module, and everything that raises these errors,
+loads without gRPC. The servicers catch `AsrError` only; anything else is a bug and reaches gRPC as
+INTERNAL with the exception logged.
 """
 
 from __future__ import annotations
 
-import grpc
-
 __all__ = [
-    "STATUS_CODES",
     "AsrError",
     "ClientError",
     "ClipTooLongError",
@@ -31,7 +31,6 @@ __all__ = [
     "ProtocolError",
     "UnavailableError",
     "UnknownModelError",
-    "status_code_for",
 ]
 
 
@@ -76,21 +75,3 @@ class ClientError(AsrError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
-
-
-STATUS_CODES: dict[type[AsrError], grpc.StatusCode] = {
-    InvalidAudioError: grpc.StatusCode.INVALID_ARGUMENT,
-    ProtocolError: grpc.StatusCode.INVALID_ARGUMENT,
-    ClipTooLongError: grpc.StatusCode.OUT_OF_RANGE,
-    UnknownModelError: grpc.StatusCode.NOT_FOUND,
-    OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    UnavailableError: grpc.StatusCode.UNAVAILABLE,
-}
-
-
-def status_code_for(error: AsrError) -> grpc.StatusCode:
-    """The gRPC status code for `error` (INTERNAL for errors that should not reach a servicer)."""
-    for cls in type(error).__mro__:
-        if cls in STATUS_CODES and issubclass(cls, AsrError):
-            return STATUS_CODES[cls]
-    return grpc.StatusCode.INTERNAL

@@ -33,6 +33,7 @@ from asr_service.engines import EngineInfo
 from asr_service.monitoring import Baseline, ClipFeatures, Monitor
 from asr_service.pitch import estimate_pitch_hz
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
+from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.stats import SummaryStats
 
 
@@ -82,12 +83,13 @@ def interceptor_us(n: int, wrapped: bool, monitor: Monitor) -> float:
         return method_handler
 
     details, context = _Details(), _Context()
+    interceptor = MetricsInterceptor(monitor.registry, monitor.model_labels)
 
     async def run() -> float:
         started = time.perf_counter()
         for _ in range(n):
             if wrapped:
-                found = await monitor.interceptor.intercept_service(continuation, details)
+                found = await interceptor.intercept_service(continuation, details)
             else:
                 found = await continuation(details)
             await found.unary_unary(None, context)

@@ -23,7 +23,6 @@ from asr_service.monitoring._baseline import Baseline
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDrift
 from asr_service.monitoring._features import features_of_result
 from asr_service.monitoring._http import MonitoringHttpServer
-from asr_service.monitoring._interceptor import MetricsInterceptor
 from asr_service.monitoring._metrics import MODEL_LABELS, GaugeSources, ServerMetrics
 from asr_service.monitoring._system import CpuLoad, read_proc_stat, resident_memory_bytes
 from asr_service.monitoring._window import RecentResults
@@ -49,7 +48,6 @@ class Monitor:
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = ServerMetrics(self.registry)
         self.recent = RecentResults(clock=clock)
-        self.interceptor = MetricsInterceptor(self.registry, self.model_labels)
         self.load = CpuLoad(config.load_window_s, read=read_cpu, clock=time.monotonic)
         self.alarms = AlarmBoard(default_rules(config), self.registry, model_labels=self.model_labels, clock=clock)
         self._recognizers: Callable[[], list[Recognizer]] = list

@@ -24,6 +24,7 @@ from asr_service.engines import Engine, EngineOptions, create_engine
 from asr_service.errors import ConfigError, UnavailableError, UnknownModelError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
+from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._servicer import RecognizerServicer
 from asr_service.stats import SummaryStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -49,7 +50,7 @@ class AsrServer:
         self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
         self.monitor.attach(self._recognizers)
         self._server = grpc.aio.server(
-            interceptors=[self.monitor.interceptor],
+            interceptors=[MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)],
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
                 ("grpc.so_reuseport", 0),

@@ -12,9 +12,10 @@ import grpc
 
 from asr_service.audio import AudioFormat, check_format, decode_clip
 from asr_service.config import ServerConfig
-from asr_service.errors import AsrError, ClipTooLongError, ProtocolError, status_code_for
+from asr_service.errors import AsrError, ClipTooLongError, ProtocolError
 from asr_service.recognizer import RecognitionResult, Recognizer, VadStats
 from asr_service.server import _convert
+from asr_service.server._status import status_code_for
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["RecognizerServicer"]

@@ -12,6 +12,7 @@ import pytest
 
 from asr_service.config import ServerConfig
 from asr_service.monitoring import Baseline, ClipFeatures, Monitor
+from asr_service.server._interceptor import MetricsInterceptor
 
 OPS = Path(__file__).resolve().parents[2] / "ops"
 RULES = OPS / "prometheus" / "alerts.yml"
@@ -24,6 +25,7 @@ def exported_names() -> set[str]:
     rows = [ClipFeatures(duration_s=1.0 + i, rms_dbfs=-20.0 - i, pitch_hz=120.0 + i, speech_ratio=0.5,
                          padding_s=0.3, confidence=0.9, words_per_s=2.0, is_null=False) for i in range(5)]
     monitor = Monitor(ServerConfig(), baseline=Baseline.from_features(rows, source="test"))
+    MetricsInterceptor(monitor.registry, monitor.model_labels)  # the gRPC call counts, as the server adds them
     suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"),
                 "gauge": ("",), "info": ("_info",)}
     names = set()

@@ -1,5 +1,8 @@
 """gRPC server metrics by service, method and status code, from an async interceptor.
 
+They go into the server's monitoring registry (`Monitor.registry`), beside the `asr_*` metrics; the
+interceptor lives here, with the other gRPC code, so that monitoring itself loads without gRPC.
+
 Streaming calls are timed to the end of the response stream, not to the handler's return (a
 handler that returns an async generator returns at once): the interceptor wraps the generator.
 Aborts are counted with their code: `context.abort` raises, and the code is read from the context.
@@ -16,7 +19,7 @@ from typing import Any, TypeVar, cast
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from asr_service.monitoring._metrics import LATENCY_BUCKETS_S, MODEL_LABELS
+from asr_service.monitoring import LATENCY_BUCKETS_S, MODEL_LABELS
 
 __all__ = ["MetricsInterceptor"]
 

@@ -1,0 +1,56 @@
+"""`LocalTranscriber`: the server's recognizer in this process, with no server and no gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import vad
+from asr_service.client._clips import clip_vad_stats, decode_vad_clip
+from asr_service.client._result import ClipResult
+from asr_service.config import ServerConfig
+from asr_service.engines import create_engine
+from asr_service.recognizer import Recognizer
+from asr_service.stats import SummaryStats
+
+__all__ = ["LocalTranscriber"]
+
+
+class LocalTranscriber:
+    """Runs the recognizer in this process (no server), with the same results as a server gives.
+
+    Thread-safe: the recognizer runs on an event loop in a helper thread, so `recognize_clip` may be
+    called from any number of threads (and from inside a running event loop, e.g. Jupyter); the
+    recognizer's pool transcribes `engine.num_workers` clips at a time.
+    """
+
+    def __init__(self, config: ServerConfig | None = None) -> None:
+        self._config = config or ServerConfig()
+        self.stats = SummaryStats()
+        self._recognizer = Recognizer(create_engine(self._config.engine), self._config, observers=(self.stats,))
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="asr-local-loop", daemon=True)
+        self._thread.start()
+
+    @property
+    def recognizer(self) -> Recognizer:
+        """The in-process recognizer."""
+        return self._recognizer
+
+    def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> ClipResult:
+        """Transcribe one VAD clip in-process; blocks the calling thread only."""
+        started = time.perf_counter()
+        decoded = decode_vad_clip(clip, self._config.clip_limits)
+        coro = self._recognizer.recognize(
+            decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
+        )
+        result = asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return ClipResult.from_result(result, (time.perf_counter() - started) * 1000.0)
+
+    def close(self) -> None:
+        """Release the model and stop the helper thread."""
+        self._recognizer.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()

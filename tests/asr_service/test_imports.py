@@ -1,0 +1,54 @@
+"""The core loads without gRPC: engines, recognizer, evaluation, drift and the in-process client.
+
+Each import runs in a fresh interpreter, so that a module loaded by an earlier test cannot hide an
+indirect import (e.g. a package `__init__` that imports the gRPC client).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+GRPC_MODULES = ("grpc", "grpc_health", "grpc_reflection", "protos")
+
+GRPC_FREE = [
+    "asr_service",
+    "asr_service.errors",
+    "asr_service.config",
+    "asr_service.engines",
+    "asr_service.recognizer",
+    "asr_service.evaluation",
+    "asr_service.evaluation.scoring",
+    "asr_service.evaluation.manifest",
+    "asr_service.evaluation.bootstrap",
+    "asr_service.monitoring",
+    "asr_service.monitoring._drift",
+    "asr_service.client._local",
+]
+
+
+def _top_level_modules_after(statement: str) -> set[str]:
+    code = f"import sys, json\n{statement}\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("module", GRPC_FREE)
+def test_core_module_loads_without_grpc(module: str) -> None:
+    loaded = _top_level_modules_after(f"import {module}")
+    assert not loaded & set(GRPC_MODULES), f"importing {module} loads {sorted(loaded & set(GRPC_MODULES))}"
+
+
+def test_the_in_process_transcriber_from_the_client_package_loads_without_grpc() -> None:
+    loaded = _top_level_modules_after("from asr_service.client import LocalTranscriber, ClipResult, Transcriber")
+    assert not loaded & set(GRPC_MODULES)
+
+
+def test_the_check_sees_grpc_where_it_is_loaded() -> None:
+    # The control: the server and the remote client do load gRPC and the generated code.
+    assert {"grpc", "protos"} <= _top_level_modules_after("import asr_service.server")
+    assert {"grpc", "protos"} <= _top_level_modules_after("from asr_service.client import AsrClient")
+    assert {"grpc", "protos"} <= _top_level_modules_after("import asr_service; asr_service.AsrClient")
