@@ -39,7 +39,7 @@ class NullReason(enum.Enum):
 
 @dataclass(frozen=True, kw_only=True)
 class VadStats:
-    """What the client-side VAD reported about a clip (zeros when the client sent nothing)."""
+    """What the client-side VAD reported about a clip (a result without any has `vad=None`)."""
 
     speech_ratio: float = 0.0
     pre_padding_ms: int = 0
@@ -77,7 +77,7 @@ class RecognitionResult:
     role: str
     latency: Latency
     audio: AudioStats
-    vad: VadStats
+    vad: VadStats | None  # None when the client sent no VAD stats
     used_fallback: bool = False
 
 
@@ -181,7 +181,7 @@ class Recognizer:
                 budget_ms=self._config.budget_ms,
             ),
             audio=clip.stats,
-            vad=vad or VadStats(),
+            vad=vad,
             used_fallback=transcription.used_fallback if transcription else False,
         )
 

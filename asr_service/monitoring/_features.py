@@ -12,7 +12,6 @@ from dataclasses import dataclass
 import vad
 from asr_service.audio import AudioStats, ClipLimits
 from asr_service.client import clip_vad_stats, decode_vad_clip
-from asr_service.monitoring._metrics import vad_stats_missing
 from asr_service.recognizer import NullReason, RecognitionResult, VadStats
 
 __all__ = ["NUMERIC_FEATURES", "ClipFeatures", "features_of_clip", "features_of_result"]
@@ -67,7 +66,7 @@ def features_of_result(result: RecognitionResult) -> ClipFeatures:
     has_text = result.null_reason is NullReason.NONE
     return _audio_and_vad(
         audio,
-        None if vad_stats_missing(result) else result.vad,
+        result.vad,
         confidence=result.confidence if has_text else None,
         words_per_s=len(result.text.split()) / audio.duration_s if has_text and audio.duration_s > 0 else None,
         is_null=not has_text,

@@ -26,7 +26,6 @@ __all__ = [
     "MODEL_LABELS",
     "GaugeSources",
     "ServerMetrics",
-    "vad_stats_missing",
 ]
 
 MODEL_LABELS = ("model_version", "role")
@@ -40,12 +39,6 @@ RATIO_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 CONFIDENCE_BUCKETS = RATIO_BUCKETS
 PADDING_BUCKETS_S = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0)
 WPS_BUCKETS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
-
-
-def vad_stats_missing(result: RecognitionResult) -> bool:
-    """True when the client sent no VAD stats (a real VAD clip always has a speech ratio above 0)."""
-    vad = result.vad
-    return vad.speech_ratio == 0.0 and vad.pre_padding_ms == 0 and vad.post_padding_ms == 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,13 +122,14 @@ class ServerMetrics:
             series.rms.observe(audio.rms_dbfs)
             series.peak.observe(audio.peak_dbfs)
             series.clipping.observe(audio.clipped_ratio)
-        if vad_stats_missing(result):
+        vad = result.vad
+        if vad is None:
             series.vad_missing.inc()
         else:
-            series.speech_ratio.observe(result.vad.speech_ratio)
-            series.pre_padding.observe(result.vad.pre_padding_ms / 1000.0)
-            series.post_padding.observe(result.vad.post_padding_ms / 1000.0)
-            if result.vad.split:
+            series.speech_ratio.observe(vad.speech_ratio)
+            series.pre_padding.observe(vad.pre_padding_ms / 1000.0)
+            series.post_padding.observe(vad.post_padding_ms / 1000.0)
+            if vad.split:
                 series.vad_split.inc()
         series.transcripts.inc()
         if result.used_fallback:

@@ -22,8 +22,11 @@ def audio_format(config: asr_pb2.RecognitionConfig) -> AudioFormat:
     return AudioFormat(sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels or 1)
 
 
-def vad_stats(message: asr_pb2.VadStats) -> VadStats:
-    """The client VAD's figures for a clip."""
+def vad_stats(owner: asr_pb2.RecognizeRequest | asr_pb2.AudioChunk) -> VadStats | None:
+    """The client VAD's figures for a clip, or None when the message carries none."""
+    if not owner.HasField("vad_stats"):
+        return None
+    message = owner.vad_stats
     return VadStats(
         speech_ratio=message.speech_ratio,
         pre_padding_ms=message.pre_padding_ms,

@@ -54,7 +54,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 clip,
                 clip_id=request.clip_id,
                 received_at=received_at,
-                vad=_convert.vad_stats(request.vad_stats),
+                vad=_convert.vad_stats(request),
             )
         except AsrError as exc:
             await _abort(context, "Recognize", request_id, exc)
@@ -120,7 +120,7 @@ class _Session:
         self._config = config
         self._buffer = bytearray()
         self._clip_id = ""
-        self._vad = VadStats()
+        self._vad: VadStats | None = None
         self.pending = False
 
     def add(self, chunk: asr_pb2.AudioChunk) -> bool:
@@ -129,8 +129,7 @@ class _Session:
             self._clip_id = chunk.clip_id
         self.pending = True
         self._buffer += chunk.data
-        if chunk.HasField("vad_stats"):
-            self._vad = _convert.vad_stats(chunk.vad_stats)
+        self._vad = _convert.vad_stats(chunk) or self._vad
         assert self.format is not None
         seconds = len(self._buffer) / (2 * self.format.channels * self.format.sample_rate_hz)
         if seconds > self._config.max_clip_s:
@@ -140,11 +139,11 @@ class _Session:
             )
         return chunk.end_of_utterance
 
-    def take(self) -> tuple[bytes, str, VadStats]:
+    def take(self) -> tuple[bytes, str, VadStats | None]:
         """The finished clip's bytes, id and VAD stats; resets for the next clip."""
         data, clip_id, vad = bytes(self._buffer), self._clip_id, self._vad
         self._buffer.clear()
-        self._clip_id, self._vad, self.pending = "", VadStats(), False
+        self._clip_id, self._vad, self.pending = "", None, False
         return data, clip_id, vad
 
 

@@ -119,6 +119,31 @@ def test_streaming_call_is_timed_to_the_end_of_its_stream(monitored_server: Call
     assert value(s, "asr_transcripts_total") == 2
 
 
+def test_vad_stats_absent_means_none_not_zeros(monitored_server: Callable[..., RunningServer]) -> None:
+    # Per clip of a stream: stats sent, none sent, and stats that are all zeros (sent: not "missing").
+    server = monitored_server()
+    port = server.server.monitor.http_port
+    assert port is not None
+    sent = [asr_pb2.VadStats(speech_ratio=0.65, pre_padding_ms=300, post_padding_ms=300), None, asr_pb2.VadStats()]
+
+    def requests() -> Iterator[asr_pb2.StreamingRecognizeRequest]:
+        yield asr_pb2.StreamingRecognizeRequest(config=asr_pb2.RecognitionConfig(
+            format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=RATE)))
+        for i, stats in enumerate(sent):
+            yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(clip_id=str(i), data=tone(0.3, 0.1)))
+            yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(
+                clip_id=str(i), data=tone(0.2, 0.1), end_of_utterance=True, vad_stats=stats))
+
+    with grpc.insecure_channel(server.target) as channel:
+        replies = list(asr_pb2_grpc.RecognizerStub(channel).StreamingRecognize(requests(), timeout=30))
+    assert len(replies) == 3
+    s = scrape(port)
+    assert value(s, "asr_input_vad_stats_missing_total") == 1
+    assert value(s, "asr_input_speech_ratio_count") == 2
+    assert value(s, "asr_input_speech_ratio_bucket", le="0.1") == 1  # the zeros, counted as sent
+    assert value(s, "asr_input_vad_padding_seconds_bucket", side="pre", le="0.0") == 1
+
+
 def test_streaming_abort_is_counted_with_its_code(monitored_server: Callable[..., RunningServer]) -> None:
     server = monitored_server()
     port = server.server.monitor.http_port
