@@ -51,7 +51,7 @@ class AudioStats:
     peak_dbfs: float
     clipped_ratio: float  # share of samples at (or beyond) full scale
     sample_rate_hz: int
-    pitch_hz: float = 0.0  # median voice F0 (asr_service.pitch), for drift monitoring; 0 when unvoiced or not asked
+    pitch_hz: float | None = None  # median voice F0 (asr_service.pitch), for drift; None: not asked, or unvoiced
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +136,7 @@ def decode_clip(
         )
     samples = np.ascontiguousarray(samples, dtype=np.float32)
     if pitch:
-        stats = dataclasses.replace(stats, pitch_hz=estimate_pitch_hz(samples))
+        stats = dataclasses.replace(stats, pitch_hz=estimate_pitch_hz(samples) or None)
     return DecodedClip(samples=samples, stats=stats)
 
 

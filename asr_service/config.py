@@ -35,8 +35,9 @@ from asr_service.audio import ClipLimits
 from asr_service.engines.base import EngineOptions
 from asr_service.errors import ConfigError
 
-__all__ = ["DEFAULT_SAMPLE_RATES_HZ", "ServerConfig", "load_config"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "ServerConfig", "load_config"]
 
+DEFAULT_BUDGET_MS = 300.0  # the service's latency budget per clip, server time
 DEFAULT_SAMPLE_RATES_HZ = (8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
 
 
@@ -54,7 +55,7 @@ class ServerConfig:
     # Admission control: requests being transcribed or waiting for a worker. Past it, new
     # requests get RESOURCE_EXHAUSTED at once instead of queueing into a blown budget.
     max_concurrent_requests: int = 8
-    budget_ms: float = 300.0
+    budget_ms: float = DEFAULT_BUDGET_MS
     # Clips whose RMS is below this are not sent to the model (null_reason TOO_QUIET).
     volume_floor_dbfs: float = -60.0
     # On shutdown, health says NOT_SERVING (and new requests get UNAVAILABLE) this long before the

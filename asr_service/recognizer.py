@@ -36,6 +36,20 @@ class NullReason(enum.Enum):
     NO_SPEECH = 3
     HALLUCINATION_SUPPRESSED = 4
 
+    def to_json(self) -> str | None:
+        """As JSON output writes it: the name ("NO_SPEECH"), or null when there is text."""
+        return None if self is NullReason.NONE else self.name
+
+    @classmethod
+    def from_json(cls, value: str | None) -> NullReason:
+        """The inverse of `to_json` (ValueError for a name that is not a reason)."""
+        if value is None:
+            return cls.NONE
+        try:
+            return cls[value]
+        except KeyError:
+            raise ValueError(f"null_reason: {value!r} is not one of {', '.join(r.name for r in cls)}") from None
+
 
 @dataclass(frozen=True, kw_only=True)
 class VadStats:

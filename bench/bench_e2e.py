@@ -63,8 +63,8 @@ def _summary(kind: str, rows: list[dict[str, object]]) -> dict[str, object]:
 def _row(kind: str, audio: str, clip: vad.Clip, result: ClipResult) -> dict[str, object]:
     return {
         "kind": kind, "audio": audio, "clip": clip.index, "duration_s": round(clip.duration_s, 3),
-        "round_trip_ms": result.round_trip_ms, "server_total_ms": result.latency_ms["total"],
-        "inference_ms": result.latency_ms["inference"], "queue_wait_ms": result.latency_ms["queue_wait"],
+        "round_trip_ms": round(result.round_trip_ms, 2), "server_total_ms": round(result.latency.server_total_ms, 2),
+        "inference_ms": round(result.latency.inference_ms, 2), "queue_wait_ms": round(result.latency.queue_wait_ms, 2),
         "budget_exceeded": result.budget_exceeded, "text": result.text,
     }
 

@@ -47,12 +47,13 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         return fail(f"{args.source}: no audio to transcribe", 2)
     try:
-        transcriber, workers, _ = make_transcriber(args)
+        chosen = make_transcriber(args)
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2 if not args.server else 1)
+    transcriber = chosen.transcriber
     bar = tqdm(unit="file", desc="transcribe", disable=True if args.no_progress else None, file=sys.stderr)
     try:
-        summary = run_batch(items, args.output, file_transcriber(transcriber, options), workers=workers,
+        summary = run_batch(items, args.output, file_transcriber(transcriber, options), workers=chosen.workers,
                             on_start=lambda n: bar.reset(total=n), progress=lambda: bar.update(1))
     except EvaluationError as exc:
         return fail(str(exc), 2)

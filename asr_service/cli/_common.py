@@ -7,7 +7,7 @@ import logging
 import sys
 
 import vad
-from asr_service.config import ServerConfig, load_config
+from asr_service.config import DEFAULT_BUDGET_MS, ServerConfig, load_config
 
 __all__ = ["add_server_flags", "add_vad_flags", "config_from_args", "fail", "setup_logging", "vad_options"]
 
@@ -51,7 +51,7 @@ def add_server_flags(parser: argparse.ArgumentParser) -> None:
                         help="where the decoder runs (default auto: onnxruntime on the CPU)")
     parser.add_argument("--workers", type=int, help="concurrent transcriptions (default: one per core)")
     parser.add_argument("--threads", type=int, help="CPU threads per worker (default: cores / workers)")
-    parser.add_argument("--budget-ms", type=float, help="latency budget (default 300)")
+    parser.add_argument("--budget-ms", type=float, help=f"latency budget (default {DEFAULT_BUDGET_MS:g})")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
@@ -20,7 +21,7 @@ from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 if TYPE_CHECKING:
     from asr_service.evaluation import Comparison, EvaluationResults, SliceSummary
 
-__all__ = ["make_transcriber", "register"]
+__all__ = ["ChosenTranscriber", "make_transcriber", "register"]
 
 _USAGE = """asr eval MANIFEST [--model M | --server HOST:PORT] [--since 90d | --from D --to D] [--by KEY ...] --out DIR
        asr eval compare BASELINE/results.json CANDIDATE/results.json [gate options]"""
@@ -80,23 +81,36 @@ def dispatch(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
-def make_transcriber(args: argparse.Namespace) -> tuple[Transcriber, int, dict[str, Any]]:
-    """The transcriber the flags ask for, how many files may be in flight, and a description of it.
+@dataclass(frozen=True, kw_only=True)
+class ChosenTranscriber:
+    """The transcriber the flags ask for, and what an evaluation or a batch needs to know about it."""
+
+    transcriber: Transcriber
+    workers: int  # files in flight at once
+    budget_ms: float  # the latency budget its server time is held to
+    description: dict[str, Any]  # the system under test, as results.json's "model" describes it
+
+
+def make_transcriber(args: argparse.Namespace) -> ChosenTranscriber:
+    """The transcriber the flags ask for.
 
     In-process, `LocalTranscriber` runs N clips at once with ``--workers N`` (one model, the config
-    refusing more threads than cores); through a server, N files are sent at once. The description
-    carries the latency budget that applies: the config's in-process, the server's through --server.
+    refusing more threads than cores); through a server, N files are sent at once. The budget is the
+    config's in-process, the server's through --server (unless --budget-ms says otherwise).
     """
     if args.server:
         client = AsrClient(args.server, timeout_s=120.0)
         client.wait_ready(timeout_s=30.0)
         budget_ms = args.budget_ms or client.list_models().limits.budget_ms
-        return client, max(1, args.workers or 1), {"transcriber": f"server {args.server}", "budget_ms": budget_ms}
+        return ChosenTranscriber(transcriber=client, workers=max(1, args.workers or 1), budget_ms=budget_ms,
+                                 description={"transcriber": f"server {args.server}"})
     config = config_from_args(args)
-    described = {"transcriber": "in-process", "engine": config.engine.engine, "model": config.engine.model,
-                 "compute_type": config.engine.compute_type, "num_workers": config.engine.num_workers,
-                 "cpu_threads": config.engine.cpu_threads, "budget_ms": config.budget_ms}
-    return LocalTranscriber(config), config.engine.num_workers, described
+    engine = config.engine
+    described = {"transcriber": "in-process", "engine": engine.engine, "model": engine.model,
+                 "compute_type": engine.compute_type, "decoder": engine.decoder, "num_workers": engine.num_workers,
+                 "cpu_threads": engine.cpu_threads, "solo_threads": engine.solo_threads}
+    return ChosenTranscriber(transcriber=LocalTranscriber(config), workers=engine.num_workers,
+                             budget_ms=config.budget_ms, description=described)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -127,15 +141,16 @@ def run_eval(args: argparse.Namespace) -> int:
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2)
     try:
-        transcriber, workers, described = make_transcriber(args)
+        chosen = make_transcriber(args)
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2 if not args.server else 1)
+    transcriber = chosen.transcriber
     bar = tqdm(unit="utt", desc="eval", disable=True if args.no_progress else None, file=sys.stderr)
     try:
         results = evaluate_manifest(
             args.paths[0], file_transcriber(transcriber, vad_opts), window=window,
-            options=dataclasses.replace(options, workers=workers, budget_ms=float(described["budget_ms"])),
-            model=described,
+            options=dataclasses.replace(options, workers=chosen.workers, budget_ms=chosen.budget_ms),
+            model=chosen.description,
             progress=lambda: bar.update(1), limit=args.limit,
         )
     except EvaluationError as exc:

@@ -36,20 +36,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def clip_record(path: str, clip: vad.Clip, result: ClipResult) -> dict[str, object]:
-    """The JSON object printed for one clip."""
+    """The JSON object printed for one clip (the only place its figures are rounded)."""
+    latency, audio = result.latency, result.audio
     return {
         "file": path,
         "clip_id": result.clip_id,
         "start_s": round(clip.start_s, 3),
         "end_s": round(clip.end_s, 3),
         "text": result.text,
-        "confidence": result.confidence,
-        "null_reason": result.null_reason,
+        "confidence": round(result.confidence, 4),
+        "null_reason": result.null_reason.to_json(),
         "model_id": result.model_id,
         "model_version": result.model_version,
-        "latency_ms": {**result.latency_ms, "round_trip": result.round_trip_ms},
+        "latency_ms": {"queue_wait": round(latency.queue_wait_ms, 2), "inference": round(latency.inference_ms, 2),
+                       "total": round(latency.server_total_ms, 2), "budget": round(latency.budget_ms, 2),
+                       "round_trip": round(result.round_trip_ms, 2)},
         "budget_exceeded": result.budget_exceeded,
-        "audio": result.audio,
+        "audio": {"duration_s": round(audio.duration_s, 3), "rms_dbfs": round(audio.rms_dbfs, 2),
+                  "peak_dbfs": round(audio.peak_dbfs, 2), "clipped_ratio": round(audio.clipped_ratio, 5)},
         "vad": {
             "speech_ratio": round(clip.stats.speech_ratio, 3),
             "pre_padding_ms": clip.stats.pre_padding_ms,
@@ -82,11 +86,11 @@ def print_result(out: TextIO, path: str, clip: vad.Clip, result: ClipResult, *, 
     if as_json:
         out.write(json.dumps(clip_record(path, clip, result), ensure_ascii=False) + "\n")
     else:
-        text = result.text or f"<{result.null_reason}>"
-        lat = result.latency_ms
+        text = result.text or f"<{result.null_reason.name}>"
+        lat = result.latency
         out.write(
             f"{path} [{clip.start_s:6.2f}-{clip.end_s:6.2f}s] {text}  "
-            f"(server {lat['total']:.0f} ms, inference {lat['inference']:.0f} ms, "
+            f"(server {lat.server_total_ms:.0f} ms, inference {lat.inference_ms:.0f} ms, "
             f"round trip {result.round_trip_ms:.0f} ms, confidence {result.confidence:.2f})\n"
         )
     out.flush()

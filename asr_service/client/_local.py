@@ -46,7 +46,7 @@ class LocalTranscriber:
             decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
         )
         result = asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-        return ClipResult.from_result(result, (time.perf_counter() - started) * 1000.0)
+        return ClipResult.from_result(result, round_trip_ms=(time.perf_counter() - started) * 1000.0)
 
     def close(self) -> None:
         """Release the model and stop the helper thread."""

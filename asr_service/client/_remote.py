@@ -3,7 +3,6 @@ the client side; its results are the same `ClipResult`s the in-process transcrib
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 import uuid
@@ -14,33 +13,46 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import vad
+from asr_service.audio import AudioStats
 from asr_service.client._clips import clip_vad_stats
-from asr_service.client._result import ClipResult, audio_dict, latency_dict
+from asr_service.client._result import ClipResult
 from asr_service.errors import ClientError
+from asr_service.recognizer import Latency, NullReason, VadStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["AsrClient"]
 
+_NULL_REASONS = {reason.value: reason for reason in NullReason}
 
-def _result(msg: asr_pb2.RecognitionResult, round_trip_ms: float) -> ClipResult:
-    """From an `asr.v1.RecognitionResult`."""
+
+def _result(msg: asr_pb2.RecognitionResult, *, vad_stats: VadStats | None, round_trip_ms: float) -> ClipResult:
+    """The client's result from an `asr.v1.RecognitionResult` (the inverse of the server's `result_message`)."""
+    reason = _NULL_REASONS.get(msg.null_reason)
+    if reason is None:
+        raise ClientError(f"result.null_reason: {msg.null_reason} is not a reason this client knows "
+                          f"(known: {', '.join(r.name for r in NullReason)}); update the client")
     return ClipResult(
         clip_id=msg.clip_id,
         text=msg.text,
-        confidence=round(msg.confidence, 4),
-        null_reason=None if msg.null_reason == 0 else asr_pb2.NullReason.Name(msg.null_reason),
+        confidence=msg.confidence,
+        null_reason=reason,
         model_id=msg.model.model_id,
         model_version=msg.model.model_version,
-        latency_ms=latency_dict(msg.latency.queue_wait_ms, msg.latency.inference_ms,
-                                msg.latency.server_total_ms, msg.latency.budget_ms),
-        budget_exceeded=msg.latency.budget_exceeded,
-        audio=audio_dict(msg.audio.duration_s, msg.audio.rms_dbfs, msg.audio.peak_dbfs, msg.audio.clipped_ratio),
-        round_trip_ms=round(round_trip_ms, 2),
+        latency=Latency(queue_wait_ms=msg.latency.queue_wait_ms, inference_ms=msg.latency.inference_ms,
+                        server_total_ms=msg.latency.server_total_ms, budget_ms=msg.latency.budget_ms),
+        audio=AudioStats(duration_s=msg.audio.duration_s, rms_dbfs=msg.audio.rms_dbfs, peak_dbfs=msg.audio.peak_dbfs,
+                         clipped_ratio=msg.audio.clipped_ratio, sample_rate_hz=msg.audio.sample_rate_hz),
+        vad=vad_stats,
+        round_trip_ms=round_trip_ms,
     )
 
 
-def _vad_message(clip: vad.Clip) -> asr_pb2.VadStats:
-    return asr_pb2.VadStats(**dataclasses.asdict(clip_vad_stats(clip)))
+def _vad_message(stats: VadStats | None) -> asr_pb2.VadStats | None:
+    if stats is None:
+        return None
+    return asr_pb2.VadStats(speech_ratio=stats.speech_ratio, pre_padding_ms=stats.pre_padding_ms,
+                            post_padding_ms=stats.post_padding_ms, gain_db=stats.gain_db, split=stats.split,
+                            start_s=stats.start_s)
 
 
 class AsrClient:
@@ -91,10 +103,10 @@ class AsrClient:
         sample_rate_hz: int = vad.SAMPLE_RATE_HZ,
         channels: int = 1,
         clip_id: str = "",
-        vad_stats: asr_pb2.VadStats | None = None,
+        vad_stats: VadStats | None = None,
         model_id: str = "",
     ) -> ClipResult:
-        """Send one clip of LINEAR16 `pcm` with `Recognize`."""
+        """Send one clip of LINEAR16 `pcm` with `Recognize` (and the client VAD's figures for it, if any)."""
         request = asr_pb2.RecognizeRequest(
             request_id=uuid.uuid4().hex,
             clip_id=clip_id,
@@ -105,18 +117,18 @@ class AsrClient:
                 model_id=model_id,
             ),
             audio=pcm,
-            vad_stats=vad_stats,
+            vad_stats=_vad_message(vad_stats),
         )
         sent = time.perf_counter()
         try:
             reply = self._stub.Recognize(request, timeout=self.timeout_s)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
-        return _result(reply.result, (time.perf_counter() - sent) * 1000.0)
+        return _result(reply.result, vad_stats=vad_stats, round_trip_ms=(time.perf_counter() - sent) * 1000.0)
 
     def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> ClipResult:
         """Send a VAD clip, with the VAD's stats, with `Recognize`."""
-        return self.recognize(clip.to_bytes(), clip_id=clip_id or str(clip.index), vad_stats=_vad_message(clip))
+        return self.recognize(clip.to_bytes(), clip_id=clip_id or str(clip.index), vad_stats=clip_vad_stats(clip))
 
     def stream(
         self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "", lockstep: bool = False
@@ -128,7 +140,7 @@ class AsrClient:
         faster than they are transcribed wait behind each other; `lockstep` sends a clip only after
         the previous one's result, as a live source (whose clips are spaced by speech) would.
         """
-        marks: list[float] = []
+        marks: list[tuple[float, VadStats | None]] = []  # per clip sent: end-of-utterance time, its VAD stats
         answered = threading.Semaphore(0)
 
         def requests() -> Iterator[asr_pb2.StreamingRecognizeRequest]:
@@ -144,21 +156,22 @@ class AsrClient:
                 if lockstep and n:
                     answered.acquire()
                 data = clip.to_bytes()
+                stats = clip_vad_stats(clip)
                 for i in range(0, max(len(data), 1), step):
                     last = i + step >= len(data)
                     if last:  # before the yield: the generator resumes only when gRPC wants more
-                        marks.append(time.perf_counter())
+                        marks.append((time.perf_counter(), stats))
                     yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(
                         clip_id=str(clip.index), data=data[i:i + step], end_of_utterance=last,
-                        vad_stats=_vad_message(clip) if last else None,
+                        vad_stats=_vad_message(stats) if last else None,
                     ))
 
         try:
             for reply in self._stub.StreamingRecognize(requests(), timeout=None):
                 done = time.perf_counter()
-                sent = marks.pop(0) if marks else done
+                sent, stats = marks.pop(0) if marks else (done, None)  # in clip order, one per clip sent
                 answered.release()
-                yield _result(reply.result, (done - sent) * 1000.0)
+                yield _result(reply.result, vad_stats=stats, round_trip_ms=(done - sent) * 1000.0)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
 

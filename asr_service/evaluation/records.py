@@ -11,6 +11,7 @@ from asr_service.evaluation.normalizers import Normalizer
 from asr_service.evaluation.scoring import AlignedWord, ErrorCounts, score
 from asr_service.evaluation.selection import slice_values
 from asr_service.evaluation.transcription import ClipOutcome, FileTranscript
+from asr_service.recognizer import NullReason
 
 __all__ = ["UtteranceRecord", "build_record"]
 
@@ -42,7 +43,7 @@ class UtteranceRecord:
     @property
     def null_clips(self) -> int:
         """Clips the recognizer answered with no text."""
-        return sum(1 for c in self.clips if c.null_reason)
+        return sum(1 for c in self.clips if c.null_reason is not NullReason.NONE)
 
     def in_slice(self, key: str, value: str) -> bool:
         """True when the utterance belongs to slice `key` = `value`."""

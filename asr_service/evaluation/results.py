@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.evaluation.errors import ResultsError
 from asr_service.evaluation.manifest import RowProblem
 from asr_service.evaluation.records import UtteranceRecord
@@ -52,7 +53,7 @@ class EvaluationResults:
     @property
     def budget_ms(self) -> float:
         """The latency budget the run measured against."""
-        return float(self.options.get("budget_ms", 300.0))
+        return float(self.options.get("budget_ms", DEFAULT_BUDGET_MS))
 
     def to_json(self) -> dict[str, Any]:
         """The results.json document."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import vad
 from asr_service.client import Transcriber
+from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.evaluation.manifest import Manifest, RowProblem, load_manifest
 from asr_service.evaluation.normalizers import get_normalizer
 from asr_service.evaluation.records import UtteranceRecord, build_record
@@ -39,7 +40,7 @@ class EvalOptions:
     by: tuple[str, ...] = ("tags",)  # slice keys
     normalizer: str = "whisper"
     bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
-    budget_ms: float = 300.0
+    budget_ms: float = DEFAULT_BUDGET_MS  # what the transcriber's server time is held to
     workers: int = 1  # files in flight at once (the transcriber must be thread-safe when > 1)
 
     def to_json(self) -> dict[str, Any]:

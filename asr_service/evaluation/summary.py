@@ -103,7 +103,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 def summarize(
     records: Sequence[UtteranceRecord], *, key: str = ALL, value: str = ALL,
-    bootstrap: BootstrapOptions | None = None, budget_ms: float = 300.0,
+    bootstrap: BootstrapOptions | None = None, budget_ms: float,
 ) -> SliceSummary:
     """Corpus-level figures over `records` (errors summed, then divided), with bootstrap intervals."""
     boot = bootstrap or BootstrapOptions()
@@ -127,7 +127,7 @@ def summarize(
 
 def slice_summaries(
     records: Sequence[UtteranceRecord], by: Sequence[str], *,
-    bootstrap: BootstrapOptions | None = None, budget_ms: float = 300.0,
+    bootstrap: BootstrapOptions | None = None, budget_ms: float,
 ) -> list[SliceSummary]:
     """One summary per (key, value) of the `by` keys, ordered by key then value."""
     out: list[SliceSummary] = []

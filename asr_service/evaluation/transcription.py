@@ -17,6 +17,7 @@ from typing import Any
 
 import vad
 from asr_service.client import Transcriber
+from asr_service.recognizer import NullReason
 
 __all__ = ["ClipOutcome", "FileTranscript", "transcribe_file", "transcribe_files"]
 
@@ -29,7 +30,7 @@ class ClipOutcome:
     end_s: float
     text: str
     confidence: float
-    null_reason: str | None
+    null_reason: NullReason
     latency_ms: float  # server-side total (queue + inference), what the budget applies to
     inference_ms: float
     round_trip_ms: float  # measured by the client
@@ -37,7 +38,7 @@ class ClipOutcome:
     def to_json(self) -> dict[str, Any]:
         """As written in results.json and transcribe-batch output."""
         return {"start_s": round(self.start_s, 3), "end_s": round(self.end_s, 3), "text": self.text,
-                "confidence": self.confidence, "null_reason": self.null_reason,
+                "confidence": round(self.confidence, 4), "null_reason": self.null_reason.to_json(),
                 "latency_ms": round(self.latency_ms, 2), "inference_ms": round(self.inference_ms, 2),
                 "round_trip_ms": round(self.round_trip_ms, 2)}
 
@@ -45,7 +46,7 @@ class ClipOutcome:
     def from_json(cls, data: dict[str, Any]) -> ClipOutcome:
         """From `to_json`'s output."""
         return cls(start_s=float(data["start_s"]), end_s=float(data["end_s"]), text=str(data["text"]),
-                   confidence=float(data["confidence"]), null_reason=data.get("null_reason"),
+                   confidence=float(data["confidence"]), null_reason=NullReason.from_json(data.get("null_reason")),
                    latency_ms=float(data["latency_ms"]), inference_ms=float(data.get("inference_ms", 0.0)),
                    round_trip_ms=float(data.get("round_trip_ms", 0.0)))
 
@@ -73,8 +74,8 @@ def transcribe_file(transcriber: Transcriber, path: str | Path, options: vad.Vad
         model_id, model_version = result.model_id, result.model_version
         clips.append(ClipOutcome(
             start_s=clip.start_s, end_s=clip.end_s, text=result.text, confidence=result.confidence,
-            null_reason=result.null_reason, latency_ms=result.latency_ms.get("total", 0.0),
-            inference_ms=result.latency_ms.get("inference", 0.0), round_trip_ms=result.round_trip_ms,
+            null_reason=result.null_reason, latency_ms=result.latency.server_total_ms,
+            inference_ms=result.latency.inference_ms, round_trip_ms=result.round_trip_ms,
         ))
     text = " ".join(c.text.strip() for c in clips if c.text.strip())
     return FileTranscript(text=text, clips=tuple(clips), model_id=model_id, model_version=model_version)

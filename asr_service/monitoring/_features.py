@@ -51,7 +51,7 @@ def _audio_and_vad(
     return ClipFeatures(
         duration_s=audio.duration_s,
         rms_dbfs=audio.rms_dbfs if audio.duration_s > 0 else None,
-        pitch_hz=audio.pitch_hz or None,
+        pitch_hz=audio.pitch_hz,
         speech_ratio=vad_stats.speech_ratio if vad_stats else None,
         padding_s=(vad_stats.pre_padding_ms + vad_stats.post_padding_ms) / 1000.0 if vad_stats else None,
         confidence=confidence,

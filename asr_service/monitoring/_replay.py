@@ -22,6 +22,7 @@ from asr_service.client import AsrClient, ClipResult
 from asr_service.errors import ClientError
 from asr_service.monitoring._baseline import manifest_clips
 from asr_service.monitoring._shifts import add_noise, apply_gain, pitch_up
+from asr_service.recognizer import NullReason
 
 __all__ = ["ReplayOptions", "ReplaySummary", "replay", "shift_transform"]
 
@@ -114,7 +115,7 @@ def replay(manifest: str | Path, target: str, options: ReplayOptions | None = No
                 return
             with lock:
                 summary.answered += 1
-                summary.nulls += answer.null_reason is not None
+                summary.nulls += answer.null_reason is not NullReason.NONE
                 summary.round_trip_ms.append(answer.round_trip_ms)
 
         for clip in clips if clips is not None else _clips(manifest, opts):

@@ -67,7 +67,9 @@ def test_pitch_is_estimated_only_when_asked() -> None:
     voice = sum(np.sin(2 * np.pi * 200 * k * t) / k for k in range(1, 6))  # 200 Hz with harmonics
     pcm = (6000 * voice).astype("<i2").tobytes()
     fmt = AudioFormat(sample_rate_hz=16_000)
-    assert decode_clip(pcm, fmt, LIMITS).stats.pitch_hz == 0.0
+    assert decode_clip(pcm, fmt, LIMITS).stats.pitch_hz is None
     # A perfectly periodic tone can land on a sub-multiple (the estimate is not a pitch tracker); a
     # voiced clip gets a pitch in the search range.
     assert 60 <= decode_clip(pcm, fmt, LIMITS, pitch=True).stats.pitch_hz <= 500
+    # Asked, but nothing voiced: None, as when not asked (never a 0 Hz pitch that drift would average).
+    assert decode_clip(bytes(32_000), fmt, LIMITS, pitch=True).stats.pitch_hz is None

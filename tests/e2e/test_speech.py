@@ -13,6 +13,7 @@ from whisper_normalizer.english import EnglishTextNormalizer
 
 import vad
 from asr_service.client import AsrClient, ClipResult
+from asr_service.recognizer import NullReason
 from tests.e2e.conftest import RunningServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +41,7 @@ def test_real_speech_streams_with_bounded_wer(
         assert [r.clip_id for r in results] == [str(c.index) for c in clips]  # ids echoed, in order
         for r in results:
             assert 0.0 <= r.confidence <= 1.0
-            assert r.latency_ms["total"] >= r.latency_ms["inference"] > 0 or r.null_reason
+            assert r.latency.server_total_ms >= r.latency.inference_ms > 0 or r.null_reason is not NullReason.NONE
             assert r.model_version
         references.append(str(row["text"]))
         hypotheses.append(" ".join(r.text for r in results))
@@ -129,6 +130,6 @@ def test_lockstep_stream_gives_the_same_results_in_order(client: AsrClient) -> N
     # Sent all at once, later clips wait in the session behind earlier ones (time the server's own
     # total does not see); in lockstep none does, so the client-side extra stays smaller.
     def waits(results: list[ClipResult]) -> float:
-        return max(r.round_trip_ms - r.latency_ms["total"] for r in results)
+        return max(r.round_trip_ms - r.latency.server_total_ms for r in results)
 
     assert 2 * waits(paced) < waits(free)

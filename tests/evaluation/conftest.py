@@ -16,6 +16,7 @@ import pytest
 
 from asr_service.engines import EngineInfo, EngineOptions, Transcription
 from asr_service.evaluation import ClipOutcome, FileTranscript
+from asr_service.recognizer import NullReason
 
 PHRASES = {
     "hello.wav": "Hello world.",
@@ -48,7 +49,8 @@ def fake_file_transcriber(
 
     def transcribe(path: Path) -> FileTranscript:
         text = texts[path.name]
-        clip = ClipOutcome(start_s=0.0, end_s=1.0, text=text, confidence=0.9, null_reason=None if text else "NO_SPEECH",
+        reason = NullReason.NONE if text else NullReason.NO_SPEECH
+        clip = ClipOutcome(start_s=0.0, end_s=1.0, text=text, confidence=0.9, null_reason=reason,
                            latency_ms=latency_ms, inference_ms=latency_ms - 5, round_trip_ms=latency_ms + 2)
         return FileTranscript(text=text, clips=(clip,), model_id="fake", model_version="fake-1")
 

@@ -10,6 +10,7 @@ import pytest
 
 from asr_service.client import AsrClient
 from asr_service.errors import ClientError
+from asr_service.recognizer import NullReason, VadStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 from tests.e2e.conftest import RunningServer
 from tests.monitoring.conftest import FakeEngine, get_json, http_get, scrape, scrape_after_abort, value
@@ -29,13 +30,13 @@ def test_unary_requests_give_exact_counts_buckets_and_labels(
     server = monitored_server(FakeEngine(text="hello world", confidence=0.8, delay_s=0.21), budget_ms=100.0)
     port = server.server.monitor.http_port
     assert port is not None
-    vad_stats = asr_pb2.VadStats(speech_ratio=0.65, pre_padding_ms=300, post_padding_ms=0)
+    vad_stats = VadStats(speech_ratio=0.65, pre_padding_ms=300, post_padding_ms=0)
     with AsrClient(server.target, timeout_s=30) as client:
         spoken = client.recognize(tone(1.0, 0.1), vad_stats=vad_stats)  # -23 dBFS, 1 s, VAD stats sent
         silent = client.recognize(bytes(2 * RATE))  # digital silence: TOO_QUIET, no VAD stats
         with pytest.raises(ClientError, match="INVALID_ARGUMENT"):
             client.recognize(tone(0.5, 0.1), sample_rate_hz=12_345)
-    assert spoken.text == "hello world" and silent.null_reason == "TOO_QUIET"
+    assert spoken.text == "hello world" and silent.null_reason is NullReason.TOO_QUIET
     s = scrape_after_abort(port, "INVALID_ARGUMENT")
     assert value(s, "asr_transcripts_total") == 2
     assert value(s, "asr_null_transcripts_total", reason="too_quiet") == 1
