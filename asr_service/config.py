@@ -2,20 +2,25 @@
 
 Precedence, lowest first: defaults < TOML file < environment < command-line flags.
 
-TOML layout (every key optional)::
+One section per concern, each a frozen dataclass validated when built (every key optional)::
 
-    [server]
+    [server]          # ServerConfig: the port, request limits, the budget, shutdown
     host = "127.0.0.1"
     port = 50051
     max_clip_s = 30.0
     budget_ms = 300.0
 
-    [engine]
+    [engine]          # EngineOptions: the model and how it runs
     model = "tiny.en"
     num_workers = 2  # 0 (the default) = one per core
 
-Environment: `ASR_<KEY>` for `[server]` keys (e.g. `ASR_PORT=6000`) and `ASR_ENGINE_<KEY>` for
-`[engine]` keys (e.g. `ASR_ENGINE_MODEL=/models/small.en`). Unknown keys are errors, not ignored:
+    [monitoring]      # MonitoringOptions: alarm windows and limits, drift
+    baseline_path = "baseline.json"
+    window_s = 60.0
+
+Environment: `ASR_<KEY>` for `[server]` keys (e.g. `ASR_PORT=6000`), `ASR_ENGINE_<KEY>` for `[engine]`
+keys (e.g. `ASR_ENGINE_MODEL=/models/small.en`) and `ASR_MONITORING_<KEY>` for `[monitoring]` keys.
+Flags override `<key>`, `engine.<key>` or `monitoring.<key>`. Unknown keys are errors, not ignored:
 a typo in a config file must not silently fall back to a default.
 """
 
@@ -26,7 +31,7 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,10 +40,66 @@ from asr_service.audio import ClipLimits
 from asr_service.engines.base import EngineOptions
 from asr_service.errors import ConfigError
 
-__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "ServerConfig", "load_config"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "MonitoringOptions", "ServerConfig", "load_config"]
 
 DEFAULT_BUDGET_MS = 300.0  # the service's latency budget per clip, server time
 DEFAULT_SAMPLE_RATES_HZ = (8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MonitoringOptions:
+    """The `[monitoring]` section: alarm windows and thresholds, drift (asr_service.monitoring, docs/monitoring.md).
+
+    Alarms look at the last `window_s`, re-evaluated every `interval_s`; ratio alarms clear below
+    threshold x `alarm_clear_ratio`, volume alarms `alarm_volume_hysteresis_db` inside the band.
+    """
+
+    baseline_path: str | None = None  # drift baseline from `asr monitor baseline`; None: no drift checks
+    window_s: float = 60.0
+    interval_s: float = 2.0
+    load_window_s: float = 10.0
+    alarm_min_requests: int = 20
+    alarm_null_rate_max: float = 0.05
+    alarm_latency_p95_max_ms: float | None = None  # None: the server's budget_ms
+    alarm_volume_min_dbfs: float = -40.0
+    alarm_volume_max_dbfs: float = -6.0
+    alarm_load_max: float = 0.91
+    alarm_empty_input_max: float = 0.05
+    alarm_clear_ratio: float = 0.8
+    alarm_volume_hysteresis_db: float = 3.0
+    drift_window_clips: int = 200
+    drift_min_clips: int = 100
+
+    def __post_init__(self) -> None:
+        check = _checker("monitoring.")
+        check(1 <= self.window_s <= 86_400, "window_s", self.window_s, "1..86400 s")
+        check(0.05 <= self.interval_s <= 600, "interval_s", self.interval_s, "0.05..600 s")
+        check(0.1 <= self.load_window_s <= 3600, "load_window_s", self.load_window_s, "0.1..3600 s")
+        check(self.alarm_min_requests >= 1, "alarm_min_requests", self.alarm_min_requests, ">= 1")
+        for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max"):
+            check(0 < getattr(self, name) <= 1, name, getattr(self, name), "(0, 1]")
+        check(0 < self.alarm_clear_ratio <= 1, "alarm_clear_ratio", self.alarm_clear_ratio, "(0, 1]")
+        check(
+            self.alarm_volume_min_dbfs < self.alarm_volume_max_dbfs <= 0,
+            "alarm_volume_min_dbfs/alarm_volume_max_dbfs",
+            (self.alarm_volume_min_dbfs, self.alarm_volume_max_dbfs),
+            "min < max <= 0 dBFS",
+        )
+        hysteresis_db = self.alarm_volume_hysteresis_db
+        check(hysteresis_db >= 0, "alarm_volume_hysteresis_db", hysteresis_db, ">= 0 dB")
+        check(
+            self.alarm_latency_p95_max_ms is None or self.alarm_latency_p95_max_ms > 0,
+            "alarm_latency_p95_max_ms",
+            self.alarm_latency_p95_max_ms,
+            "> 0 ms, or unset for the server's budget_ms",
+        )
+        check(10 <= self.drift_window_clips <= 100_000, "drift_window_clips", self.drift_window_clips, "10..100000")
+        check(
+            1 <= self.drift_min_clips <= self.drift_window_clips,
+            "drift_min_clips",
+            self.drift_min_clips,
+            f"1..drift_window_clips ({self.drift_window_clips})",
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,26 +124,9 @@ class ServerConfig:
     shutdown_notice_s: float = 1.0
     drain_timeout_s: float = 10.0
     log_level: str = "INFO"
-    # Monitoring (asr_service.monitoring, docs/monitoring.md). HTTP port for /metrics, the dashboard and
-    # /api/*: None serves no HTTP, 0 picks a free port. Alarms look at the last `monitor_window_s`,
-    # re-evaluated every `monitor_interval_s`; ratio alarms clear below threshold x `alarm_clear_ratio`,
-    # volume alarms `alarm_volume_hysteresis_db` inside the band (hysteresis).
+    # HTTP port beside gRPC, for /metrics, the dashboard and /api/*: None serves no HTTP, 0 picks a free port.
     http_port: int | None = None
-    baseline_path: str | None = None  # drift baseline from `asr monitor baseline`; None: no drift checks
-    monitor_window_s: float = 60.0
-    monitor_interval_s: float = 2.0
-    load_window_s: float = 10.0
-    alarm_min_requests: int = 20
-    alarm_null_rate_max: float = 0.05
-    alarm_latency_p95_max_ms: float | None = None  # None: budget_ms
-    alarm_volume_min_dbfs: float = -40.0
-    alarm_volume_max_dbfs: float = -6.0
-    alarm_load_max: float = 0.91
-    alarm_empty_input_max: float = 0.05
-    alarm_clear_ratio: float = 0.8
-    alarm_volume_hysteresis_db: float = 3.0
-    drift_window_clips: int = 200
-    drift_min_clips: int = 100
+    monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
@@ -104,34 +148,6 @@ class ServerConfig:
         _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
         _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, ">= 0 s")
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
-        _check(1 <= self.monitor_window_s <= 86_400, "monitor_window_s", self.monitor_window_s, "1..86400 s")
-        _check(0.05 <= self.monitor_interval_s <= 600, "monitor_interval_s", self.monitor_interval_s, "0.05..600 s")
-        _check(0.1 <= self.load_window_s <= 3600, "load_window_s", self.load_window_s, "0.1..3600 s")
-        _check(self.alarm_min_requests >= 1, "alarm_min_requests", self.alarm_min_requests, ">= 1")
-        for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max"):
-            _check(0 < getattr(self, name) <= 1, name, getattr(self, name), "(0, 1]")
-        _check(0 < self.alarm_clear_ratio <= 1, "alarm_clear_ratio", self.alarm_clear_ratio, "(0, 1]")
-        _check(
-            self.alarm_volume_min_dbfs < self.alarm_volume_max_dbfs <= 0,
-            "alarm_volume_min_dbfs/alarm_volume_max_dbfs",
-            (self.alarm_volume_min_dbfs, self.alarm_volume_max_dbfs),
-            "min < max <= 0 dBFS",
-        )
-        hysteresis_db = self.alarm_volume_hysteresis_db
-        _check(hysteresis_db >= 0, "alarm_volume_hysteresis_db", hysteresis_db, ">= 0 dB")
-        _check(
-            self.alarm_latency_p95_max_ms is None or self.alarm_latency_p95_max_ms > 0,
-            "alarm_latency_p95_max_ms",
-            self.alarm_latency_p95_max_ms,
-            "> 0 ms, or unset for budget_ms",
-        )
-        _check(10 <= self.drift_window_clips <= 100_000, "drift_window_clips", self.drift_window_clips, "10..100000")
-        _check(
-            1 <= self.drift_min_clips <= self.drift_window_clips,
-            "drift_min_clips",
-            self.drift_min_clips,
-            f"1..drift_window_clips ({self.drift_window_clips})",
-        )
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(
             self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
@@ -170,6 +186,20 @@ def _check(ok: bool, name: str, value: object, allowed: str) -> None:
         raise ConfigError(f"{name}: {value!r} is out of range (allowed: {allowed})")
 
 
+def _checker(prefix: str) -> Callable[[bool, str, object, str], None]:
+    """`_check` for a section's fields, named `<prefix><field>` in messages."""
+    return lambda ok, name, value, allowed: _check(ok, prefix + name, value, allowed)
+
+
+# TOML section -> (its dataclass, the ServerConfig field that holds it; None: ServerConfig itself)
+_SECTIONS: dict[str, tuple[type, str | None]] = {
+    "server": (ServerConfig, None),
+    "engine": (EngineOptions, "engine"),
+    "monitoring": (MonitoringOptions, "monitoring"),
+}
+_NESTED = frozenset(field for _, field in _SECTIONS.values() if field)
+
+
 def load_config(
     path: str | Path | None = None,
     *,
@@ -178,56 +208,66 @@ def load_config(
 ) -> ServerConfig:
     """Build a `ServerConfig` from a TOML file, the environment and flag overrides.
 
-    `overrides` uses the `[server]` key names, and `engine.<key>` for engine keys; values that
-    are None are ignored (an unset flag).
+    `overrides` uses the `[server]` key names, and `engine.<key>` / `monitoring.<key>` for the other
+    sections' keys; values that are None are ignored (an unset flag).
     """
-    server: dict[str, Any] = {}
-    engine: dict[str, Any] = {}
+    values: dict[str, dict[str, Any]] = {section: {} for section in _SECTIONS}
     if path is not None:
-        _merge_file(Path(path), server, engine)
-    _merge_env(os.environ if env is None else env, server, engine)
+        _merge_file(Path(path), values)
+    _merge_env(os.environ if env is None else env, values)
     for key, value in (overrides or {}).items():
         if value is None:
             continue
-        if key.startswith("engine."):
-            engine[key.removeprefix("engine.")] = _coerce(EngineOptions, key.removeprefix("engine."), value)
-        else:
-            server[key] = _coerce(ServerConfig, key, value)
+        section, _, name = key.rpartition(".")
+        _set(values, section or "server", name, value, where="option")
+    server = values.pop("server")
     try:
-        return ServerConfig(engine=EngineOptions(**engine), **server)
+        for section, settings in values.items():
+            cls, field_name = _SECTIONS[section]
+            server[str(field_name)] = cls(**settings)
+        return ServerConfig(**server)
     except TypeError as exc:  # only reachable through a bug in the key checks above
         raise ConfigError(str(exc)) from exc
 
 
-def _merge_file(path: Path, server: dict[str, Any], engine: dict[str, Any]) -> None:
+def _set(values: dict[str, dict[str, Any]], section: str, key: str, value: Any, *, where: str) -> None:
+    if section not in _SECTIONS:
+        raise ConfigError(f"{where}: unknown section {section!r} (known: {', '.join(_SECTIONS)})")
+    values[section][key] = _coerce(_SECTIONS[section][0], key, value, where=where)
+
+
+def _merge_file(path: Path, values: dict[str, dict[str, Any]]) -> None:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
-    unknown = set(data) - {"server", "engine"}
+    unknown = set(data) - set(_SECTIONS)
     if unknown:
-        raise ConfigError(f"config file {path}: unknown section(s) {sorted(unknown)} (known: server, engine)")
-    for key, value in data.get("server", {}).items():
-        server[key] = _coerce(ServerConfig, key, value, where=f"{path} [server]")
-    for key, value in data.get("engine", {}).items():
-        engine[key] = _coerce(EngineOptions, key, value, where=f"{path} [engine]")
+        raise ConfigError(f"config file {path}: unknown section(s) {sorted(unknown)} (known: {', '.join(_SECTIONS)})")
+    for section, settings in data.items():
+        if not isinstance(settings, dict):
+            raise ConfigError(f"config file {path}: {section} must be a table ([{section}])")
+        for key, value in settings.items():
+            _set(values, section, key, value, where=f"{path} [{section}]")
 
 
-def _merge_env(env: Mapping[str, str], server: dict[str, Any], engine: dict[str, Any]) -> None:
+def _merge_env(env: Mapping[str, str], values: dict[str, dict[str, Any]]) -> None:
+    prefixes = [(f"ASR_{section.upper()}_", section) for section in _SECTIONS if section != "server"]
     for name, value in env.items():
-        if name.startswith("ASR_ENGINE_"):
-            key = name.removeprefix("ASR_ENGINE_").lower()
-            engine[key] = _coerce(EngineOptions, key, value, where=f"environment {name}")
+        section = next((s for prefix, s in prefixes if name.startswith(prefix)), None)
+        if section is not None:
+            key = name.removeprefix(f"ASR_{section.upper()}_").lower()
+            _set(values, section, key, value, where=f"environment {name}")
         elif name.startswith("ASR_") and name.removeprefix("ASR_").lower() in _field_types(ServerConfig):
-            key = name.removeprefix("ASR_").lower()
-            server[key] = _coerce(ServerConfig, key, value, where=f"environment {name}")
+            _set(values, "server", name.removeprefix("ASR_").lower(), value, where=f"environment {name}")
 
 
 def _field_types(cls: type) -> dict[str, Any]:
     hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name != "engine"}
+    nested = _NESTED if cls is ServerConfig else frozenset()  # sections are set by their own keys
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.name not in nested}
 
 
 def _coerce(cls: type, key: str, value: Any, *, where: str = "option") -> Any:

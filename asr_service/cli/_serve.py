@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     limit_arenas(2)  # before the worker and gRPC threads start
     try:
         config = config_from_args(args, host=args.host, port=args.port, http_port=args.http_port,
-                                  baseline_path=args.baseline)
+                                  **{"monitoring.baseline_path": args.baseline})
         setup_logging(config.log_level)
         asyncio.run(serve(config))
     except AsrError as exc:

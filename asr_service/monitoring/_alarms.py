@@ -81,24 +81,24 @@ class AlarmState:
 
 
 def default_rules(config: ServerConfig) -> list[AlarmRule]:
-    """The alarms that the server config's thresholds define (drift alarms are added by the drift monitor)."""
-    keep = config.alarm_clear_ratio
-    p95_max_ms = config.alarm_latency_p95_max_ms or config.budget_ms
-    band = config.alarm_volume_hysteresis_db
+    """The alarms that the `[monitoring]` thresholds define (drift alarms are added by the drift monitor)."""
+    m = config.monitoring
+    keep = m.alarm_clear_ratio
+    p95_max_ms = m.alarm_latency_p95_max_ms or config.budget_ms
+    band = m.alarm_volume_hysteresis_db
     return [
         AlarmRule(name="null_rate", description="share of results without text", direction="above",
-                  fire_at=config.alarm_null_rate_max, clear_at=config.alarm_null_rate_max * keep),
+                  fire_at=m.alarm_null_rate_max, clear_at=m.alarm_null_rate_max * keep),
         AlarmRule(name="latency_p95", description="95th percentile of server time per clip", direction="above",
                   fire_at=p95_max_ms, clear_at=p95_max_ms * keep, unit="ms"),
         AlarmRule(name="input_volume_low", description="mean clip RMS level", direction="below",
-                  fire_at=config.alarm_volume_min_dbfs, clear_at=config.alarm_volume_min_dbfs + band, unit="dBFS"),
+                  fire_at=m.alarm_volume_min_dbfs, clear_at=m.alarm_volume_min_dbfs + band, unit="dBFS"),
         AlarmRule(name="input_volume_high", description="mean clip RMS level", direction="above",
-                  fire_at=config.alarm_volume_max_dbfs, clear_at=config.alarm_volume_max_dbfs - band, unit="dBFS"),
+                  fire_at=m.alarm_volume_max_dbfs, clear_at=m.alarm_volume_max_dbfs - band, unit="dBFS"),
         AlarmRule(name="server_load", description="host CPU busy share", direction="above",
-                  fire_at=config.alarm_load_max, clear_at=config.alarm_load_max * keep),
+                  fire_at=m.alarm_load_max, clear_at=m.alarm_load_max * keep),
         AlarmRule(name="empty_input", description="share of clips empty or below the volume floor",
-                  direction="above", fire_at=config.alarm_empty_input_max,
-                  clear_at=config.alarm_empty_input_max * keep),
+                  direction="above", fire_at=m.alarm_empty_input_max, clear_at=m.alarm_empty_input_max * keep),
     ]
 
 

@@ -74,13 +74,14 @@ class Baseline:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"baseline_path: cannot read {path} as a baseline ({exc})") from exc
+            raise ConfigError(f"monitoring.baseline_path: cannot read {path} as a baseline ({exc})") from exc
         if not isinstance(data, dict) or data.pop("format", None) != BASELINE_FORMAT:
-            raise ConfigError(f"baseline_path: {path} is not a {BASELINE_FORMAT} file (make one: asr monitor baseline)")
+            raise ConfigError(
+                f"monitoring.baseline_path: {path} is not a {BASELINE_FORMAT} file (make one: asr monitor baseline)")
         try:
             return cls(**data)
         except TypeError as exc:
-            raise ConfigError(f"baseline_path: {path}: {exc}") from exc
+            raise ConfigError(f"monitoring.baseline_path: {path}: {exc}") from exc
 
 
 def clips_of_pcm(pcm: npt.NDArray[np.int16], options: vad.VadOptions) -> list[vad.Clip]:

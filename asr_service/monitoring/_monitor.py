@@ -2,7 +2,7 @@
 
 `observe(result)` is the recognizer's observer (O(1): counters, histogram buckets, deque appends).
 Everything that looks at a window (percentiles, means, drift tests, CPU load) runs in `tick()`,
-every `monitor_interval_s`, in a worker thread so that the event loop never waits for scipy.
+every `[monitoring] interval_s`, in a worker thread so that the event loop never waits for scipy.
 """
 
 from __future__ import annotations
@@ -48,15 +48,15 @@ class Monitor:
         self.registry = CollectorRegistry(auto_describe=True)
         self.metrics = ServerMetrics(self.registry)
         self.recent = RecentResults(clock=clock)
-        self.load = CpuLoad(config.load_window_s, read=read_cpu, clock=time.monotonic)
+        self.load = CpuLoad(config.monitoring.load_window_s, read=read_cpu, clock=time.monotonic)
         self.alarms = AlarmBoard(default_rules(config), self.registry, model_labels=self.model_labels, clock=clock)
         self._recognizers: Callable[[], list[Recognizer]] = list
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._tick_lock = threading.Lock()
         self.drift_report: list[FeatureDrift] = []
-        if baseline is None and config.baseline_path:
-            baseline = Baseline.load(config.baseline_path)
+        if baseline is None and config.monitoring.baseline_path:
+            baseline = Baseline.load(config.monitoring.baseline_path)
         self.baseline = baseline
         self.drift: DriftMonitor | None = None
         if baseline is not None:
@@ -69,7 +69,8 @@ class Monitor:
         self.http = MonitoringHttpServer(self, config.host, config.http_port) if config.http_port is not None else None
 
     def _add_drift(self, baseline: Baseline) -> None:
-        options = DriftOptions(window_clips=self.config.drift_window_clips, min_clips=self.config.drift_min_clips)
+        settings = self.config.monitoring
+        options = DriftOptions(window_clips=settings.drift_window_clips, min_clips=settings.drift_min_clips)
         self.drift = baseline.drift_monitor(options)
         self._drift_score = Gauge("asr_drift_score", "Drift test score of a feature's live window vs the baseline "
                                   "(ks, binomial: p-value; wasserstein: normalised distance; psi: index).",
@@ -108,8 +109,8 @@ class Monitor:
         """Sample the load, evaluate alarms and drift; returns the alarms that changed state."""
         with self._tick_lock:
             self.load.sample()
-            window = self.recent.summary(self.config.monitor_window_s)
-            enough = window.requests >= self.config.alarm_min_requests
+            window = self.recent.summary(self.config.monitoring.window_s)
+            enough = window.requests >= self.config.monitoring.alarm_min_requests
             values: dict[str, float | None] = {
                 "null_rate": window.null_rate if enough else None,
                 "latency_p95": window.latency_p95_ms if enough else None,
@@ -118,7 +119,7 @@ class Monitor:
                 "empty_input": window.empty_input_share if enough else None,
                 "server_load": self.load.value(),
             }
-            detail = f"last {self.config.monitor_window_s:g} s, {window.requests} results"
+            detail = f"last {self.config.monitoring.window_s:g} s, {window.requests} results"
             details = dict.fromkeys(values, detail)
             if self.drift is not None:
                 self._drift_values(values, details)
@@ -152,7 +153,7 @@ class Monitor:
                 await asyncio.to_thread(self.tick)
             except Exception:  # a monitoring bug must not take the server down; say so loudly
                 logger.exception("monitor tick failed")
-            await asyncio.sleep(self.config.monitor_interval_s)
+            await asyncio.sleep(self.config.monitoring.interval_s)
 
     async def stop(self) -> None:
         """Stop the timer and the HTTP server."""

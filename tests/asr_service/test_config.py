@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from asr_service.config import ServerConfig, load_config
+from asr_service.config import MonitoringOptions, ServerConfig, load_config
 from asr_service.errors import ConfigError
 
 
@@ -100,3 +100,37 @@ def test_solo_threads_checked() -> None:
     with pytest.raises(ConfigError, match=rf"engine\.solo_threads.*<= {cores}"):
         load_config(env={"ASR_ENGINE_SOLO_THREADS": str(cores + 1)})
     assert load_config(env={"ASR_ENGINE_SOLO_THREADS": "1"}).engine.solo_threads == 1
+
+
+def test_monitoring_section_from_file_env_and_flags(tmp_path: Path) -> None:
+    path = tmp_path / "asr.toml"
+    path.write_text('[monitoring]\nwindow_s = 120\nalarm_null_rate_max = 0.1\nbaseline_path = "b.json"\n',
+                    encoding="utf-8")
+    config = load_config(path, env={"ASR_MONITORING_WINDOW_S": "30", "ASR_HTTP_PORT": "9464"},
+                         overrides={"monitoring.drift_min_clips": 50, "monitoring.baseline_path": None})
+    assert config.monitoring == MonitoringOptions(window_s=30.0, alarm_null_rate_max=0.1, baseline_path="b.json",
+                                                  drift_min_clips=50)
+    assert config.http_port == 9464  # the HTTP port is the server's, not monitoring's
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[monitoring]\nwindow = 5\n", "[monitoring]: unknown setting 'window'"),
+        ("[monitoring]\nwindow_s = 0\n", "monitoring.window_s: 0.0 is out of range"),
+        ("[monitoring]\ndrift_min_clips = 300\n", "monitoring.drift_min_clips: 300 is out of range (allowed: 1..drift"),
+        ("[server]\nmonitor_window_s = 60\n", "unknown setting 'monitor_window_s'"),
+        ("[server]\nmonitoring = 1\n", "unknown setting 'monitoring'"),
+        ("monitoring = 1\n", "monitoring must be a table"),
+    ],
+)
+def test_bad_monitoring_setting_names_it(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("(", r"\(").replace(".", r"\.")):
+        load_config(path, env={})
+
+
+def test_unknown_section_in_a_flag_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown section 'monitor'"):
+        load_config(env={}, overrides={"monitor.window_s": 5})

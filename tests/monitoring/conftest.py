@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from asr_service.config import ServerConfig
+from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.engines import EngineInfo, EngineOptions, Transcription
 from tests.e2e.conftest import RunningServer
 
@@ -95,9 +95,12 @@ def monitored_server() -> Iterator[Callable[..., RunningServer]]:
     """Start servers with a fake engine and an HTTP port (stopped at the end of the test)."""
     started: list[RunningServer] = []
 
-    def start(engine: FakeEngine | None = None, **config: Any) -> RunningServer:
+    def start(engine: FakeEngine | None = None, *, monitoring: dict[str, Any] | None = None,
+              **config: Any) -> RunningServer:
+        # The timer is off (600 s) unless a test asks: tests call monitor.tick() themselves.
         settings: dict[str, Any] = {"port": 0, "http_port": 0, "shutdown_notice_s": 0.0,
-                                    "monitor_interval_s": 600.0, **config}
+                                    "monitoring": MonitoringOptions(**{"interval_s": 600.0, **(monitoring or {})}),
+                                    **config}
         fake = engine or FakeEngine()
         running = RunningServer(ServerConfig(**settings), engine_factory=lambda options: fake).start()
         started.append(running)

@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from asr_service.audio import AudioStats
-from asr_service.config import ServerConfig
+from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.engines import EngineInfo
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
@@ -52,7 +52,7 @@ class LoadedModel:
 
 
 def monitor(clock: Clock, cpu: Cpu | None = None) -> Monitor:
-    config = ServerConfig(monitor_window_s=60.0, alarm_min_requests=20)
+    config = ServerConfig(monitoring=MonitoringOptions(window_s=60.0, alarm_min_requests=20))
     m = Monitor(config, clock=clock, read_cpu=cpu or Cpu())
     m.attach(lambda: [LoadedModel()])  # type: ignore[list-item]
     return m

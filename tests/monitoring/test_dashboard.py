@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 import vad
-from asr_service.config import ServerConfig
+from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.monitoring import Baseline, features_of_clip
 from asr_service.monitoring._baseline import manifest_clips
 from asr_service.monitoring._replay import ReplayOptions, replay
@@ -100,8 +100,8 @@ def test_dashboard_plots_real_traffic(shared_speech: Path, tmp_path: Path, brows
     clips = [clip for _, clip in manifest_clips(shared_speech / "manifest.jsonl", vad.VadOptions())]
     baseline = tmp_path / "baseline.json"
     Baseline.from_features([features_of_clip(c) for c in clips[0::2]], source="half").save(baseline)
-    config = ServerConfig(port=0, http_port=0, shutdown_notice_s=0.0, monitor_interval_s=0.5,
-                          baseline_path=str(baseline))
+    config = ServerConfig(port=0, http_port=0, shutdown_notice_s=0.0,
+                          monitoring=MonitoringOptions(interval_s=0.5, baseline_path=str(baseline)))
     server = RunningServer(config).start()  # the real engine (embedded tiny.en)
     try:
         port = server.server.monitor.http_port

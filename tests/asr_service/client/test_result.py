@@ -44,9 +44,10 @@ def test_the_wire_gives_the_in_process_result(reason: NullReason) -> None:
 
 
 def test_the_result_keeps_every_digit_and_the_cli_rounds() -> None:
+    stats = vad.ClipStats(speech_ratio=0.8125, pre_padding_ms=300.0, post_padding_ms=240.0, gain_db=1.5, split=False,
+                          rms_dbfs=-24.0, peak_dbfs=-6.0)
     clip = vad.Clip(pcm=np.zeros(16_000, dtype=np.int16), index=7, start_s=2.25, end_s=3.25, speech_start_s=2.55,
-                    speech_end_s=3.01, stats=vad.ClipStats(speech_ratio=0.8125, pre_padding_ms=300.0, post_padding_ms=240.0, gain_db=1.5,
-                                        split=False, rms_dbfs=-24.0, peak_dbfs=-6.0))
+                    speech_end_s=3.01, stats=stats)
     result = ClipResult.from_result(recognition_result(), round_trip_ms=70.54321)
     assert result.latency.server_total_ms == 63.456789 and result.round_trip_ms == 70.54321
     record = clip_record("a.wav", clip, result)
