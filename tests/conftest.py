@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
+from tests.paths import SHARED_SPEECH
 
 
 @pytest.fixture(scope="session")

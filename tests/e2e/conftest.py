@@ -10,19 +10,16 @@ from asr_service.client import AsrClient
 from asr_service.config import ServerConfig
 from asr_service.server import BackgroundServer
 
-# The e2e tests drive the same background server the demo uses.
-RunningServer = BackgroundServer
-
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[RunningServer]:
+def server() -> Iterator[BackgroundServer]:
     """A server with the embedded model, limits small enough to test (max clip 20 s)."""
-    running = RunningServer(ServerConfig(port=0, max_clip_s=20.0, max_concurrent_requests=4)).start()
+    running = BackgroundServer(ServerConfig(port=0, max_clip_s=20.0, max_concurrent_requests=4)).start()
     yield running
     running.stop()
 
 
 @pytest.fixture()
-def client(server: RunningServer) -> Iterator[AsrClient]:
+def client(server: BackgroundServer) -> Iterator[AsrClient]:
     with AsrClient(server.target, timeout_s=60.0) as c:
         yield c

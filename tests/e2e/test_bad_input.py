@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.e2e.conftest import RunningServer
 
 RATE = 16_000
 
@@ -27,12 +27,12 @@ def _tone(seconds: float, rate: int = RATE) -> bytes:
 
 
 @pytest.fixture()
-def stub(server: RunningServer) -> Iterator[asr_pb2_grpc.RecognizerStub]:
+def stub(server: BackgroundServer) -> Iterator[asr_pb2_grpc.RecognizerStub]:
     with grpc.insecure_channel(server.target) as channel:
         yield asr_pb2_grpc.RecognizerStub(channel)
 
 
-def _assert_still_healthy(server: RunningServer) -> None:
+def _assert_still_healthy(server: BackgroundServer) -> None:
     with grpc.insecure_channel(server.target) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
         assert health.status == health_pb2.HealthCheckResponse.SERVING
@@ -69,7 +69,7 @@ UNARY_CASES = [
 
 @pytest.mark.parametrize(("case", "request_", "code", "message"), UNARY_CASES, ids=[c[0] for c in UNARY_CASES])
 def test_recognize_bad_input(
-    server: RunningServer,
+    server: BackgroundServer,
     stub: asr_pb2_grpc.RecognizerStub,
     case: str,
     request_: asr_pb2.RecognizeRequest,
@@ -105,7 +105,7 @@ STREAM_CASES = [
 
 @pytest.mark.parametrize(("case", "requests", "code", "message"), STREAM_CASES, ids=[c[0] for c in STREAM_CASES])
 def test_streaming_bad_input(
-    server: RunningServer,
+    server: BackgroundServer,
     stub: asr_pb2_grpc.RecognizerStub,
     case: str,
     requests: list[asr_pb2.StreamingRecognizeRequest],

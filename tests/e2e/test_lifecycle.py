@@ -20,9 +20,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from asr_service.config import ServerConfig
 from asr_service.engines import Engine, EngineOptions
+from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.e2e.conftest import RunningServer
-from tests.e2e.fakes import GatedEngine
+from tests.fakes import GatedEngine
 
 REQUEST = asr_pb2.RecognizeRequest(
     config=asr_pb2.RecognitionConfig(format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=16_000)),
@@ -39,7 +39,7 @@ def _health(target: str) -> int:
 def test_too_many_concurrent_requests_are_refused() -> None:
     engine = GatedEngine()
     one_worker = ServerConfig(port=0, max_concurrent_requests=2, engine=EngineOptions(num_workers=1))
-    running = RunningServer(one_worker, engine_factory=lambda _: engine).start()
+    running = BackgroundServer(one_worker, engine_factory=lambda _: engine).start()
     try:
         with grpc.insecure_channel(running.target) as channel, ThreadPoolExecutor(2) as pool:
             stub = asr_pb2_grpc.RecognizerStub(channel)
@@ -67,7 +67,7 @@ def test_too_many_concurrent_requests_are_refused() -> None:
 def test_a_cancelled_request_keeps_its_slot_until_the_worker_is_done() -> None:
     engine = GatedEngine()
     one_slot = ServerConfig(port=0, max_concurrent_requests=1, engine=EngineOptions(num_workers=1))
-    running = RunningServer(one_slot, engine_factory=lambda _: engine).start()
+    running = BackgroundServer(one_slot, engine_factory=lambda _: engine).start()
     try:
         with grpc.insecure_channel(running.target) as channel:
             stub = asr_pb2_grpc.RecognizerStub(channel)
@@ -91,7 +91,7 @@ def test_a_cancelled_request_keeps_its_slot_until_the_worker_is_done() -> None:
 def test_a_cancelled_request_still_queued_never_reaches_the_engine() -> None:
     engine = GatedEngine()
     one_worker = ServerConfig(port=0, max_concurrent_requests=2, engine=EngineOptions(num_workers=1))
-    running = RunningServer(one_worker, engine_factory=lambda _: engine).start()
+    running = BackgroundServer(one_worker, engine_factory=lambda _: engine).start()
     try:
         with grpc.insecure_channel(running.target) as channel, ThreadPoolExecutor(1) as pool:
             stub = asr_pb2_grpc.RecognizerStub(channel)
@@ -122,7 +122,7 @@ def test_not_serving_until_the_model_is_loaded() -> None:
             raise TimeoutError("never released")
         return engine
 
-    running = RunningServer(ServerConfig(port=0), engine_factory=slow_factory)
+    running = BackgroundServer(ServerConfig(port=0), engine_factory=slow_factory)
     starting = asyncio.run_coroutine_threadsafe(running.server.start(), running.loop)
     status = None
     try:
@@ -148,7 +148,7 @@ def test_not_serving_until_the_model_is_loaded() -> None:
 
 def test_graceful_shutdown_drains_in_flight_work() -> None:
     engine = GatedEngine()
-    running = RunningServer(ServerConfig(port=0, shutdown_notice_s=2.0), engine_factory=lambda _: engine).start()
+    running = BackgroundServer(ServerConfig(port=0, shutdown_notice_s=2.0), engine_factory=lambda _: engine).start()
     with grpc.insecure_channel(running.target) as channel, ThreadPoolExecutor(1) as pool:
         stub = asr_pb2_grpc.RecognizerStub(channel)
         in_flight = pool.submit(stub.Recognize, REQUEST, timeout=30)

@@ -7,24 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import jiwer
 import pytest
-from whisper_normalizer.english import EnglishTextNormalizer
 
 import vad
 from asr_service.client import AsrClient, ClipResult
 from asr_service.recognizer import NullReason
-from tests.e2e.conftest import RunningServer
+from asr_service.server import BackgroundServer
+from tests.paths import REPO_ROOT
+from tests.wer import wer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "asr_service" / "data" / "sample.wav"
-normalize = EnglishTextNormalizer()
-
-
-def _wer(references: list[str], hypotheses: list[str]) -> float:
-    refs = [normalize(r) for r in references]
-    hyps = [normalize(h) for h in hypotheses]
-    return float(jiwer.wer(refs, hyps))
 
 
 @pytest.mark.shared_data
@@ -45,9 +37,9 @@ def test_real_speech_streams_with_bounded_wer(
             assert r.model_version
         references.append(str(row["text"]))
         hypotheses.append(" ".join(r.text for r in results))
-    wer = _wer(references, hypotheses)
+    error_rate = wer(references, hypotheses)
     # faster-whisper with this model scores 11.4 % on the whole set; these short clips are easier.
-    assert wer < 0.20, f"WER {wer:.3f} over {len(rows)} clips"
+    assert error_rate < 0.20, f"WER {error_rate:.3f} over {len(rows)} clips"
 
 
 @pytest.mark.slow
@@ -57,7 +49,7 @@ def test_shipped_sample_through_the_server(client: AsrClient) -> None:
     texts = [client.recognize_clip(c).text for c in clips]
     expected = (SAMPLE.with_suffix(".txt")).read_text(encoding="utf-8").splitlines()
     # espeak-ng speech is harder than a human voice for tiny.en ("brown fox" comes out "roundfark")
-    assert _wer(expected, texts) < 0.35, texts
+    assert wer(expected, texts) < 0.35, texts
 
 
 def _asr(*args: str, input_: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -67,7 +59,7 @@ def _asr(*args: str, input_: bytes | None = None) -> subprocess.CompletedProcess
 
 
 @pytest.mark.slow
-def test_transcribe_json_through_the_server(server: RunningServer) -> None:
+def test_transcribe_json_through_the_server(server: BackgroundServer) -> None:
     proc = _asr("transcribe", str(SAMPLE), "--server", server.target, "--json")
     assert proc.returncode == 0, proc.stderr.decode()
     records = [json.loads(line) for line in proc.stdout.decode().splitlines()]  # only JSON on stdout
@@ -82,7 +74,7 @@ def test_transcribe_json_through_the_server(server: RunningServer) -> None:
 
 
 @pytest.mark.slow
-def test_transcribe_stream_flag_and_raw_pcm_on_stdin(server: RunningServer) -> None:
+def test_transcribe_stream_flag_and_raw_pcm_on_stdin(server: BackgroundServer) -> None:
     pcm = vad.read_audio(SAMPLE).tobytes()
     proc = _asr("transcribe", "-", "--server", server.target, "--json", "--stream", input_=pcm)
     assert proc.returncode == 0, proc.stderr.decode()

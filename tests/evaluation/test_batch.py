@@ -11,7 +11,8 @@ import pytest
 from asr_service.cli import main
 from asr_service.evaluation import batch_items, run_batch
 from asr_service.evaluation.batch import completed_audio
-from tests.evaluation.conftest import PHRASES, ConstantEngine, fake_file_transcriber, write_manifest
+from tests.evaluation.manifests import PHRASES, write_manifest
+from tests.fakes import ConstantEngine, fake_file_transcriber
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from asr_service.cli import main
-from tests.evaluation.conftest import PHRASES, ConstantEngine, write_manifest
+from tests.evaluation.manifests import PHRASES, write_manifest
+from tests.fakes import ConstantEngine
 
 
 @pytest.fixture()
@@ -68,9 +69,9 @@ def test_eval_through_a_server_measures_the_serving_path(
     manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from asr_service.config import ServerConfig
-    from tests.e2e.conftest import RunningServer
+    from asr_service.server import BackgroundServer
 
-    server = RunningServer(ServerConfig(port=0, budget_ms=450.0), engine_factory=ConstantEngine).start()
+    server = BackgroundServer(ServerConfig(port=0, budget_ms=450.0), engine_factory=ConstantEngine).start()
     try:
         out = tmp_path / "served"
         code = main(["eval", str(manifest), "--server", server.target, "--by", "device", "--out", str(out),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.paths import REPO_ROOT
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "evaluation.ipynb"
 

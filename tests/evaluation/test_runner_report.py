@@ -21,7 +21,8 @@ from asr_service.evaluation import (
 )
 from asr_service.evaluation.report import PLOTS
 from asr_service.evaluation.summary import BootstrapOptions
-from tests.evaluation.conftest import fake_file_transcriber, write_manifest
+from tests.evaluation.manifests import write_manifest
+from tests.fakes import fake_file_transcriber
 
 HYPOTHESES = {
     "u1.wav": "the cat sat on the mat",  # ref "The cat sat on the mat." -> 0 errors / 6

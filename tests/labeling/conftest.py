@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import urllib.request
 import uuid
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,13 +49,3 @@ def ls_session(ls_config: LabelStudioConfig) -> Iterator[LabelStudioSession]:
 @pytest.fixture(scope="session")
 def run_id() -> str:
     return uuid.uuid4().hex[:8]
-
-
-def write_wav(path: Path, seconds: float, rate_hz: int = 16000) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate_hz)
-        out.writeframes(b"\x00\x01" * int(seconds * rate_hz))
-    return path

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import write_wav
 
 from labeling import (
     Annotator,
@@ -37,6 +36,7 @@ from labeling import (
     load_spec,
     register_webhook,
 )
+from tests.labeling.wavs import write_wav
 
 pytestmark = pytest.mark.labelstudio
 SPEC = load_spec()

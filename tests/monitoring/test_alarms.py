@@ -7,13 +7,10 @@ import logging
 import pytest
 from prometheus_client import generate_latest
 
-from asr_service.audio import AudioStats
 from asr_service.config import MonitoringOptions, ServerConfig
-from asr_service.engines import EngineInfo
 from asr_service.monitoring import Monitor
-from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
-
-INFO = EngineInfo(model_id="fake", model_version="fake-1", engine="test", config_hash="0")
+from asr_service.recognizer import NullReason
+from tests.fakes import FAKE_INFO, recognition_result
 
 
 class Clock:
@@ -22,17 +19,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def result(*, null: NullReason = NullReason.NONE, total_ms: float = 100.0, rms_dbfs: float = -25.0,
-           duration_s: float = 2.0) -> RecognitionResult:
-    return RecognitionResult(
-        clip_id="c", text="" if null is not NullReason.NONE else "go forward", confidence=0.9, null_reason=null,
-        no_speech_prob=0.0, model=INFO, role="primary",
-        latency=Latency(queue_wait_ms=0.0, inference_ms=total_ms, server_total_ms=total_ms, budget_ms=300.0),
-        audio=AudioStats(duration_s=duration_s, rms_dbfs=rms_dbfs, peak_dbfs=-6.0, clipped_ratio=0.0,
-                         sample_rate_hz=16_000),
-        vad=VadStats(speech_ratio=0.7, pre_padding_ms=300, post_padding_ms=300))
 
 
 class Cpu:
@@ -46,7 +32,7 @@ class Cpu:
 class LoadedModel:
     """What the monitor reads of a recognizer: its model and role (alarm series carry both)."""
 
-    info = INFO
+    info = FAKE_INFO
     role = "primary"
     in_flight = 0
 
@@ -71,10 +57,10 @@ def test_null_rate_fires_holds_and_clears_with_hysteresis(caplog: pytest.LogCapt
     m = monitor(clock)
     caplog.set_level(logging.INFO, logger="asr_service.monitoring._alarms")
     for _ in range(19):
-        m.observe(result(null=NullReason.NO_SPEECH))
+        m.observe(recognition_result(null=NullReason.NO_SPEECH))
     assert m.tick() == [] and gauge(m, "null_rate") == 0  # 19 < alarm_min_requests: no verdict
     for i in range(81):
-        m.observe(result(null=NullReason.NO_SPEECH if i < 1 else NullReason.NONE))
+        m.observe(recognition_result(null=NullReason.NO_SPEECH if i < 1 else NullReason.NONE))
     assert m.tick() == ["null_rate"]  # 20 nulls / 100 = 0.2 > 0.05
     assert gauge(m, "null_rate") == 1 and m.alarms.active() == ["null_rate"]
     state = next(a for a in m.alarms.to_json()["alarms"] if a["alarm"] == "null_rate")
@@ -82,12 +68,12 @@ def test_null_rate_fires_holds_and_clears_with_hysteresis(caplog: pytest.LogCapt
     # One minute later: 4.5 % nulls, under the threshold but above clear_at (0.04): still firing.
     clock.now += 61
     for i in range(200):
-        m.observe(result(null=NullReason.NO_SPEECH if i < 9 else NullReason.NONE))
+        m.observe(recognition_result(null=NullReason.NO_SPEECH if i < 9 else NullReason.NONE))
     assert m.tick() == [] and m.alarms.active() == ["null_rate"]
     # Another minute: 3 % < 0.04 clears it.
     clock.now += 61
     for i in range(100):
-        m.observe(result(null=NullReason.NO_SPEECH if i < 3 else NullReason.NONE))
+        m.observe(recognition_result(null=NullReason.NO_SPEECH if i < 3 else NullReason.NONE))
     assert m.tick() == ["null_rate"] and gauge(m, "null_rate") == 0
     lines = [r.getMessage() for r in caplog.records if "null_rate" in r.getMessage()]
     assert len(lines) == 2
@@ -100,22 +86,22 @@ def test_latency_volume_and_empty_input_alarms() -> None:
     clock = Clock()
     m = monitor(clock)
     for _ in range(30):
-        m.observe(result(total_ms=450.0, rms_dbfs=-50.0))
+        m.observe(recognition_result(total_ms=450.0, rms_dbfs=-50.0))
     for _ in range(3):
-        m.observe(result(null=NullReason.EMPTY_AUDIO, duration_s=0.0))
+        m.observe(recognition_result(null=NullReason.EMPTY_AUDIO, duration_s=0.0))
     assert sorted(m.tick()) == ["empty_input", "input_volume_low", "latency_p95", "null_rate"]
     clock.now += 61
     for _ in range(100):
-        m.observe(result(total_ms=120.0, rms_dbfs=-2.0))
+        m.observe(recognition_result(total_ms=120.0, rms_dbfs=-2.0))
     assert sorted(m.tick()) == ["empty_input", "input_volume_high", "input_volume_low", "latency_p95", "null_rate"]
     assert m.alarms.active() == ["input_volume_high"]
     clock.now += 61
     for _ in range(100):
-        m.observe(result(rms_dbfs=-7.0))  # inside the band, but within 3 dB of -6: stays firing
+        m.observe(recognition_result(rms_dbfs=-7.0))  # inside the band, but within 3 dB of -6: stays firing
     assert m.tick() == [] and m.alarms.active() == ["input_volume_high"]
     clock.now += 61
     for _ in range(100):
-        m.observe(result(rms_dbfs=-20.0))
+        m.observe(recognition_result(rms_dbfs=-20.0))
     assert m.tick() == ["input_volume_high"] and m.alarms.active() == []
 
 
@@ -135,8 +121,8 @@ def test_silent_clips_count_as_empty_input_not_as_low_volume() -> None:
     clock = Clock()
     recent = RecentResults(clock=clock)
     for _ in range(19):
-        recent.add(result(rms_dbfs=-25.0))
-    recent.add(result(null=NullReason.TOO_QUIET, rms_dbfs=-120.0, duration_s=0.5))
+        recent.add(recognition_result(rms_dbfs=-25.0))
+    recent.add(recognition_result(null=NullReason.TOO_QUIET, rms_dbfs=-120.0, duration_s=0.5))
     window = recent.summary(60.0)
     assert window.requests == 20
     assert window.empty_input_share == pytest.approx(0.05)

@@ -21,8 +21,8 @@ from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.monitoring import Baseline, features_of_clip
 from asr_service.monitoring._baseline import manifest_clips
 from asr_service.monitoring._replay import ReplayOptions, replay
-from tests.e2e.conftest import RunningServer
-from tests.monitoring.conftest import get_json
+from asr_service.server import BackgroundServer
+from tests.monitoring.probes import get_json
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared_data, pytest.mark.slow]
 
@@ -102,7 +102,7 @@ def test_dashboard_plots_real_traffic(shared_speech: Path, tmp_path: Path, brows
     Baseline.from_features([features_of_clip(c) for c in clips[0::2]], source="half").save(baseline)
     config = ServerConfig(port=0, http_port=0, shutdown_notice_s=0.0,
                           monitoring=MonitoringOptions(interval_s=0.5, baseline_path=str(baseline)))
-    server = RunningServer(config).start()  # the real engine (embedded tiny.en)
+    server = BackgroundServer(config).start()  # the real engine (embedded tiny.en)
     try:
         port = server.server.monitor.http_port
         short = [c for c in clips[1::2] if c.duration_s <= 4.0][:14]

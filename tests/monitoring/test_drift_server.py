@@ -13,8 +13,9 @@ from asr_service.cli import main
 from asr_service.monitoring import Baseline, features_of_clip
 from asr_service.monitoring._baseline import manifest_clips
 from asr_service.monitoring._replay import replay
-from tests.e2e.conftest import RunningServer
-from tests.monitoring.conftest import FakeEngine, get_json, scrape, value
+from asr_service.server import BackgroundServer
+from tests.fakes import FakeEngine
+from tests.monitoring.probes import get_json, scrape, value
 
 pytestmark = pytest.mark.shared_data
 
@@ -24,7 +25,7 @@ VAD_FLAGS = ["--max-clip-s", "3", "--min-silence-ms", "200"]
 
 
 def test_quiet_on_unshifted_then_drift_alarm_on_quieter_input(
-    shared_speech: Path, tmp_path: Path, monitored_server: Callable[..., RunningServer],
+    shared_speech: Path, tmp_path: Path, monitored_server: Callable[..., BackgroundServer],
 ) -> None:
     # Baseline and live traffic: alternate clips of every file (the same speakers on both sides).
     clips = [clip for _, clip in manifest_clips(shared_speech / "manifest.jsonl", VAD)]

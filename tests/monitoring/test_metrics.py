@@ -11,9 +11,10 @@ import pytest
 from asr_service.client import AsrClient
 from asr_service.errors import ClientError
 from asr_service.recognizer import NullReason, VadStats
+from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.e2e.conftest import RunningServer
-from tests.monitoring.conftest import FakeEngine, get_json, http_get, scrape, scrape_after_abort, value
+from tests.fakes import FakeEngine
+from tests.monitoring.probes import get_json, http_get, scrape, scrape_after_abort, value
 
 RATE = 16_000
 
@@ -25,7 +26,7 @@ def tone(seconds: float, amplitude: float) -> bytes:
 
 
 def test_unary_requests_give_exact_counts_buckets_and_labels(
-    monitored_server: Callable[..., RunningServer],
+    monitored_server: Callable[..., BackgroundServer],
 ) -> None:
     server = monitored_server(FakeEngine(text="hello world", confidence=0.8, delay_s=0.21), budget_ms=100.0)
     port = server.server.monitor.http_port
@@ -93,7 +94,7 @@ def test_unary_requests_give_exact_counts_buckets_and_labels(
             assert dict(labels).get("model_version") == "fake-1" and dict(labels).get("role") == "primary", name
 
 
-def test_streaming_call_is_timed_to_the_end_of_its_stream(monitored_server: Callable[..., RunningServer]) -> None:
+def test_streaming_call_is_timed_to_the_end_of_its_stream(monitored_server: Callable[..., BackgroundServer]) -> None:
     server = monitored_server(FakeEngine(delay_s=0.21))
     port = server.server.monitor.http_port
     assert port is not None
@@ -120,7 +121,7 @@ def test_streaming_call_is_timed_to_the_end_of_its_stream(monitored_server: Call
     assert value(s, "asr_transcripts_total") == 2
 
 
-def test_vad_stats_absent_means_none_not_zeros(monitored_server: Callable[..., RunningServer]) -> None:
+def test_vad_stats_absent_means_none_not_zeros(monitored_server: Callable[..., BackgroundServer]) -> None:
     # Per clip of a stream: stats sent, none sent, and stats that are all zeros (sent: not "missing").
     server = monitored_server()
     port = server.server.monitor.http_port
@@ -145,7 +146,7 @@ def test_vad_stats_absent_means_none_not_zeros(monitored_server: Callable[..., R
     assert value(s, "asr_input_vad_padding_seconds_bucket", side="pre", le="0.0") == 1
 
 
-def test_streaming_abort_is_counted_with_its_code(monitored_server: Callable[..., RunningServer]) -> None:
+def test_streaming_abort_is_counted_with_its_code(monitored_server: Callable[..., BackgroundServer]) -> None:
     server = monitored_server()
     port = server.server.monitor.http_port
     assert port is not None
@@ -159,7 +160,7 @@ def test_streaming_abort_is_counted_with_its_code(monitored_server: Callable[...
     assert value(s, "asr_grpc_server_msg_sent_total", **labels) == 0
 
 
-def test_http_pages(monitored_server: Callable[..., RunningServer]) -> None:
+def test_http_pages(monitored_server: Callable[..., BackgroundServer]) -> None:
     server = monitored_server()
     port = server.server.monitor.http_port
     assert port is not None

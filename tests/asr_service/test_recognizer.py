@@ -1,0 +1,73 @@
+"""The recognizer's null reasons: why a result has no text, decided from the clip and the engine's answer."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+
+from asr_service.audio import AudioFormat, ClipLimits, decode_clip
+from asr_service.config import ServerConfig
+from asr_service.recognizer import NullReason, RecognitionResult, Recognizer, VadStats
+from tests.fakes import FakeEngine
+
+LIMITS = ClipLimits(accepted_rates_hz=(16_000,), max_channels=1, max_clip_s=30.0)
+
+
+def tone(seconds: float, level_dbfs: float) -> bytes:
+    """A 220 Hz tone as LINEAR16 at 16 kHz, with its RMS at `level_dbfs`."""
+    t = np.arange(int(seconds * 16_000)) / 16_000
+    amplitude = np.sqrt(2) * 10 ** (level_dbfs / 20)
+    return (np.sin(2 * np.pi * 220 * t) * amplitude * 32767).astype("<i2").tobytes()
+
+
+def recognize(engine: FakeEngine, audio: bytes, *, vad: VadStats | None = None) -> RecognitionResult:
+    recognizer = Recognizer(engine, ServerConfig())  # volume floor -60 dBFS
+    clip = decode_clip(audio, AudioFormat(sample_rate_hz=16_000), LIMITS, allow_empty=True)
+    try:
+        return asyncio.run(recognizer.recognize(clip, clip_id="7", received_at=time.perf_counter(), vad=vad))
+    finally:
+        recognizer.close()
+
+
+def test_speech_has_text_and_no_reason() -> None:
+    engine = FakeEngine(text="turn left at the bakery", confidence=0.82)
+    result = recognize(engine, tone(1.5, -22.0))
+    assert (result.null_reason, result.text, result.confidence) == (NullReason.NONE, "turn left at the bakery", 0.82)
+    assert result.clip_id == "7" and engine.calls == 1
+    assert result.latency.server_total_ms >= result.latency.inference_ms >= 0
+
+
+def test_degenerate_output_is_suppressed_as_a_hallucination() -> None:
+    engine = FakeEngine(text="thank you thank you thank you thank you thank you", degenerate=True)
+    result = recognize(engine, tone(2.0, -30.0))
+    assert result.null_reason is NullReason.HALLUCINATION_SUPPRESSED
+    assert result.text == "" and result.confidence == 0.0  # the repeated words never reach the caller
+
+
+def test_no_text_from_the_engine_is_no_speech() -> None:
+    # The engine applies Whisper's silence rule and answers with no text: breathing, a door, a cough.
+    result = recognize(FakeEngine(text=""), tone(1.0, -45.0))
+    assert result.null_reason is NullReason.NO_SPEECH and result.text == ""
+
+
+def test_audio_under_the_volume_floor_is_too_quiet_and_never_reaches_the_engine() -> None:
+    engine = FakeEngine(text="should not be asked")
+    result = recognize(engine, tone(1.0, -66.0))
+    assert result.null_reason is NullReason.TOO_QUIET and result.text == ""
+    assert engine.calls == 0 and result.latency.inference_ms == 0.0
+    assert result.audio.rms_dbfs == pytest.approx(-66.0, abs=0.5)  # int16 rounding at this level
+
+
+def test_empty_audio_is_empty_and_never_reaches_the_engine() -> None:
+    engine = FakeEngine()
+    result = recognize(engine, b"")
+    assert result.null_reason is NullReason.EMPTY_AUDIO and engine.calls == 0 and result.audio.duration_s == 0.0
+
+
+def test_vad_stats_pass_through_and_their_absence_stays_none() -> None:
+    stats = VadStats(speech_ratio=0.64, pre_padding_ms=300, post_padding_ms=240, gain_db=3.5)
+    assert recognize(FakeEngine(), tone(1.0, -25.0), vad=stats).vad == stats
+    assert recognize(FakeEngine(), tone(1.0, -25.0)).vad is None

@@ -1,0 +1,143 @@
+"""Stand-ins the tests control: engines, recognition results and file transcribers.
+
+Accuracy is never tested with them: the speech tests use the real embedded model.
+
+- `FakeEngine`: says what it is told (text, confidence, degenerate output) after a delay.
+- `GatedEngine`: blocks every transcription until the test opens its gate (admission control, draining).
+- `ConstantEngine`: loadable by name from the engine registry (the `constant_engine` fixture puts it
+  there), counting its calls across instances.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from asr_service.audio import AudioStats
+from asr_service.config import DEFAULT_BUDGET_MS
+from asr_service.engines import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
+from asr_service.evaluation import ClipOutcome, FileTranscript
+from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
+
+__all__ = [
+    "FAKE_INFO",
+    "ConstantEngine",
+    "FakeEngine",
+    "GatedEngine",
+    "fake_file_transcriber",
+    "recognition_result",
+    "transcription",
+]
+
+FAKE_INFO = EngineInfo(model_id="fake", model_version="fake-1", engine="test", config_hash="0")
+
+
+def transcription(audio: npt.NDArray[np.float32], text: str, *, confidence: float = 0.9,
+                  no_speech_prob: float = 0.0, degenerate: bool = False) -> Transcription:
+    """What an engine answers for `audio`."""
+    return Transcription(text=text, confidence=confidence, no_speech_prob=no_speech_prob, avg_logprob=-0.1,
+                         num_tokens=len(text.split()), window_s=audio.size / SAMPLE_RATE_HZ, used_fallback=False,
+                         degenerate=degenerate)
+
+
+class FakeEngine:
+    """Says `text` with `confidence` after `delay_s`; model version "fake-1"."""
+
+    def __init__(self, options: EngineOptions | None = None, *, text: str = "hello world", confidence: float = 0.8,
+                 delay_s: float = 0.0, degenerate: bool = False) -> None:
+        self.text, self.confidence, self.delay_s, self.degenerate = text, confidence, delay_s, degenerate
+        self.calls = 0
+
+    @property
+    def info(self) -> EngineInfo:
+        return FAKE_INFO
+
+    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return transcription(audio, self.text, confidence=self.confidence, degenerate=self.degenerate)
+
+    def close(self) -> None:
+        pass
+
+
+class GatedEngine:
+    """Blocks every transcription until `gate` is set; counts the calls that started."""
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.gate = threading.Event()
+        self.started = threading.Semaphore(0)
+        self.closed = False
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(model_id="gated", model_version="gated-1", engine="test", config_hash="0")
+
+    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        self.started.release()
+        if not self.gate.wait(30):
+            raise TimeoutError("test gate never opened")
+        return transcription(audio, "gated")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ConstantEngine:
+    """Says `TEXT` for every clip; `calls` counts transcriptions over all instances."""
+
+    TEXT = "hello world"
+    calls = 0
+    lock = threading.Lock()
+
+    def __init__(self, options: EngineOptions | None = None) -> None:
+        self.options = options
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(model_id="constant", model_version="constant-1", engine="constant", config_hash="0")
+
+    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+        with ConstantEngine.lock:
+            ConstantEngine.calls += 1
+        return transcription(audio, self.TEXT, no_speech_prob=0.01)
+
+    def close(self) -> None:
+        pass
+
+
+def recognition_result(*, null: NullReason = NullReason.NONE, total_ms: float = 100.0,
+                       inference_ms: float | None = None, queue_wait_ms: float = 0.0, rms_dbfs: float = -25.0,
+                       duration_s: float = 2.0, used_fallback: bool = False,
+                       vad: VadStats | None = None) -> RecognitionResult:
+    """A result as the recognizer makes it (text "go forward" unless `null` says why there is none)."""
+    return RecognitionResult(
+        clip_id="c", text="" if null is not NullReason.NONE else "go forward", confidence=0.9, null_reason=null,
+        no_speech_prob=0.0, model=FAKE_INFO, role="primary",
+        latency=Latency(queue_wait_ms=queue_wait_ms, inference_ms=total_ms if inference_ms is None else inference_ms,
+                        server_total_ms=total_ms, budget_ms=DEFAULT_BUDGET_MS),
+        audio=AudioStats(duration_s=duration_s, rms_dbfs=rms_dbfs, peak_dbfs=-6.0, clipped_ratio=0.0,
+                         sample_rate_hz=SAMPLE_RATE_HZ),
+        vad=vad if vad is not None else VadStats(speech_ratio=0.7, pre_padding_ms=300, post_padding_ms=300),
+        used_fallback=used_fallback)
+
+
+def fake_file_transcriber(
+    texts: Mapping[str, str], latency_ms: float = 120.0
+) -> Callable[[Path], FileTranscript]:
+    """A FileTranscriber answering `texts[file name]` with one clip of `latency_ms`."""
+
+    def transcribe(path: Path) -> FileTranscript:
+        text = texts[path.name]
+        reason = NullReason.NONE if text else NullReason.NO_SPEECH
+        clip = ClipOutcome(start_s=0.0, end_s=1.0, text=text, confidence=0.9, null_reason=reason,
+                           latency_ms=latency_ms, inference_ms=latency_ms - 5, round_trip_ms=latency_ms + 2)
+        return FileTranscript(text=text, clips=(clip,), model_id="fake", model_version="fake-1")
+
+    return transcribe
