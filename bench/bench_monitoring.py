@@ -1,7 +1,7 @@
 """Per-request cost of the monitoring: the observer (metrics, windows, drift features) and the gRPC interceptor.
 
 Same run, same process, alternating rounds: N results through the recognizer's observers without monitoring
-(the demo's SummaryStats alone) and with it (plus Monitor.observe, drift on); N calls of a trivial async
+(none) and with it (Monitor.observe, drift on); N calls of a trivial async
 handler, found and called as gRPC does, bare and through the interceptor; the voice-pitch estimate that
 decode_clip runs per clip when the server has a drift baseline (--baseline); and one monitor tick
 (off the hot path) over full windows. Prints JSON lines and a table.
@@ -34,7 +34,6 @@ from asr_service.monitoring import Baseline, ClipFeatures, Monitor
 from asr_service.pitch import estimate_pitch_hz
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
 from asr_service.server._interceptor import MetricsInterceptor
-from asr_service.stats import SummaryStats
 
 
 def results(n: int) -> list[RecognitionResult]:
@@ -111,8 +110,8 @@ def main() -> int:
     figures: dict[str, list[float]] = {"observer_without_monitoring_us": [], "observer_with_monitoring_us": [],
                                        "handler_bare_us": [], "handler_intercepted_us": []}
     for _ in range(args.rounds):  # alternate, so that machine noise hits both sides alike
-        figures["observer_without_monitoring_us"].append(per_call_us((SummaryStats(),), batch))
-        figures["observer_with_monitoring_us"].append(per_call_us((SummaryStats(), monitor.observe), batch))
+        figures["observer_without_monitoring_us"].append(per_call_us((), batch))
+        figures["observer_with_monitoring_us"].append(per_call_us((monitor.observe,), batch))
         figures["handler_bare_us"].append(interceptor_us(args.n, False, monitor))
         figures["handler_intercepted_us"].append(interceptor_us(args.n, True, monitor))
     medians = {k: statistics.median(v) for k, v in figures.items()}

@@ -14,8 +14,8 @@ from asr_service.cli._common import add_server_flags, add_vad_flags, config_from
 from asr_service.cli._transcribe import print_result
 from asr_service.client import AsrClient
 from asr_service.errors import AsrError
+from asr_service.monitoring import WindowSummary
 from asr_service.server import BackgroundServer
-from asr_service.stats import RequestSummary
 
 __all__ = ["SAMPLE", "register"]
 
@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2)
     port, server = background.port, background.server
+    started = time.time()
     print(f"starting the server on 127.0.0.1:{port} with model {config.engine.model!r} ...", flush=True)
     try:
         background.start()
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     except (vad.VadError, AsrError) as exc:
         return fail(str(exc))
     finally:
-        summary = server.stats.summary()
+        # Everything since the server started: the monitor's recent results keep the last 30 minutes.
+        summary = server.monitor.recent.summary(time.time() - started + 1.0)
         background.stop()
     _print_summary(summary, config.budget_ms)
     return 0
@@ -85,8 +87,11 @@ def _clips(path: Path, options: vad.VadOptions, *, realtime: bool) -> Iterator[v
     yield from segmenter.flush()
 
 
-def _print_summary(s: RequestSummary, budget_ms: float) -> None:
-    nulls = ", ".join(f"{k}={v}" for k, v in sorted(s.null_transcripts.items())) or "none"
+def _print_summary(s: WindowSummary, budget_ms: float) -> None:
+    if not s.requests:
+        print("\nserver summary: no requests\nserver stopped cleanly.")
+        return
+    nulls = ", ".join(f"{k}={v}" for k, v in s.null_reasons.items()) or "none"
     print(
         "\nserver summary:"
         f"\n  requests            {s.requests} ({s.audio_s:.1f} s of audio)"

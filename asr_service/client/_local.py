@@ -12,7 +12,6 @@ from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
 from asr_service.engines import create_engine
 from asr_service.recognizer import Recognizer
-from asr_service.stats import SummaryStats
 
 __all__ = ["LocalTranscriber"]
 
@@ -27,8 +26,7 @@ class LocalTranscriber:
 
     def __init__(self, config: ServerConfig | None = None) -> None:
         self._config = config or ServerConfig()
-        self.stats = SummaryStats()
-        self._recognizer = Recognizer(create_engine(self._config.engine), self._config, observers=(self.stats,))
+        self._recognizer = Recognizer(create_engine(self._config.engine), self._config)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="asr-local-loop", daemon=True)
         self._thread.start()

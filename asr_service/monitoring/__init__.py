@@ -12,7 +12,7 @@ from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDri
 from asr_service.monitoring._features import ClipFeatures, features_of_clip, features_of_result
 from asr_service.monitoring._metrics import LATENCY_BUCKETS_S, MODEL_LABELS, ServerMetrics
 from asr_service.monitoring._monitor import Monitor
-from asr_service.monitoring._window import RecentResults, WindowSummary
+from asr_service.monitoring._summaries import RecentResults, WindowSummary
 
 __all__ = [
     "LATENCY_BUCKETS_S",

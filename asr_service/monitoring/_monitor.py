@@ -24,8 +24,8 @@ from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDri
 from asr_service.monitoring._features import features_of_result
 from asr_service.monitoring._http import MonitoringHttpServer
 from asr_service.monitoring._metrics import MODEL_LABELS, GaugeSources, ServerMetrics
+from asr_service.monitoring._summaries import RecentResults
 from asr_service.monitoring._system import CpuLoad, read_proc_stat, resident_memory_bytes
-from asr_service.monitoring._window import RecentResults
 from asr_service.recognizer import RecognitionResult, Recognizer
 
 __all__ = ["Monitor"]

@@ -26,7 +26,6 @@ from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._servicer import RecognizerServicer
-from asr_service.stats import SummaryStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "AsrServer", "create_server", "serve"]
@@ -46,7 +45,6 @@ class AsrServer:
         self._engine_factory = engine_factory
         self._recognizer: Recognizer | None = None
         self._draining = False
-        self.stats = SummaryStats()
         self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
         self.monitor.attach(self._recognizers)
         self._server = grpc.aio.server(
@@ -112,7 +110,7 @@ class AsrServer:
                 raise
             # The engine library's own errors: a corrupt model, no memory, ...
             raise ConfigError(f"engine.model: cannot load {self.config.engine.model!r} ({exc})") from exc
-        self._recognizer = Recognizer(engine, self.config, observers=(self.stats, self.monitor.observe))
+        self._recognizer = Recognizer(engine, self.config, observers=(self.monitor.observe,))
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         logger.info(
             "serving model %s version %s (loaded in %.1f s)",

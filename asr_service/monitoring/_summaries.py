@@ -1,7 +1,8 @@
-"""Per-second aggregates of recent results: the rolling windows of the alarms and the dashboard's series.
+"""Request summaries: per-second aggregates of recent results, the one home of "how did the last N seconds go".
 
-`add()` is O(1) (it appends to the current second's bucket); summaries are computed when asked
-(on the monitor's timer, or when the dashboard polls), never per request.
+The alarms' rolling windows, the dashboard's series and the demo's closing summary all read them.
+`add()` is O(1) (it adds to the current second's bucket); summaries are computed when asked (on the
+monitor's timer, when the dashboard polls, when the demo ends), never per request.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,11 +28,14 @@ class _Second:
 
     __slots__ = (
         "audio",
+        "audio_s",
         "duration_sum",
-        "empty",
+        "fallbacks",
+        "inference_ms",
         "latency_ms",
         "nulls",
         "over_budget",
+        "queue_ms",
         "requests",
         "rms_sum",
         "second",
@@ -40,22 +44,25 @@ class _Second:
     def __init__(self, second: int) -> None:
         self.second = second
         self.requests = 0
-        self.nulls = 0
-        self.empty = 0
+        self.nulls: Counter[NullReason] = Counter()
         self.over_budget = 0
+        self.fallbacks = 0
+        self.audio_s = 0.0  # every clip's duration
         # Results with real input (audio, not EMPTY_AUDIO/TOO_QUIET): the volume and length means are
-        # over these, so silent clips (counted by `empty`) do not drag the volume alarm along.
+        # over these, so silent clips (counted among the nulls) do not drag the volume alarm along.
         self.audio = 0
         self.rms_sum = 0.0
         self.duration_sum = 0.0
         self.latency_ms: list[float] = []
+        self.inference_ms: list[float] = []
+        self.queue_ms: list[float] = []
 
     def copy(self) -> _Second:
         """A snapshot, safe to read while `add` goes on with the original."""
         other = _Second(self.second)
         for name in _Second.__slots__:
-            setattr(other, name, getattr(self, name))
-        other.latency_ms = list(self.latency_ms)
+            value = getattr(self, name)
+            setattr(other, name, value.copy() if isinstance(value, list | Counter) else value)
         return other
 
 
@@ -73,6 +80,11 @@ class WindowSummary:
     latency_p95_ms: float
     mean_rms_dbfs: float
     mean_duration_s: float
+    null_reasons: Mapping[str, int]  # results without text, by NullReason name
+    audio_s: float  # seconds of audio received
+    inference_p50_ms: float
+    queue_wait_p95_ms: float
+    fallbacks: int  # results decoded again on the full window
 
     @property
     def requests_per_s(self) -> float:
@@ -113,15 +125,17 @@ class RecentResults:
             b = self._buckets[-1]
             b.requests += 1
             if result.null_reason is not NullReason.NONE:
-                b.nulls += 1
-                if result.null_reason in EMPTY_INPUT_REASONS:
-                    b.empty += 1
+                b.nulls[result.null_reason] += 1
             b.over_budget += result.latency.budget_exceeded
+            b.fallbacks += result.used_fallback
+            b.audio_s += result.audio.duration_s
             if result.audio.duration_s > 0 and result.null_reason not in EMPTY_INPUT_REASONS:
                 b.audio += 1
                 b.rms_sum += result.audio.rms_dbfs
                 b.duration_sum += result.audio.duration_s
             b.latency_ms.append(result.latency.server_total_ms)
+            b.inference_ms.append(result.latency.inference_ms)
+            b.queue_ms.append(result.latency.queue_wait_ms)
 
     def summary(self, window_s: float, *, end_s: float | None = None) -> WindowSummary:
         """Figures over the `window_s` seconds before `end_s` (default: now)."""
@@ -149,20 +163,33 @@ class RecentResults:
         return [_summarise(chosen, start, step_s) for chosen, start in zip(groups, starts, strict=True)]
 
 
+def _percentiles(values: list[float], qs: list[float]) -> list[float]:
+    """Linear-interpolated percentiles, NaN for no values."""
+    return [float(v) for v in np.percentile(values, qs)] if values else [math.nan] * len(qs)
+
+
 def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowSummary:
     requests = sum(b.requests for b in buckets)
     audio = sum(b.audio for b in buckets)
-    latencies = np.fromiter((v for b in buckets for v in b.latency_ms), dtype=np.float64)
-    p50, p95 = (np.percentile(latencies, [50, 95]) if latencies.size else (math.nan, math.nan))
+    nulls: Counter[NullReason] = Counter()
+    for b in buckets:
+        nulls.update(b.nulls)
+    p50, p95 = _percentiles([v for b in buckets for v in b.latency_ms], [50, 95])
+    empty = sum(nulls[reason] for reason in EMPTY_INPUT_REASONS)
     return WindowSummary(
         start_s=start_s,
         span_s=span_s,
         requests=requests,
-        null_rate=sum(b.nulls for b in buckets) / requests if requests else math.nan,
-        empty_input_share=sum(b.empty for b in buckets) / requests if requests else math.nan,
+        null_rate=nulls.total() / requests if requests else math.nan,
+        empty_input_share=empty / requests if requests else math.nan,
         budget_exceeded=sum(b.over_budget for b in buckets),
-        latency_p50_ms=float(p50),
-        latency_p95_ms=float(p95),
+        latency_p50_ms=p50,
+        latency_p95_ms=p95,
         mean_rms_dbfs=sum(b.rms_sum for b in buckets) / audio if audio else math.nan,
         mean_duration_s=sum(b.duration_sum for b in buckets) / audio if audio else math.nan,
+        null_reasons={reason.name: count for reason, count in sorted(nulls.items(), key=lambda kv: kv[0].value)},
+        audio_s=sum(b.audio_s for b in buckets),
+        inference_p50_ms=_percentiles([v for b in buckets for v in b.inference_ms], [50])[0],
+        queue_wait_p95_ms=_percentiles([v for b in buckets for v in b.queue_ms], [95])[0],
+        fallbacks=sum(b.fallbacks for b in buckets),
     )
