@@ -30,10 +30,9 @@ import numpy.typing as npt
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import vad
+from asr_service.client import LocalTranscriber, add_noise, apply_gain, clips_of_pcm, features_of_clip, pitch_up
 from asr_service.config import ServerConfig
-from asr_service.monitoring import Baseline, ClipFeatures, DriftOptions, features_of_clip
-from asr_service.monitoring._baseline import ClipTranscriber, clips_of_pcm
-from asr_service.monitoring._shifts import add_noise, apply_gain, pitch_up
+from asr_service.monitoring import Baseline, ClipFeatures, DriftOptions, features_of_result
 
 SPEECH = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech"
 Pcm = npt.NDArray[np.int16]
@@ -57,13 +56,14 @@ def features(options: vad.VadOptions, model: bool) -> dict[str, dict[str, list[C
     """condition -> file -> features of its clips."""
     files = [json.loads(line)["audio"] for line in (SPEECH / "manifest.jsonl").read_text().splitlines() if line]
     audio = {f: vad.read_audio(SPEECH / f) for f in files}
-    transcriber = ClipTranscriber(ServerConfig()) if model else None
+    transcriber = LocalTranscriber(ServerConfig(), pitch=True) if model else None
     out: dict[str, dict[str, list[ClipFeatures]]] = {}
     for name, (transform, vad_options) in conditions(options).items():
         out[name] = {}
         for f, pcm in audio.items():
             clips = clips_of_pcm(transform(pcm), vad_options)
-            out[name][f] = [transcriber.features(c) if transcriber else features_of_clip(c) for c in clips]
+            out[name][f] = [features_of_result(transcriber.recognize_clip(c)) if transcriber else features_of_clip(c)
+                            for c in clips]
     if transcriber:
         transcriber.close()
     return out

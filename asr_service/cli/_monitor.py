@@ -52,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_baseline(args: argparse.Namespace) -> int:
     """Build and write a baseline."""
-    from asr_service.monitoring import build_baseline
+    from asr_service.client import build_baseline
 
     try:
         config = config_from_args(args)
@@ -70,7 +70,7 @@ def run_baseline(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     """Replay a manifest to a server."""
-    from asr_service.monitoring._replay import ReplayOptions, replay
+    from asr_service.client import ReplayOptions, replay
 
     try:
         options = ReplayOptions(rate_qps=args.rate, gain_db=args.gain_db, noise_snr_db=args.noise_snr_db,

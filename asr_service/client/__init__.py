@@ -1,14 +1,22 @@
 """The client side: transcribers that take client VAD clips and give `ClipResult`s, and the tools built on them.
 
-- `AsrClient` talks to a server over gRPC (the only name here that loads gRPC, on first use);
+- `AsrClient` talks to a server over gRPC;
 - `LocalTranscriber` runs the server's recognizer in this process;
 - both follow `Transcriber`, so the CLI, the demo, the evaluation and the benchmarks treat a remote
   server and an in-process engine alike;
-- `decode_vad_clip` and `clip_vad_stats` show a clip as the server sees it.
+- `decode_vad_clip` and `clip_vad_stats` show a clip as the server sees it;
+- `replay` sends a manifest's audio through the client VAD to a server (demos, drift tests, load),
+  optionally shifted (`apply_gain`, `add_noise`, `pitch_up`, `shift_transform`);
+- `build_baseline` makes the drift baseline a server compares live traffic with, from a dev set
+  (`manifest_clips`, `clips_of_pcm` and `features_of_clip` are its steps).
+
+The names below the first four load on first use: gRPC and the generated code only for `AsrClient`
+and `replay`, the monitoring and evaluation code only for the baseline.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from asr_service.client._clips import clip_vad_stats, decode_vad_clip
@@ -16,22 +24,48 @@ from asr_service.client._local import LocalTranscriber
 from asr_service.client._result import ClipResult, Transcriber
 
 if TYPE_CHECKING:
+    from asr_service.client._baseline import build_baseline, clips_of_pcm, features_of_clip, manifest_clips
     from asr_service.client._remote import AsrClient
+    from asr_service.client._replay import ReplayOptions, ReplaySummary, replay, shift_transform
+    from asr_service.client._shifts import add_noise, apply_gain, pitch_up
 
 __all__ = [
     "AsrClient",
     "ClipResult",
     "LocalTranscriber",
+    "ReplayOptions",
+    "ReplaySummary",
     "Transcriber",
+    "add_noise",
+    "apply_gain",
+    "build_baseline",
     "clip_vad_stats",
+    "clips_of_pcm",
     "decode_vad_clip",
+    "features_of_clip",
+    "manifest_clips",
+    "pitch_up",
+    "replay",
+    "shift_transform",
 ]
+
+_LAZY = {
+    "AsrClient": "_remote",
+    "ReplayOptions": "_replay",
+    "ReplaySummary": "_replay",
+    "replay": "_replay",
+    "shift_transform": "_replay",
+    "add_noise": "_shifts",
+    "apply_gain": "_shifts",
+    "pitch_up": "_shifts",
+    "build_baseline": "_baseline",
+    "clips_of_pcm": "_baseline",
+    "features_of_clip": "_baseline",
+    "manifest_clips": "_baseline",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # gRPC and the generated code load only for a client that talks to a server.
-    if name == "AsrClient":
-        from asr_service.client._remote import AsrClient
-
-        return AsrClient
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,7 @@ import vad
 from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
-from asr_service.engines import create_engine
+from asr_service.engines import EngineFactory, create_engine
 from asr_service.recognizer import Recognizer
 
 __all__ = ["LocalTranscriber"]
@@ -21,12 +21,15 @@ class LocalTranscriber:
 
     Thread-safe: the recognizer runs on an event loop in a helper thread, so `recognize_clip` may be
     called from any number of threads (and from inside a running event loop, e.g. Jupyter); the
-    recognizer's pool transcribes `engine.num_workers` clips at a time.
+    recognizer's pool transcribes `engine.num_workers` clips at a time. `pitch` also estimates each
+    clip's voice pitch (`AudioStats.pitch_hz`), as a server with a drift baseline does.
     """
 
-    def __init__(self, config: ServerConfig | None = None) -> None:
+    def __init__(self, config: ServerConfig | None = None, *, engine_factory: EngineFactory = create_engine,
+                 pitch: bool = False) -> None:
         self._config = config or ServerConfig()
-        self._recognizer = Recognizer(create_engine(self._config.engine), self._config)
+        self._pitch = pitch
+        self._recognizer = Recognizer(engine_factory(self._config.engine), self._config)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="asr-local-loop", daemon=True)
         self._thread.start()
@@ -39,7 +42,7 @@ class LocalTranscriber:
     def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> ClipResult:
         """Transcribe one VAD clip in-process; blocks the calling thread only."""
         started = time.perf_counter()
-        decoded = decode_vad_clip(clip, self._config.clip_limits)
+        decoded = decode_vad_clip(clip, self._config.clip_limits, pitch=self._pitch)
         coro = self._recognizer.recognize(
             decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
         )

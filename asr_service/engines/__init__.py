@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 from asr_service.engines.base import (
     EMBEDDED_MODEL,
@@ -18,6 +19,7 @@ __all__ = [
     "ENGINES",
     "SAMPLE_RATE_HZ",
     "Engine",
+    "EngineFactory",
     "EngineInfo",
     "EngineOptions",
     "Transcription",
@@ -29,6 +31,9 @@ __all__ = [
 ENGINES: dict[str, str] = {
     "ctranslate2-whisper": "asr_service.engines.ctranslate2_whisper:CTranslate2WhisperEngine",
 }
+
+EngineFactory = Callable[[EngineOptions], Engine]
+"""What loads an engine from its options: `create_engine`, or a test's fake."""
 
 
 def create_engine(options: EngineOptions) -> Engine:

@@ -3,13 +3,14 @@
 One `Monitor` per server (`asr_service.server` wires it): its `observe` is the recognizer's
 observer, its `registry` also holds the gRPC call counts (the server's interceptor), and its HTTP
 server answers `/metrics`, `/`, `/api/alarms`, `/api/timeseries` and `/api/drift`. Nothing here
-imports gRPC. See docs/monitoring.md.
+imports gRPC. The client-side tools around it (building a baseline, replaying traffic) live in
+`asr_service.client`. See docs/monitoring.md.
 """
 
 from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, AlarmState, default_rules
-from asr_service.monitoring._baseline import Baseline, build_baseline
+from asr_service.monitoring._baseline import Baseline
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDrift
-from asr_service.monitoring._features import ClipFeatures, features_of_clip, features_of_result
+from asr_service.monitoring._features import Answer, ClipFeatures, audio_features, features_of_result
 from asr_service.monitoring._metrics import LATENCY_BUCKETS_S, MODEL_LABELS, ServerMetrics
 from asr_service.monitoring._monitor import Monitor
 from asr_service.monitoring._summaries import RecentResults, WindowSummary
@@ -20,6 +21,7 @@ __all__ = [
     "AlarmBoard",
     "AlarmRule",
     "AlarmState",
+    "Answer",
     "Baseline",
     "ClipFeatures",
     "DriftMonitor",
@@ -29,8 +31,7 @@ __all__ = [
     "RecentResults",
     "ServerMetrics",
     "WindowSummary",
-    "build_baseline",
+    "audio_features",
     "default_rules",
-    "features_of_clip",
     "features_of_result",
 ]

@@ -8,17 +8,14 @@ rules) ran. A feature that is None is simply not added to its window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
-import vad
-from asr_service.audio import AudioStats, ClipLimits
-from asr_service.client import clip_vad_stats, decode_vad_clip
-from asr_service.recognizer import NullReason, RecognitionResult, VadStats
+from asr_service.audio import AudioStats
+from asr_service.recognizer import NullReason, VadStats
 
-__all__ = ["NUMERIC_FEATURES", "ClipFeatures", "features_of_clip", "features_of_result"]
+__all__ = ["NUMERIC_FEATURES", "Answer", "ClipFeatures", "audio_features", "features_of_result"]
 
 NUMERIC_FEATURES = ("duration_s", "rms_dbfs", "pitch_hz", "speech_ratio", "padding_s", "confidence", "words_per_s")
-# Baseline clips come from the client VAD (16 kHz mono, split at its own max_clip_s): no server limit.
-_CLIP_LIMITS = ClipLimits(accepted_rates_hz=(vad.SAMPLE_RATE_HZ,), max_channels=1, max_clip_s=float("inf"))
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -43,11 +40,26 @@ class ClipFeatures:
         return {**self.numeric(), "is_null": self.is_null}
 
 
-def _audio_and_vad(
+class Answer(Protocol):
+    """What the features read of an answer: the server's `RecognitionResult` or a client's `ClipResult`."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def null_reason(self) -> NullReason: ...
+    @property
+    def audio(self) -> AudioStats: ...
+    @property
+    def vad(self) -> VadStats | None: ...
+
+
+def audio_features(
     audio: AudioStats, vad_stats: VadStats | None, *, confidence: float | None = None,
     words_per_s: float | None = None, is_null: bool | None = None,
 ) -> ClipFeatures:
-    """The features both paths share, by the same rules, and the model's (unset when no model ran)."""
+    """Features of a measured clip, by the rules both paths share, and the model's (unset when no model ran)."""
     return ClipFeatures(
         duration_s=audio.duration_s,
         rms_dbfs=audio.rms_dbfs if audio.duration_s > 0 else None,
@@ -60,20 +72,14 @@ def _audio_and_vad(
     )
 
 
-def features_of_result(result: RecognitionResult) -> ClipFeatures:
-    """Features of a served result (what the live monitor sees)."""
+def features_of_result(result: Answer) -> ClipFeatures:
+    """Features of a transcribed clip: what the live monitor sees, and the baseline's model features."""
     audio = result.audio
     has_text = result.null_reason is NullReason.NONE
-    return _audio_and_vad(
+    return audio_features(
         audio,
         result.vad,
         confidence=result.confidence if has_text else None,
         words_per_s=len(result.text.split()) / audio.duration_s if has_text and audio.duration_s > 0 else None,
         is_null=not has_text,
     )
-
-
-def features_of_clip(clip: vad.Clip) -> ClipFeatures:
-    """Audio and VAD features of a client clip, without a model: measured by the server's own code."""
-    decoded = decode_vad_clip(clip, _CLIP_LIMITS, pitch=True)
-    return _audio_and_vad(decoded.stats, clip_vad_stats(clip))

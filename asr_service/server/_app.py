@@ -13,14 +13,13 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from asr_service.config import ServerConfig
-from asr_service.engines import Engine, EngineOptions, create_engine
+from asr_service.engines import EngineFactory, create_engine
 from asr_service.errors import ConfigError, UnavailableError, UnknownModelError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
@@ -33,7 +32,6 @@ __all__ = ["SERVICE_NAME", "AsrServer", "create_server", "serve"]
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["Recognizer"].full_name  # "asr.v1.Recognizer"
-EngineFactory = Callable[[EngineOptions], Engine]
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 600 s clip at 48 kHz stereo LINEAR16 is ~110 MB; limits cut in first
 
 

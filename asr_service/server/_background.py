@@ -8,8 +8,8 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from asr_service.config import ServerConfig
-from asr_service.engines import create_engine
-from asr_service.server._app import AsrServer, EngineFactory, create_server
+from asr_service.engines import EngineFactory, create_engine
+from asr_service.server._app import AsrServer, create_server
 
 __all__ = ["BackgroundServer"]
 

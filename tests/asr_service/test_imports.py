@@ -26,6 +26,7 @@ GRPC_FREE = [
     "asr_service.evaluation.bootstrap",
     "asr_service.monitoring",
     "asr_service.monitoring._drift",
+    "asr_service.client",
     "asr_service.client._local",
 ]
 
@@ -47,8 +48,15 @@ def test_the_in_process_transcriber_from_the_client_package_loads_without_grpc()
     assert not loaded & set(GRPC_MODULES)
 
 
+def test_the_client_side_tools_without_a_server_load_without_grpc() -> None:
+    loaded = _top_level_modules_after(
+        "from asr_service.client import build_baseline, features_of_clip, manifest_clips, apply_gain, pitch_up")
+    assert not loaded & set(GRPC_MODULES)
+
+
 def test_the_check_sees_grpc_where_it_is_loaded() -> None:
     # The control: the server and the remote client do load gRPC and the generated code.
     assert {"grpc", "protos"} <= _top_level_modules_after("import asr_service.server")
     assert {"grpc", "protos"} <= _top_level_modules_after("from asr_service.client import AsrClient")
+    assert {"grpc", "protos"} <= _top_level_modules_after("from asr_service.client import replay")
     assert {"grpc", "protos"} <= _top_level_modules_after("import asr_service; asr_service.AsrClient")

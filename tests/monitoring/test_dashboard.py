@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 import vad
+from asr_service.client import ReplayOptions, features_of_clip, manifest_clips, replay
 from asr_service.config import MonitoringOptions, ServerConfig
-from asr_service.monitoring import Baseline, features_of_clip
-from asr_service.monitoring._baseline import manifest_clips
-from asr_service.monitoring._replay import ReplayOptions, replay
+from asr_service.monitoring import Baseline
 from asr_service.server import BackgroundServer
 from tests.monitoring.probes import get_json
 

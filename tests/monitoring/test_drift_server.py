@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -10,9 +11,8 @@ import pytest
 
 import vad
 from asr_service.cli import main
-from asr_service.monitoring import Baseline, features_of_clip
-from asr_service.monitoring._baseline import manifest_clips
-from asr_service.monitoring._replay import replay
+from asr_service.client import features_of_clip, manifest_clips, replay
+from asr_service.monitoring import Baseline
 from asr_service.server import BackgroundServer
 from tests.fakes import FakeEngine
 from tests.monitoring.probes import get_json, scrape, value
@@ -73,3 +73,21 @@ def test_bad_baseline_file_is_a_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="baseline_path"):
         Baseline.load(bad)
+
+
+
+def test_a_baseline_with_the_model_takes_its_features_from_the_served_path(shared_speech: Path,
+                                                                           tmp_path: Path) -> None:
+    from asr_service.client import build_baseline
+
+    rows = (shared_speech / "manifest.jsonl").read_text(encoding="utf-8").splitlines()[:3]
+    manifest = tmp_path / "dev.jsonl"  # audio paths are relative to the shared manifest: make them absolute
+    manifest.write_text("".join(json.dumps({**json.loads(r), "audio": str(shared_speech / json.loads(r)["audio"])})
+                                + "\n" for r in rows), encoding="utf-8")
+    engine = FakeEngine(text="seven words in every single clip here", confidence=0.71)
+    baseline = build_baseline(manifest, engine_factory=lambda options: engine)
+    assert baseline.clips >= 3 and engine.calls == baseline.clips
+    assert baseline.model_version == "fake-1" and baseline.null_rate == 0.0
+    assert baseline.features["confidence"] == [pytest.approx(0.71)] * baseline.clips
+    assert len(baseline.features["pitch_hz"]) >= baseline.clips - 1  # measured, as a server with a baseline does
+    assert all(0.3 < v < 20 for v in baseline.features["words_per_s"])

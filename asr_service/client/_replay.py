@@ -18,10 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 import vad
-from asr_service.client import AsrClient, ClipResult
+from asr_service.client._baseline import manifest_clips
+from asr_service.client._remote import AsrClient
+from asr_service.client._result import ClipResult
+from asr_service.client._shifts import add_noise, apply_gain, pitch_up
 from asr_service.errors import ClientError
-from asr_service.monitoring._baseline import manifest_clips
-from asr_service.monitoring._shifts import add_noise, apply_gain, pitch_up
 from asr_service.recognizer import NullReason
 
 __all__ = ["ReplayOptions", "ReplaySummary", "replay", "shift_transform"]
