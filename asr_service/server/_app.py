@@ -20,9 +20,10 @@ from grpc_reflection.v1alpha import reflection
 
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
-from asr_service.errors import ConfigError, UnavailableError, UnknownModelError
+from asr_service.errors import ConfigError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
+from asr_service.router import ModelRouter
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._servicer import RecognizerServicer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -41,10 +42,9 @@ class AsrServer:
     def __init__(self, config: ServerConfig, *, engine_factory: EngineFactory = create_engine) -> None:
         self.config = config
         self._engine_factory = engine_factory
-        self._recognizer: Recognizer | None = None
-        self._draining = False
+        self.router = ModelRouter()
         self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
-        self.monitor.attach(self._recognizers)
+        self.monitor.attach(self.router.recognizers)
         self._server = grpc.aio.server(
             interceptors=[MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)],
             options=[
@@ -53,7 +53,8 @@ class AsrServer:
             ]
         )
         self._health = health.aio.HealthServicer()
-        servicer = RecognizerServicer(config, self._resolve, self._recognizers, pitch=self.monitor.drift is not None)
+        servicer = RecognizerServicer(config, self.router.resolve, self.router.recognizers,
+                                      pitch=self.monitor.drift is not None)
         asr_pb2_grpc.add_RecognizerServicer_to_server(servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -74,23 +75,7 @@ class AsrServer:
     @property
     def recognizer(self) -> Recognizer | None:
         """The primary recognizer, once the model is loaded."""
-        return self._recognizer
-
-    def _recognizers(self) -> list[Recognizer]:
-        return [self._recognizer] if self._recognizer else []
-
-    def _resolve(self, model_id: str) -> Recognizer:
-        if self._draining:
-            raise UnavailableError("server: draining for shutdown; retry on another server")
-        recognizer = self._recognizer
-        if recognizer is None:
-            raise UnavailableError("server: the model is still loading; retry shortly")
-        if model_id and model_id not in (recognizer.info.model_id, recognizer.info.model_version):
-            raise UnknownModelError(
-                f"config.model_id: {model_id!r} is not served here "
-                f"(served: {recognizer.info.model_id} version {recognizer.info.model_version})"
-            )
-        return recognizer
+        return self.router.primary
 
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load the model, then go SERVING."""
@@ -108,7 +93,7 @@ class AsrServer:
                 raise
             # The engine library's own errors: a corrupt model, no memory, ...
             raise ConfigError(f"engine.model: cannot load {self.config.engine.model!r} ({exc})") from exc
-        self._recognizer = Recognizer(engine, self.config, observers=(self.monitor.observe,))
+        self.router.add(Recognizer(engine, self.config, observers=(self.monitor.observe,)))
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         logger.info(
             "serving model %s version %s (loaded in %.1f s)",
@@ -124,14 +109,14 @@ class AsrServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful shutdown: refuse new work, drain in-flight requests up to `grace_s`, then stop."""
         grace = self.config.drain_timeout_s if grace_s is None else grace_s
-        self._draining = True
+        self.router.drain()
         await self._health.enter_graceful_shutdown()
         started = time.perf_counter()
         await asyncio.sleep(self.config.shutdown_notice_s)
-        in_flight = self._recognizer.in_flight if self._recognizer else 0
+        in_flight = sum(r.in_flight for r in self.router.recognizers())
         await self._server.stop(grace)
-        if self._recognizer is not None:  # joins the worker threads: off the event loop
-            await asyncio.to_thread(self._recognizer.close, wait=True)
+        for recognizer in self.router.recognizers():  # joins the worker threads: off the event loop
+            await asyncio.to_thread(recognizer.close, wait=True)
         await self.monitor.stop()
         logger.info(
             "stopped: drained %d in-flight request(s) in %.2f s (grace %.1f s)",
