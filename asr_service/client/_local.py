@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 
 import vad
+from asr_service._loop import LoopThread
 from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
@@ -30,9 +29,7 @@ class LocalTranscriber:
         self._config = config or ServerConfig()
         self._pitch = pitch
         self._recognizer = Recognizer(engine_factory(self._config.engine), self._config)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="asr-local-loop", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("asr-local-loop")
 
     @property
     def recognizer(self) -> Recognizer:
@@ -46,12 +43,10 @@ class LocalTranscriber:
         coro = self._recognizer.recognize(
             decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
         )
-        result = asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        result = self._loop.call(coro)
         return ClipResult.from_result(result, round_trip_ms=(time.perf_counter() - started) * 1000.0)
 
     def close(self) -> None:
         """Release the model and stop the helper thread."""
         self._recognizer.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
         self._loop.close()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from asr_service._loop import LoopThread
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
 from asr_service.server._app import AsrServer, create_server
@@ -24,9 +23,8 @@ class BackgroundServer:
     """
 
     def __init__(self, config: ServerConfig, *, engine_factory: EngineFactory = create_engine) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="asr-server", daemon=True)
-        self._thread.start()
+        self._loop_thread = LoopThread("asr-server")
+        self.loop = self._loop_thread.loop
 
         async def build() -> tuple[AsrServer, int]:
             return create_server(config, engine_factory=engine_factory)
@@ -40,7 +38,7 @@ class BackgroundServer:
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
         """Run `coro` on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+        return self._loop_thread.call(coro, timeout_s)
 
     def start(self) -> BackgroundServer:
         """Start serving and load the model (SERVING on return)."""
@@ -59,6 +57,4 @@ class BackgroundServer:
             self._end_loop()
 
     def _end_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
-        self.loop.close()
+        self._loop_thread.close()

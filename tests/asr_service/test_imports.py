@@ -21,6 +21,7 @@ GRPC_FREE = [
     "asr_service.engines",
     "asr_service.recognizer",
     "asr_service.router",
+    "asr_service._loop",
     "asr_service.evaluation",
     "asr_service.evaluation.scoring",
     "asr_service.evaluation.manifest",
