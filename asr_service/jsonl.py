@@ -4,7 +4,7 @@ The evaluation manifest, ``asr transcribe-batch`` and the labeling tools (clip m
 on stdin) all read their input here, so that the same file gets the same verdict everywhere. The rules:
 
 - UTF-8, with or without a byte-order mark; lines end with ``\\n`` or ``\\r\\n``. Lines are split on
-  ``\\n`` only, so a text holding U+2028 or a form feed stays one row.
+  ``\\n`` only, so a text holding U+2028 or U+0085 stays one row.
 - A blank line (whitespace only) is no row, but it counts for the line numbers that follow. There are
   no comments: a ``#`` line is not valid JSON.
 - Every other line is one JSON object; anything else is a `RowProblem` with its 1-based line number:
@@ -123,7 +123,8 @@ def _parse(text: str, number: int) -> Row | RowProblem:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return RowProblem(line=number, reason=f"not valid JSON ({exc.msg} at column {exc.colno})")
+        why = exc.msg.removesuffix(" at")  # "Unterminated string starting at", "Invalid control character at"
+        return RowProblem(line=number, reason=f"not valid JSON ({why} at column {exc.colno})")
     if not isinstance(data, dict):
         return RowProblem(line=number, reason=f"not a JSON object ({_JSON_TYPES.get(type(data), 'a value')})")
     return Row(line=number, data=data)
