@@ -23,7 +23,7 @@ from typing import Any
 import vad
 from asr_service.evaluation.errors import EvaluationError, ManifestError
 from asr_service.evaluation.transcription import FileTranscriber, transcribe_files
-from asr_service.jsonl import RowError, RowProblem, UnreadableFileError, audio_path, read_rows
+from asr_service.jsonl import Row, RowError, RowProblem, UnreadableFileError, audio_path, read_rows
 
 __all__ = ["AUDIO_SUFFIXES", "BatchItem", "BatchSummary", "batch_items", "completed_audio", "run_batch"]
 
@@ -89,15 +89,18 @@ def completed_audio(out_path: Path) -> set[str]:
         logger.warning("%s: dropping a half-written last line (%d bytes)", out_path, len(data) - cut)
         with out_path.open("r+b") as fh:
             fh.truncate(cut)
-        data = data[:cut]
-    done: set[str] = set()
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        try:
-            row = json.loads(line)
-            done.add(str(row["audio"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvaluationError(f"{out_path} line {number}: not a transcribe-batch line ({exc})") from exc
-    return done
+    try:
+        return {_done_audio(entry, out_path) for entry in read_rows(out_path)}
+    except UnreadableFileError as exc:
+        raise EvaluationError(str(exc)) from exc
+
+
+def _done_audio(entry: Row | RowProblem, out_path: Path) -> str:
+    audio = entry.data.get("audio") if isinstance(entry, Row) else None
+    if audio is None:
+        reason = entry.reason if isinstance(entry, RowProblem) else "no 'audio'"
+        raise EvaluationError(f"{out_path}:{entry.line}: not a transcribe-batch line ({reason})")
+    return str(audio)
 
 
 def run_batch(
