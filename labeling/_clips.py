@@ -2,7 +2,8 @@
 
 One JSON object per line, as the transcriber writes it: ``audio`` (a path, relative to the manifest's
 folder unless absolute), optional ``start_s``/``end_s``, and the model output ``text``, ``confidence``,
-``model_version``. Other fields are kept as task data.
+``model_version``. Other fields are kept as task data. The lines are read by `asr_service.jsonl`
+(UTF-8, blank lines skipped); the first bad line stops the import as ``file:line: reason``.
 
 Label Studio serves the audio itself (local-files serving): each file must lie below its
 ``LOCAL_FILES_DOCUMENT_ROOT`` (``LABEL_STUDIO_DOCUMENT_ROOT`` here), and a local-files storage of the
@@ -11,7 +12,6 @@ project must cover the file's folder.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from asr_service.jsonl import Row, RowError, RowProblem, UnreadableFileError, audio_path, read_rows
 from labeling._errors import InputError
 
 __all__ = ["Clip", "local_files_url", "read_clips", "storage_dirs"]
@@ -44,63 +45,55 @@ class Clip:
 def read_clips(manifest: Path, *, document_root: Path) -> list[Clip]:
     """Read and check every line; the first problem raises :class:`InputError` naming file and line."""
     try:
-        text = manifest.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {manifest}: {exc.strerror}") from exc
-    clips: list[Clip] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{manifest}:{number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON: {exc.msg}") from exc
-        if not isinstance(item, dict):
-            raise InputError(f"{where}: expected a JSON object")
-        clips.append(_clip(item, number, where, manifest.parent, document_root))
+        clips = [_checked(entry, manifest, document_root) for entry in read_rows(manifest)]
+    except UnreadableFileError as exc:
+        raise InputError(str(exc)) from exc
     if not clips:
         raise InputError(f"{manifest}: no clips")
     return clips
 
 
-def _clip(item: dict[str, Any], number: int, where: str, base: Path, document_root: Path) -> Clip:
-    audio = item.get("audio")
-    if not isinstance(audio, str) or not audio:
-        raise InputError(f"{where}: 'audio' must be a non-empty path")
-    path = Path(audio)
-    path = Path(os.path.normpath(path if path.is_absolute() else (base / path).absolute()))
-    if not path.is_file():
-        raise InputError(f"{where}: audio file {path} does not exist")
+def _checked(entry: Row | RowProblem, manifest: Path, document_root: Path) -> Clip:
+    if isinstance(entry, RowProblem):
+        raise InputError(entry.where(manifest))
+    try:
+        return _clip(entry, manifest, document_root)
+    except RowError as bad:
+        raise InputError(bad.problem(entry.line).where(manifest)) from None
+
+
+def _clip(row: Row, manifest: Path, document_root: Path) -> Clip:
+    _, path = audio_path(row, manifest, must_exist=True)
     root = Path(os.path.normpath(document_root.absolute()))
     if root != path.parent and root not in path.parents:
-        raise InputError(f"{where}: audio file {path} is outside the document root {root} that Label Studio "
-                         "serves (LABEL_STUDIO_DOCUMENT_ROOT / LOCAL_FILES_DOCUMENT_ROOT)")
-    start_s, end_s = _number(item, "start_s", where), _number(item, "end_s", where)
+        raise RowError(f"audio file {path} is outside the document root {root} that Label Studio "
+                       "serves (LABEL_STUDIO_DOCUMENT_ROOT / LOCAL_FILES_DOCUMENT_ROOT)")
+    item = row.data
+    start_s, end_s = _number(item, "start_s"), _number(item, "end_s")
     if start_s is not None and end_s is not None and end_s <= start_s:
-        raise InputError(f"{where}: end_s ({end_s}) must be after start_s ({start_s})")
-    confidence = _number(item, "confidence", where)
+        raise RowError(f"end_s ({end_s}) must be after start_s ({start_s})")
+    confidence = _number(item, "confidence")
     if confidence is not None and not 0.0 <= confidence <= 1.0:
-        raise InputError(f"{where}: confidence {confidence} is outside [0, 1]")
+        raise RowError(f"confidence {confidence} is outside [0, 1]")
     text = item.get("text")
     if text is not None and not isinstance(text, str):
-        raise InputError(f"{where}: 'text' must be a string")
+        raise RowError("'text' must be a string")
     version = item.get("model_version")
     return Clip(
-        line=number, audio_path=path, start_s=start_s, end_s=end_s, text=text, confidence=confidence,
+        line=row.line, audio_path=path, start_s=start_s, end_s=end_s, text=text, confidence=confidence,
         model_version=str(version) if version is not None else None,
         extra={k: v for k, v in item.items() if k not in _RESERVED},
     )
 
 
-def _number(item: Mapping[str, Any], key: str, where: str) -> float | None:
+def _number(item: Mapping[str, Any], key: str) -> float | None:
     value = item.get(key)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{where}: {key!r} must be a finite number, got {value!r}")
+        raise RowError(f"{key!r} must be a finite number, got {value!r}")
     if value < 0:
-        raise InputError(f"{where}: {key!r} must not be negative, got {value!r}")
+        raise RowError(f"{key!r} must not be negative, got {value!r}")
     return float(value)
 
 

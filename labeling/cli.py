@@ -15,8 +15,9 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
+from asr_service.jsonl import RowProblem, UnreadableFileError, read_lines
 from labeling._agreement import compute_agreement
 from labeling._canonical import Canonicaliser
 from labeling._errors import InputError, LabelingError, LabelStudioError
@@ -135,23 +136,22 @@ def _guarded(fn: Handler) -> Handler:
     return run
 
 
-def _read_items(stream: TextIO) -> Iterator[tuple[Any, str]]:
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"stdin line {number}: not valid JSON: {exc.msg}") from exc
-        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
-            raise InputError(f'stdin line {number}: expected {{"id": ..., "text": "..."}}')
-        yield item.get("id"), item["text"]
+def _read_items(stream: BinaryIO) -> Iterator[tuple[Any, str]]:
+    try:
+        for entry in read_lines(stream, source="stdin"):
+            if isinstance(entry, RowProblem):
+                raise InputError(entry.where("stdin"))
+            if not isinstance(entry.data.get("text"), str):
+                raise InputError(f'stdin:{entry.line}: expected {{"id": ..., "text": "..."}}')
+            yield entry.data.get("id"), entry.data["text"]
+    except UnreadableFileError as exc:
+        raise InputError(str(exc)) from exc
 
 
 def _cmd_conventions_lint(args: argparse.Namespace) -> int:
     linter = Linter(load_spec(args.spec))
     status = EXIT_OK
-    for item_id, text in _read_items(sys.stdin):
+    for item_id, text in _read_items(sys.stdin.buffer):
         violations = linter.lint(text)
         errors = sum(v.severity == "error" for v in violations)
         status = EXIT_VIOLATIONS if errors else status
@@ -162,7 +162,7 @@ def _cmd_conventions_lint(args: argparse.Namespace) -> int:
 
 def _cmd_conventions_fix(args: argparse.Namespace) -> int:
     canon = Canonicaliser(load_spec(args.spec))
-    for item_id, text in _read_items(sys.stdin):
+    for item_id, text in _read_items(sys.stdin.buffer):
         print(json.dumps({"id": item_id, "text": canon.canonicalise(text)}, ensure_ascii=False))
     return EXIT_OK
 

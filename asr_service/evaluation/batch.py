@@ -22,8 +22,8 @@ from typing import Any
 
 import vad
 from asr_service.evaluation.errors import EvaluationError, ManifestError
-from asr_service.evaluation.manifest import RowProblem
 from asr_service.evaluation.transcription import FileTranscriber, transcribe_files
+from asr_service.jsonl import Row, RowError, RowProblem, UnreadableFileError, audio_path, read_rows
 
 __all__ = ["AUDIO_SUFFIXES", "BatchItem", "BatchSummary", "batch_items", "completed_audio", "run_batch"]
 
@@ -57,27 +57,25 @@ def batch_items(source: str | Path) -> tuple[list[BatchItem], list[RowProblem]]:
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES)
         return [BatchItem(audio=p.relative_to(src).as_posix(), path=p) for p in files], []
     try:
-        lines = src.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{src}: neither a folder nor a readable manifest ({exc})") from exc
+        return _manifest_items(src)
+    except UnreadableFileError as exc:
+        raise ManifestError(str(exc)) from exc
+
+
+def _manifest_items(manifest: Path) -> tuple[list[BatchItem], list[RowProblem]]:
     items: list[BatchItem] = []
     problems: list[RowProblem] = []
-    base = src.resolve().parent
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
+    for entry in read_rows(manifest):
+        if isinstance(entry, RowProblem):
+            problems.append(entry)
             continue
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(RowProblem(line=number, audio="", reason=f"not valid JSON ({exc.msg})"))
+            audio, path = audio_path(entry, manifest, must_exist=False)  # a missing file is unreadable audio
+        except RowError as bad:
+            problems.append(bad.problem(entry.line))
             continue
-        audio = row.get("audio") if isinstance(row, dict) else None
-        if not isinstance(audio, str) or not audio.strip():
-            problems.append(RowProblem(line=number, audio="", reason="no 'audio' path"))
-            continue
-        path = Path(audio) if Path(audio).is_absolute() else base / audio
-        extra = {"utt_id": row["utt_id"]} if row.get("utt_id") else {}
-        items.append(BatchItem(audio=audio, path=path, extra={**extra, "line": number}))
+        extra = {"utt_id": entry.data["utt_id"]} if entry.data.get("utt_id") else {}
+        items.append(BatchItem(audio=audio, path=path, extra={**extra, "line": entry.line}))
     return items, problems
 
 
@@ -91,15 +89,18 @@ def completed_audio(out_path: Path) -> set[str]:
         logger.warning("%s: dropping a half-written last line (%d bytes)", out_path, len(data) - cut)
         with out_path.open("r+b") as fh:
             fh.truncate(cut)
-        data = data[:cut]
-    done: set[str] = set()
-    for number, line in enumerate(data.decode("utf-8").splitlines(), start=1):
-        try:
-            row = json.loads(line)
-            done.add(str(row["audio"]))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise EvaluationError(f"{out_path} line {number}: not a transcribe-batch line ({exc})") from exc
-    return done
+    try:
+        return {_done_audio(entry, out_path) for entry in read_rows(out_path)}
+    except UnreadableFileError as exc:
+        raise EvaluationError(str(exc)) from exc
+
+
+def _done_audio(entry: Row | RowProblem, out_path: Path) -> str:
+    audio = entry.data.get("audio") if isinstance(entry, Row) else None
+    if audio is None:
+        reason = entry.reason if isinstance(entry, RowProblem) else "no 'audio'"
+        raise EvaluationError(f"{out_path}:{entry.line}: not a transcribe-batch line ({reason})")
+    return str(audio)
 
 
 def run_batch(

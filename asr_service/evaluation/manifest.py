@@ -14,14 +14,15 @@ Format (compatible with ``shared/data/speech/manifest.jsonl``)::
 - any other field (``tags``, ``speaker``, ``device``, ``age_group`` ...) is a slice key for ``--by``;
   a list field slices by each of its values (a row tagged ``["noisy", "male"]`` counts in both slices).
 
-A row that is not a JSON object, has no ``audio`` or no ``text``, points at a missing file, or carries a
-bad ``duration``/``recorded_at`` becomes a `RowProblem` with its line number: excluded from scores,
-counted and listed in the results, never silently dropped.
+The lines are read by `asr_service.jsonl` (UTF-8, blank lines skipped, one JSON object a line; a file
+that cannot be read is a `ManifestError`). A line that is not a JSON object, a row with no ``audio`` or
+no ``text``, a missing file, a bad ``duration``/``recorded_at`` or a repeated ``utt_id`` becomes a
+`RowProblem` with its line number: excluded from scores, counted and listed in the results, never
+silently dropped.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from asr_service.evaluation.errors import ManifestError
+from asr_service.jsonl import Row, RowError, RowProblem, UnreadableFileError, audio_path, read_rows
 
 __all__ = ["RESERVED_FIELDS", "Manifest", "RowProblem", "Utterance", "load_manifest", "parse_timestamp"]
 
@@ -51,19 +53,6 @@ class Utterance:
     duration_s: float | None = None
     recorded_at: datetime | None = None  # timezone-aware (UTC when the row gave no offset)
     fields: Mapping[str, Any] = field(default_factory=dict)  # every other field: the slice keys
-
-
-@dataclass(frozen=True, kw_only=True)
-class RowProblem:
-    """A manifest row excluded from the scores, and why."""
-
-    line: int
-    audio: str  # "" when the row had none
-    reason: str
-
-    def to_json(self) -> dict[str, Any]:
-        """As written in results.json."""
-        return {"line": self.line, "audio": self.audio, "reason": self.reason}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,71 +88,58 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     """Read a JSON-lines manifest; a bad row becomes a `RowProblem`, an unreadable file a `ManifestError`."""
     manifest_path = Path(path)
     try:
-        lines = manifest_path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"manifest {manifest_path}: cannot read it ({exc})") from exc
-    base = manifest_path.resolve().parent
-    utterances: list[Utterance] = []
-    problems: list[RowProblem] = []
-    seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            utt = _parse_row(line, number, base, check_files=check_files)
-        except _BadRow as bad:
-            problems.append(RowProblem(line=number, audio=bad.audio, reason=str(bad)))
-            continue
-        if utt.utt_id in seen:
-            reason = f"duplicate utterance id {utt.utt_id!r} (first at line {seen[utt.utt_id]})"
-            problems.append(RowProblem(line=number, audio=utt.audio, reason=reason))
-            continue
-        seen[utt.utt_id] = number
-        utterances.append(utt)
+        utterances, problems = _read(manifest_path, check_files=check_files)
+    except UnreadableFileError as exc:
+        raise ManifestError(str(exc)) from exc
     for problem in problems:
-        logger.warning("manifest %s line %d: %s", manifest_path, problem.line, problem.reason)
+        logger.warning("%s", problem.where(manifest_path))
     return Manifest(path=manifest_path, utterances=tuple(utterances), problems=tuple(problems))
 
 
-class _BadRow(ValueError):
-    def __init__(self, reason: str, audio: str = "") -> None:
-        super().__init__(reason)
-        self.audio = audio
-
-
-def _parse_row(line: str, number: int, base: Path, *, check_files: bool) -> Utterance:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise _BadRow(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if not isinstance(row, dict):
-        raise _BadRow(f"not a JSON object (a {type(row).__name__})")
-    audio = row.get("audio")
-    if not isinstance(audio, str) or not audio.strip():
-        raise _BadRow("no 'audio' path")
-    text = row.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise _BadRow("no reference 'text'", audio)
-    audio_path = Path(audio) if Path(audio).is_absolute() else base / audio
-    if check_files and not audio_path.is_file():
-        raise _BadRow(f"audio file not found: {audio_path}", audio)
-    duration = row.get("duration")
-    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
-        raise _BadRow(f"'duration' {duration!r} is not a number of seconds >= 0", audio)
-    recorded_at = None
-    if row.get("recorded_at") is not None:
+def _read(manifest: Path, *, check_files: bool) -> tuple[list[Utterance], list[RowProblem]]:
+    utterances: list[Utterance] = []
+    problems: list[RowProblem] = []
+    seen: dict[str, int] = {}
+    for entry in read_rows(manifest):
+        if isinstance(entry, RowProblem):
+            problems.append(entry)
+            continue
         try:
-            recorded_at = parse_timestamp(row["recorded_at"])
+            utt = _utterance(entry, manifest, check_files=check_files)
+        except RowError as bad:
+            problems.append(bad.problem(entry.line))
+            continue
+        if utt.utt_id in seen:
+            reason = f"duplicate utterance id {utt.utt_id!r} (first at line {seen[utt.utt_id]})"
+            problems.append(RowProblem(line=entry.line, audio=utt.audio, reason=reason))
+            continue
+        seen[utt.utt_id] = entry.line
+        utterances.append(utt)
+    return utterances, problems
+
+
+def _utterance(row: Row, manifest: Path, *, check_files: bool) -> Utterance:
+    audio, path = audio_path(row, manifest, must_exist=check_files)
+    text = row.data.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise RowError("no reference 'text'", audio)
+    duration = row.data.get("duration")
+    if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
+        raise RowError(f"'duration' {duration!r} is not a number of seconds >= 0", audio)
+    recorded_at = None
+    if row.data.get("recorded_at") is not None:
+        try:
+            recorded_at = parse_timestamp(row.data["recorded_at"])
         except ValueError as exc:
-            raise _BadRow(str(exc), audio) from None
-    utt_id = row.get("utt_id")
+            raise RowError(str(exc), audio) from None
+    utt_id = row.data.get("utt_id")
     return Utterance(
-        line=number,
+        line=row.line,
         utt_id=str(utt_id) if utt_id not in (None, "") else audio,
         audio=audio,
-        audio_path=audio_path,
+        audio_path=path,
         text=text,
         duration_s=float(duration) if duration is not None else None,
         recorded_at=recorded_at,
-        fields={k: v for k, v in row.items() if k not in RESERVED_FIELDS},
+        fields={k: v for k, v in row.data.items() if k not in RESERVED_FIELDS},
     )

@@ -18,6 +18,7 @@ GRPC_FREE = [
     "asr_service",
     "asr_service.errors",
     "asr_service.config",
+    "asr_service.jsonl",
     "asr_service.engines",
     "asr_service.recognizer",
     "asr_service.router",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from asr_service.cli import main
-from asr_service.evaluation import batch_items, run_batch
+from asr_service.evaluation import EvaluationError, batch_items, run_batch
 from asr_service.evaluation.batch import completed_audio
 from tests.evaluation.manifests import PHRASES, write_manifest
 from tests.fakes import ConstantEngine, fake_file_transcriber
@@ -58,6 +58,17 @@ def test_manifest_batch_reports_unreadable_files_with_line_numbers(
     err = capsys.readouterr().err
     assert "manifest line 2: unreadable audio" in err and "skipped manifest line 3: no 'audio'" in err
     assert [(r["audio"], r["utt_id"]) for r in _lines(out)] == [(str(espeak_dir / "hello.wav"), "h")]
+
+
+def test_resume_reads_out_with_the_manifest_reader(tmp_path: Path) -> None:
+    # OUT is written with ensure_ascii=False: a raw U+2028 in a transcript must not split its line.
+    out = tmp_path / "out.jsonl"
+    out.write_text(json.dumps({"audio": "a.wav", "text": "one\u2028two"}, ensure_ascii=False) + "\n\n",
+                   encoding="utf-8")
+    assert completed_audio(out) == {"a.wav"}
+    out.write_text('{"audio": "a.wav"}\n{"text": "x"}\n', encoding="utf-8")
+    with pytest.raises(EvaluationError, match=r"out\.jsonl:2: not a transcribe-batch line \(no 'audio'\)"):
+        completed_audio(out)
 
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores to run 2 workers without oversubscribing")

@@ -52,7 +52,7 @@ def test_lint_writes_violations_per_id_and_exit_code() -> None:
 def test_bad_input_and_bad_spec_exit_2_with_a_message(tmp_path: Path) -> None:
     result = run(["conventions", "fix"], '{"id": 1, "text": "ok"}\nnot json\n')
     assert result.returncode == 2
-    assert "stdin line 2: not valid JSON" in result.stderr
+    assert "stdin:2: not valid JSON (Expecting value at column 1)" in result.stderr
     spec = tmp_path / "bad.yaml"
     spec.write_text("format: 1\nconvention: {name: b, version: '1'}\nrules:\n  - {id: r1, pattern: '[a-'}\n")
     result = run(["conventions", "lint", "--spec", str(spec)], '{"id": 1, "text": "a"}\n')

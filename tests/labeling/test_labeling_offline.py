@@ -43,10 +43,13 @@ def test_all_is_true_and_every_name_documented() -> None:
 
 
 def test_importing_labeling_loads_neither_protos_nor_the_server() -> None:
-    # Also catches an indirect import (asr_service's package imports the gRPC client and protos).
-    code = "import sys, labeling, labeling.cli; print(sorted({m.split('.')[0] for m in sys.modules}))"
-    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "'protos'" not in loaded and "'asr_service'" not in loaded and "'grpc'" not in loaded
+    # Of asr_service, only the shared JSON-lines reader (and its lazy package): no gRPC, no protos, even
+    # indirectly. A fresh interpreter, so that modules loaded by other tests cannot hide an import.
+    code = "import sys, json, labeling, labeling.cli; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert {m for m in loaded if m.split(".")[0] == "asr_service"} == {"asr_service", "asr_service.jsonl"}
+    assert not {m.split(".")[0] for m in loaded} & {"grpc", "protos"}
 
 
 def test_no_module_imports_protos_and_modules_stay_small() -> None:
@@ -132,13 +135,13 @@ def test_read_clips_resolves_paths_and_keeps_extra_fields(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ('{"text": "x"}', "'audio' must be a non-empty path"),
-        ('{"audio": "missing.wav"}', "does not exist"),
+        ('{"text": "x"}', "no 'audio' path"),
+        ('{"audio": "missing.wav"}', "audio file not found: "),
         ('{"audio": "a.wav", "confidence": 2}', "confidence 2.0 is outside [0, 1]"),
         ('{"audio": "a.wav", "start_s": 2, "end_s": 1}', "end_s (1.0) must be after start_s (2.0)"),
         ('{"audio": "a.wav", "text": 3}', "'text' must be a string"),
-        ("[1]", "expected a JSON object"),
-        ("{", "not valid JSON"),
+        ("[1]", "not a JSON object (an array)"),
+        ("{", "not valid JSON (Expecting property name enclosed in double quotes at column 2)"),
     ],
 )
 def test_bad_manifest_lines_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
