@@ -9,7 +9,7 @@ import pytest
 
 from asr_service.evaluation import DateWindow, SelectionError, load_manifest, select, slice_values
 from asr_service.evaluation.selection import NO_VALUE, check_slice_keys, parse_since
-from tests.evaluation.manifests import write_manifest
+from tests.asr_service.evaluation.manifests import write_manifest
 
 NOW = datetime(2025, 6, 30, 12, 0, tzinfo=UTC)
 

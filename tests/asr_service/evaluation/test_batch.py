@@ -11,7 +11,7 @@ import pytest
 from asr_service.cli import main
 from asr_service.evaluation import EvaluationError, batch_items, run_batch
 from asr_service.evaluation.batch import completed_audio
-from tests.evaluation.manifests import PHRASES, write_manifest
+from tests.asr_service.evaluation.manifests import PHRASES, write_manifest
 from tests.fakes import ConstantEngine, fake_file_transcriber
 
 

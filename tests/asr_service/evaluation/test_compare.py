@@ -10,7 +10,7 @@ import pytest
 from asr_service.cli import main
 from asr_service.evaluation import EvalOptions, Gates, compare, evaluate_manifest, load_results, write_results
 from asr_service.evaluation.summary import BootstrapOptions
-from tests.evaluation.manifests import write_manifest
+from tests.asr_service.evaluation.manifests import write_manifest
 from tests.fakes import fake_file_transcriber
 
 REFERENCE = "alpha bravo charlie delta echo foxtrot golf hotel india juliet"

@@ -14,8 +14,8 @@ from asr_service.cli import main
 from asr_service.client import features_of_clip, manifest_clips, replay
 from asr_service.monitoring import Baseline
 from asr_service.server import BackgroundServer
+from tests.asr_service.monitoring.probes import get_json, scrape, value
 from tests.fakes import FakeEngine
-from tests.monitoring.probes import get_json, scrape, value
 
 pytestmark = pytest.mark.shared_data
 

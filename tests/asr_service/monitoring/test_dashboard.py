@@ -21,7 +21,7 @@ from asr_service.client import ReplayOptions, features_of_clip, manifest_clips, 
 from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.monitoring import Baseline
 from asr_service.server import BackgroundServer
-from tests.monitoring.probes import get_json
+from tests.asr_service.monitoring.probes import get_json
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared_data, pytest.mark.slow]
 

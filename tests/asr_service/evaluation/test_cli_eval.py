@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from asr_service.cli import main
-from tests.evaluation.manifests import PHRASES, write_manifest
+from tests.asr_service.evaluation.manifests import PHRASES, write_manifest
 from tests.fakes import ConstantEngine
 
 

@@ -21,7 +21,7 @@ from asr_service.evaluation import (
 )
 from asr_service.evaluation.report import PLOTS
 from asr_service.evaluation.summary import BootstrapOptions
-from tests.evaluation.manifests import write_manifest
+from tests.asr_service.evaluation.manifests import write_manifest
 from tests.fakes import fake_file_transcriber
 
 HYPOTHESES = {

@@ -13,8 +13,8 @@ from asr_service.errors import ClientError
 from asr_service.recognizer import NullReason, VadStats
 from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
+from tests.asr_service.monitoring.probes import get_json, http_get, scrape, scrape_after_abort, value
 from tests.fakes import FakeEngine
-from tests.monitoring.probes import get_json, http_get, scrape, scrape_after_abort, value
 
 RATE = 16_000
 

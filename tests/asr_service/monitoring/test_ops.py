@@ -6,15 +6,15 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from asr_service.config import ServerConfig
 from asr_service.monitoring import Baseline, ClipFeatures, Monitor
 from asr_service.server._interceptor import MetricsInterceptor
+from tests.paths import REPO_ROOT
 
-OPS = Path(__file__).resolve().parents[2] / "ops"
+OPS = REPO_ROOT / "ops"
 RULES = OPS / "prometheus" / "alerts.yml"
 GRAFANA = OPS / "grafana" / "asr-server-dashboard.json"
 _NAME = re.compile(r"\b(asr_[a-z0-9_]+)\b")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.evaluation.manifests import PHRASES
+from tests.asr_service.evaluation.manifests import PHRASES
 from tests.fakes import ConstantEngine
 
 
