@@ -492,16 +492,9 @@ def _ct2_max_length(prompt_len: int, cap: int) -> int:
 
 
 def _validate(options: EngineOptions) -> None:
-    if options.num_workers < 1:
-        raise ValueError(f"num_workers: must be >= 1, got {options.num_workers}")
-    if options.cpu_threads < 0:
-        raise ValueError(f"cpu_threads: must be >= 0 (0 = automatic), got {options.cpu_threads}")
-    if options.solo_threads < 0:
-        raise ValueError(f"solo_threads: must be >= 0 (0 = all cores), got {options.solo_threads}")
+    """What only this engine knows: its decoders, devices and compute types (`EngineOptions` checked the rest)."""
     if options.decoder not in DECODERS:
         raise ValueError(f"decoder: must be one of auto, {', '.join(DECODERS)}, got {options.decoder!r}")
-    if options.decoder == "onnxruntime" and options.device != "cpu":
-        raise ValueError(f"decoder: 'onnxruntime' runs on the CPU only, but device is {options.device!r}")
     if options.device not in ("cpu", "cuda", "auto"):
         raise ValueError(f"device: must be 'cpu', 'cuda' or 'auto', got {options.device!r}")
     if options.device == "cpu":
