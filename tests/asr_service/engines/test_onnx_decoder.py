@@ -31,8 +31,8 @@ from asr_service.engines._onnx_decoder import (
     OnnxWhisperDecoder,
     _apply_timestamp_rules,
     _EmbeddingRows,
-    _quantize_rows,
 )
+from asr_service.engines._onnx_graph import quantize_rows
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 
 _normalise = EnglishTextNormalizer()
@@ -207,7 +207,7 @@ def test_embedding_rows_read_from_the_file_are_the_projection_rows() -> None:
     embedding = weights.variables["decoder/embeddings/weight"]
     rows = _EmbeddingRows(path, weights, "decoder/embeddings/weight")
     ids = [0, 50256, 50257, 220, 51863, 220]
-    quantized, dequant = _quantize_rows(embedding)  # the matrix the projection multiplies by
+    quantized, dequant = quantize_rows(embedding)  # the matrix the projection multiplies by
     expected = quantized[ids].astype(np.float32) * dequant[ids, np.newaxis]
     assert np.array_equal(rows.rows(ids), expected)
     with pytest.raises(ValueError, match="token id 51864 outside the vocabulary of 51864"):
