@@ -49,6 +49,9 @@ class Decoder(Protocol):
     """Decodes one window after a prompt. Thread-safe."""
 
     def decode(self, encoder_output: Any, prompt: list[int], *, max_new_tokens: int, timestamps: bool) -> DecodeResult:
-        """Decode after `prompt` over `encoder_output` (the encoder's `[1, frames, d_model]`), at most
-        `max_new_tokens` tokens; `timestamps` says whether the prompt ends without <|notimestamps|>."""
+        """Decode at most `max_new_tokens` tokens after `prompt` over one window's encoder output.
+
+        `encoder_output` is the encoder's `[1, frames, d_model]`; `timestamps` is False when the
+        prompt ends with <|notimestamps|>.
+        """
         ...
