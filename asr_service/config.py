@@ -155,23 +155,6 @@ class ServerConfig:
             self.log_level,
             "DEBUG, INFO, WARNING or ERROR",
         )
-        cores = os.cpu_count() or 1
-        _check(self.engine.num_workers >= 1, "engine.num_workers", self.engine.num_workers, ">= 1")
-        _check(self.engine.cpu_threads >= 0, "engine.cpu_threads", self.engine.cpu_threads, ">= 0")
-        _check(self.engine.solo_threads >= 0, "engine.solo_threads", self.engine.solo_threads, ">= 0 (0 = all cores)")
-        _check(self.engine.device != "cpu" or self.engine.solo_threads <= cores, "engine.solo_threads",
-               self.engine.solo_threads, f"<= {cores} (the cores of this machine)")
-        _check(self.engine.decoder != "onnxruntime" or self.engine.device == "cpu", "engine.decoder",
-               self.engine.decoder, f"'ctranslate2' or 'auto' when engine.device is {self.engine.device!r}")
-        threads = self.engine.threads_per_worker
-        # More busy threads than cores only adds context switches to every request's latency.
-        _check(
-            self.engine.device != "cpu" or self.engine.num_workers * threads <= max(cores, 1),
-            "engine.num_workers * engine.cpu_threads",
-            self.engine.num_workers * threads,
-            f"<= {cores} (the cores of this machine)",
-        )
-
 
     @property
     def clip_limits(self) -> ClipLimits:
@@ -183,7 +166,7 @@ class ServerConfig:
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:
     if not ok:
-        raise ConfigError(f"{name}: {value!r} is out of range (allowed: {allowed})")
+        raise ConfigError.out_of_range(name, value, allowed)
 
 
 def _checker(prefix: str) -> Callable[[bool, str, object, str], None]:

@@ -65,6 +65,11 @@ class UnavailableError(AsrError):
 class ConfigError(AsrError):
     """A setting is missing, of the wrong type or out of range."""
 
+    @classmethod
+    def out_of_range(cls, name: str, value: object, allowed: str) -> ConfigError:
+        """The error for setting `name` holding `value`, with the values it allows."""
+        return cls(f"{name}: {value!r} is out of range (allowed: {allowed})")
+
 
 class ClientError(AsrError):
     """The client could not get an answer: server unreachable, or it refused the request.

@@ -13,6 +13,7 @@ from asr_service.engines.base import (
     EngineOptions,
     Transcription,
 )
+from asr_service.errors import ConfigError
 
 __all__ = [
     "EMBEDDED_MODEL",
@@ -37,12 +38,12 @@ EngineFactory = Callable[[EngineOptions], Engine]
 
 
 def create_engine(options: EngineOptions) -> Engine:
-    """Load the engine that `options.engine` names, with `options`."""
+    """Load the engine that `options.engine` names, with `options` (ConfigError for an unknown name)."""
     try:
         target = ENGINES[options.engine]
     except KeyError:
         known = ", ".join(sorted(ENGINES))
-        raise ValueError(f"engine: unknown engine {options.engine!r} (known: {known})") from None
+        raise ConfigError(f"engine: unknown engine {options.engine!r} (known: {known})") from None
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     engine: Engine = cls(options)

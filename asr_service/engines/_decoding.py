@@ -86,6 +86,11 @@ class DecodeOptions:
         if self.beam_size < 1:
             raise ValueError(f"beam_size: must be >= 1, got {self.beam_size}")
 
+    @property
+    def max_initial_timestamp_index(self) -> int:
+        """`max_initial_timestamp_s` in timestamp tokens, as the decoders take it."""
+        return round(self.max_initial_timestamp_s / TIMESTAMP_PRECISION_S)
+
 
 def choose_window_s(duration_s: float, options: DecodeOptions) -> float:
     """Seconds of (zero-padded) audio the encoder sees for a clip of `duration_s`.

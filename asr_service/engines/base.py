@@ -1,8 +1,9 @@
-"""The small protocol every engine implements, and the result it returns.
+"""The small protocol every engine implements, the options it is loaded with, and the result it returns.
 
-Engines know nothing of gRPC, of validation or of null reasons: they take 16 kHz mono float32
-audio in [-1, 1] and return what the model said, with the numbers the recognizer needs to decide
-whether to trust it.
+Engines know nothing of gRPC, of request validation or of null reasons: they take 16 kHz mono
+float32 audio in [-1, 1] and return what the model said, with the numbers the recognizer needs to
+decide whether to trust it. Their options are checked once, when `EngineOptions` is built: a bad
+value raises `ConfigError` naming the `[engine]` setting (`engine.<name>`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from asr_service.errors import ConfigError
 
 SAMPLE_RATE_HZ = 16_000
 
@@ -75,6 +78,32 @@ class EngineOptions:
             object.__setattr__(self, "num_workers", (os.cpu_count() or 1) if self.device == "cpu" else 1)
         if self.decoder == "auto":
             object.__setattr__(self, "decoder", "onnxruntime" if self.device == "cpu" else "ctranslate2")
+        self._validate()
+
+    def _validate(self) -> None:
+        """Raise ConfigError naming the first `engine.<name>` setting out of range."""
+        cores = os.cpu_count() or 1
+        _check(self.num_workers >= 1, "num_workers", self.num_workers, ">= 1")
+        _check(self.cpu_threads >= 0, "cpu_threads", self.cpu_threads, ">= 0")
+        _check(self.solo_threads >= 0, "solo_threads", self.solo_threads, ">= 0 (0 = all cores)")
+        _check(self.device != "cpu" or self.solo_threads <= cores, "solo_threads", self.solo_threads,
+               f"<= {cores} (the cores of this machine)")
+        _check(self.decoder != "onnxruntime" or self.device == "cpu", "decoder", self.decoder,
+               f"'ctranslate2' or 'auto' when engine.device is {self.device!r}")
+        threads = self.threads_per_worker
+        # More busy threads than cores only adds context switches to every request's latency.
+        _check(
+            self.device != "cpu" or self.num_workers * threads <= max(cores, 1),
+            "num_workers * engine.cpu_threads",
+            self.num_workers * threads,
+            f"<= {cores} (the cores of this machine)",
+        )
+
+
+def _check(ok: bool, name: str, value: object, allowed: str) -> None:
+    """An `[engine]` setting's check: ConfigError naming it as `engine.<name>`."""
+    if not ok:
+        raise ConfigError.out_of_range(f"engine.{name}", value, allowed)
 
 
 

@@ -15,7 +15,8 @@ The fast path (see `_decoding` for the measurements behind each rule):
 Clips longer than 28 s are decoded as Whisper does: consecutive 30 s windows, each seeking to the
 last complete segment's timestamp and prompted with the previous window's text.
 
-Loading an engine limits numpy's BLAS to one thread in the process (see `_limit_numpy_blas_threads`).
+Loading (models, tokenizer, the decoder behind the `Decoder` protocol) is `_loading`'s; this module
+is the decode loop over windows. Loading limits numpy's BLAS to one thread in the process.
 
 Thread safety: the CTranslate2 model runs `num_workers` replicas (`inter_threads`) and releases the
 GIL; calls beyond that queue inside CTranslate2. A clip alone in the engine encodes on a second,
@@ -25,26 +26,19 @@ decides). Everything else here is read-only after loading.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
-import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import ctranslate2
 import numpy as np
 import numpy.typing as npt
-from tokenizers import Tokenizer
 
-from asr_service._malloc import release_free_memory
-from asr_service.engines._ct2_weights import ModelWeights, encoder_only_model_bin, read_model_bin
+from asr_service.engines._decoder import Decoder
 from asr_service.engines._decoding import (
     FULL_WINDOW_S,
-    TIMESTAMP_PRECISION_S,
     DecodeOptions,
     Degeneracy,
     check_degenerate,
@@ -52,17 +46,15 @@ from asr_service.engines._decoding import (
     max_new_tokens,
     split_at_last_segment,
 )
+from asr_service.engines._loading import load_model
 from asr_service.engines._mel import HOP_LENGTH_SAMPLES, LogMel
-from asr_service.engines._model_files import ModelFiles, resolve_model
-from asr_service.engines._onnx_decoder import OnnxWhisperDecoder
+from asr_service.engines._onnx_model import OnnxWhisperModel
 from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
 
 __all__ = ["CTranslate2WhisperEngine", "DecodeOptions"]
 
 logger = logging.getLogger(__name__)
 
-ENGINE_NAME = "ctranslate2-whisper"
-DECODERS = ("ctranslate2", "onnxruntime")
 _MODEL_MAX_LENGTH_TOKENS = 448  # Whisper's decoder context (prompt + generated)
 _MAX_PROMPT_TOKENS = _MODEL_MAX_LENGTH_TOKENS // 2 - 1  # previous-text prompt, as Whisper
 _SILENCE_DBFS = -120.0
@@ -82,92 +74,6 @@ class _Window:
     window_s: float
 
 
-@dataclass(frozen=True, kw_only=True)
-class _SpecialTokens:
-    sot_sequence: list[int]
-    sot_prev: int
-    eot: int
-    timestamp_begin: int
-    no_speech: int  # <|nospeech|>, or <|nocaptions|> in the first models
-
-    @property
-    def no_timestamps(self) -> int:
-        """<|notimestamps|>, the token just before the first timestamp."""
-        return self.timestamp_begin - 1
-
-
-def _limit_numpy_blas_threads() -> None:
-    """numpy's BLAS (the mel filterbank product) on one thread, for the whole process.
-
-    The engine's own pools already take every core. OpenBLAS sizes a third pool to the cores, and
-    its threads spin for a while after each product, taking a core from the encoder or decoder:
-    on the CI machine, p95 over the clips of 8 s or less went from 165.7 to 146.4 ms with the
-    onnxruntime decoder when limited (same run, alternating clip by clip).
-    """
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=1, user_api="blas")
-
-
-def _load_ctranslate2(
-    path: Path, options: EngineOptions, weights: ModelWeights | None, *, solo_threads: int
-) -> tuple[Any, Any | None]:
-    """The workers' CTranslate2 model, and an encoder on `solo_threads` threads for a clip alone.
-
-    The workers' model is only an encoder when the decoder runs on onnxruntime. Encoders are loaded
-    from a copy of the model cut to the encoder (see `_write_encoder_only`), which needs `weights`;
-    no solo encoder when `solo_threads` is no more than the workers' threads.
-    """
-
-    def load(directory: Path, workers: int, threads: int) -> Any:
-        return ctranslate2.models.Whisper(
-            str(directory),
-            device=options.device,
-            compute_type=options.compute_type,
-            inter_threads=workers,
-            intra_threads=threads,
-        )
-
-    encoder_dir = path
-
-    def load_encoder(workers: int, threads: int) -> Any:
-        nonlocal encoder_dir
-        if encoder_dir != path:
-            try:
-                return load(encoder_dir, workers, threads)
-            except (RuntimeError, ValueError) as exc:  # a CTranslate2 that checks the decoder's shapes
-                logger.warning("cannot load the encoder-only model (%s); loading the whole model", exc)
-                encoder_dir = path
-        return load(path, workers, threads)
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="asr-encoder-") as directory:
-            if weights is not None:
-                _write_encoder_only(path, weights, Path(directory))
-                encoder_dir = Path(directory)
-            if options.decoder == "onnxruntime":
-                model = load_encoder(options.num_workers, options.threads_per_worker)
-            else:
-                model = load(path, options.num_workers, options.threads_per_worker)
-            solo = load_encoder(1, solo_threads) if solo_threads > options.threads_per_worker else None
-            return model, solo
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ValueError(f"model: cannot load {str(path)!r} with {options}: {exc}") from exc
-
-
-def _write_encoder_only(path: Path, weights: ModelWeights, directory: Path) -> None:
-    """Copy the model directory for CTranslate2, with `model.bin` cut to what the encoder needs.
-
-    With the onnxruntime decoder, CTranslate2 only encodes; its int8 copy of the decoder's
-    vocabulary matrix (20 MB of RSS for tiny.en) would never be read. The copy goes through a file:
-    CTranslate2 keeps the bytes of a model given in memory (`files=`) for the model's life.
-    """
-    (directory / "model.bin").write_bytes(encoder_only_model_bin(weights))
-    for entry in path.iterdir():
-        if entry.is_file() and entry.name not in ("model.bin", "tokenizer.json") and entry.suffix in (".json", ".txt"):
-            shutil.copyfile(entry, directory / entry.name)
-
-
 def _rms_dbfs(audio: npt.NDArray[np.float32]) -> float:
     if audio.size == 0:
         return _SILENCE_DBFS
@@ -179,40 +85,19 @@ class CTranslate2WhisperEngine:
     """A Whisper model (CTranslate2 format) behind the `Engine` protocol."""
 
     def __init__(self, options: EngineOptions, decode_options: DecodeOptions | None = None) -> None:
-        _validate(options)
         self._options = options
         self._decode = decode_options or DecodeOptions()
-        self._max_initial_timestamp_index = round(self._decode.max_initial_timestamp_s / TIMESTAMP_PRECISION_S)
-        if options.decoder == "onnxruntime" and self._decode.beam_size != 1:
-            beams = self._decode.beam_size
-            raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {beams}")
-        self._files: ModelFiles = resolve_model(options.model)
-        path = self._files.path
-        solo_threads = options.threads_when_alone
-        self._onnx_decoder: OnnxWhisperDecoder | None = None
-        weights: ModelWeights | None = None
-        try:
-            if options.decoder == "onnxruntime" or solo_threads > options.threads_per_worker:
-                weights = read_model_bin(path / "model.bin")
-            if options.decoder == "onnxruntime":
-                self._onnx_decoder = OnnxWhisperDecoder(path, threads=solo_threads, weights=weights)
-        except ValueError as exc:
-            raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
-        self._model, self._solo_encoder = _load_ctranslate2(path, options, weights, solo_threads=solo_threads)
-        del weights
-        release_free_memory()
-        _limit_numpy_blas_threads()
+        loaded = load_model(options, self._decode)
+        self._model: Any = loaded.workers
+        self._solo_encoder: Any | None = loaded.solo_encoder
+        self._onnx_model: OnnxWhisperModel | None = loaded.onnx_model
+        self._decoder: Decoder | None = loaded.decoder
         self._active = 0  # clips in `transcribe` now
         self._active_lock = threading.Lock()
-        self._tokenizer = Tokenizer.from_file(str(self._files.path / "tokenizer.json"))
-        self._tokens = self._special_tokens()
-        self._mel = LogMel(int(self._model.n_mels))
-        self._info = self._make_info()
-        logger.info(
-            "loaded %s (%s) from %s: %d worker(s) x %d thread(s), %d for a clip alone",
-            self._info.model_id, self._info.model_version, self._files.path, options.num_workers,
-            options.threads_per_worker, solo_threads if self._solo_encoder is not None else options.threads_per_worker,
-        )
+        self._tokenizer = loaded.tokenizer
+        self._tokens = loaded.tokens
+        self._mel = LogMel(loaded.n_mels)
+        self._info = loaded.info
 
     @property
     def info(self) -> EngineInfo:
@@ -228,8 +113,9 @@ class CTranslate2WhisperEngine:
         """Release the model; later calls to `transcribe` raise RuntimeError."""
         self._model = None
         self._solo_encoder = None
-        if self._onnx_decoder is not None:
-            self._onnx_decoder.close()
+        self._decoder = None
+        if self._onnx_model is not None:
+            self._onnx_model.close()
 
     def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
         """Transcribe 16 kHz mono float32 audio in [-1, 1]. Thread-safe."""
@@ -362,71 +248,26 @@ class CTranslate2WhisperEngine:
         timestamps: bool = True,
     ) -> _Window:
         """Decode one window of features greedily, with timestamps and a cap on the output length."""
-        prompt = ([self._tokens.sot_prev, *previous] if previous else []) + self._tokens.sot_sequence
+        decoder = self._decoder
+        if decoder is None:
+            raise RuntimeError("engine: transcribe() called after close()")
+        prompt = ([self._tokens.sot_prev, *previous] if previous else []) + list(self._tokens.sot_sequence)
         if not timestamps:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
         batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
-        encoded = self._encode(model, batch)
-        if self._onnx_decoder is None:
-            tokens, sum_logprob, no_speech_prob, ended = self._generate(model, encoded, prompt, cap=cap)
-        else:
-            tokens, sum_logprob, no_speech_prob, ended = self._generate_on_onnx(
-                self._onnx_decoder, encoded, prompt, cap=cap, timestamps=timestamps
-            )
-        text_tokens = [t for t in tokens if t < self._tokens.eot]
-        scored = len(tokens) + (1 if ended else 0)  # end-of-text is scored too
+        result = decoder.decode(self._encode(model, batch), prompt, max_new_tokens=cap, timestamps=timestamps)
+        text_tokens = [t for t in result.tokens if t < self._tokens.eot]
+        scored = len(result.tokens) + (1 if result.ended else 0)  # end-of-text is scored too
         return _Window(
-            tokens=tokens,
+            tokens=result.tokens,
             text_tokens=text_tokens,
             text=self._tokenizer.decode(text_tokens).strip(),
-            avg_logprob=sum_logprob / max(1, scored),
-            no_speech_prob=no_speech_prob,
-            hit_token_cap=not ended,  # both decoders stop short of the cap only at end-of-text
+            avg_logprob=result.sum_logprob / max(1, scored),
+            no_speech_prob=result.no_speech_prob,
+            hit_token_cap=not result.ended,  # both decoders stop short of the cap only at end-of-text
             window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
         )
-
-    def _generate(
-        self, model: Any, encoded: Any, prompt: list[int], *, cap: int
-    ) -> tuple[list[int], float, float, bool]:
-        """CTranslate2's decode: (tokens without EOT, summed logprob, no-speech prob, EOT reached)."""
-        decode = self._decode
-        output = model.generate(
-            encoded,  # the encoder's output: generate() takes it in place of features
-            [prompt],
-            beam_size=decode.beam_size,
-            max_length=_ct2_max_length(len(prompt), cap),
-            return_scores=True,
-            return_no_speech_prob=True,
-            max_initial_timestamp_index=self._max_initial_timestamp_index,
-            suppress_blank=decode.suppress_blank,
-            suppress_tokens=list(decode.suppress_tokens),
-        )[0]
-        tokens: list[int] = list(output.sequences_ids[0])
-        ended = len(tokens) < cap  # CTranslate2 leaves EOT out of the sequence; only the cap stops it short
-        # CTranslate2 returns the cumulative logprob (EOT included) divided by the length without EOT
-        # (length_penalty=1); faster-whisper recovers the per-token mean the same way.
-        return tokens, float(output.scores[0]) * len(tokens), float(output.no_speech_prob), ended
-
-    def _generate_on_onnx(
-        self, decoder: OnnxWhisperDecoder, encoded: Any, prompt: list[int], *, cap: int, timestamps: bool
-    ) -> tuple[list[int], float, float, bool]:
-        """The same decode on onnxruntime's int8 kernels, over CTranslate2's encoder output."""
-        decode = self._decode
-        result = decoder.decode(
-            np.asarray(encoded)[0],
-            prompt,
-            max_new_tokens=cap,
-            sot=self._tokens.sot_sequence[0],
-            eot=self._tokens.eot,
-            no_timestamps=self._tokens.no_timestamps,
-            no_speech=self._tokens.no_speech,
-            timestamps=timestamps,
-            suppress_tokens=list(decode.suppress_tokens),
-            suppress_blank=decode.suppress_blank,
-            max_initial_timestamp_index=self._max_initial_timestamp_index,
-        )
-        return result.tokens, result.sum_logprob, result.no_speech_prob, result.ended
 
     def _is_silence(self, result: _Window) -> bool:
         """Whisper's rule: the model says no speech and is unsure of what it wrote."""
@@ -444,74 +285,6 @@ class CTranslate2WhisperEngine:
             clip_rms_dbfs=clip_rms_dbfs,
             options=self._decode,
         )
-
-    def _special_tokens(self) -> _SpecialTokens:
-        def token_id(token: str) -> int:
-            value = self._tokenizer.token_to_id(token)
-            if value is None:
-                raise ValueError(f"model: tokenizer.json of {str(self._files.path)!r} has no {token} token")
-            return int(value)
-
-        sot = token_id("<|startoftranscript|>")
-        # English-only models take no language or task token; multilingual ones transcribe English
-        # (the service's language; language detection would cost a second decoder pass).
-        sot_sequence = [sot, token_id("<|en|>"), token_id("<|transcribe|>")] if self._model.is_multilingual else [sot]
-        return _SpecialTokens(
-            sot_sequence=sot_sequence,
-            sot_prev=token_id("<|startofprev|>"),
-            eot=token_id("<|endoftext|>"),
-            timestamp_begin=token_id("<|notimestamps|>") + 1,
-            no_speech=token_id("<|nospeech|>" if self._tokenizer.token_to_id("<|nospeech|>") is not None
-                               else "<|nocaptions|>"),
-        )
-
-    def _make_info(self) -> EngineInfo:
-        name = self._files.name
-        options_repr = repr(self._decode)
-        return EngineInfo(
-            model_id=name if "whisper" in name else f"whisper-{name}",
-            # the decoder's kernels change the numbers, so they are part of the version
-            model_version=f"{name}-ct2-{self._options.compute_type}"
-            f"{'-ortdec' if self._onnx_decoder is not None else ''}+{self._files.fingerprint}",
-            engine=ENGINE_NAME,
-            config_hash=hashlib.sha256(options_repr.encode()).hexdigest()[:8],
-        )
-
-
-def _ct2_max_length(prompt_len: int, cap: int) -> int:
-    """CTranslate2's `max_length` that lets `generate` produce exactly `cap` new tokens.
-
-    CTranslate2's Whisper decodes at most `min(max_length // 2, max_length - start_step)` tokens,
-    where `start_step` is the prompt length minus one when the prompt holds more than the
-    start-of-transcript token, else 0 (`WhisperReplica::generate` in src/models/whisper.cc; Whisper's
-    own `sample_len` is half the context). Passing `len(prompt) + cap` therefore capped the output at
-    about half of `cap`.
-    """
-    start_step = prompt_len - 1 if prompt_len > 1 else 0
-    return max(2 * cap, cap + start_step)
-
-
-def _validate(options: EngineOptions) -> None:
-    if options.num_workers < 1:
-        raise ValueError(f"num_workers: must be >= 1, got {options.num_workers}")
-    if options.cpu_threads < 0:
-        raise ValueError(f"cpu_threads: must be >= 0 (0 = automatic), got {options.cpu_threads}")
-    if options.solo_threads < 0:
-        raise ValueError(f"solo_threads: must be >= 0 (0 = all cores), got {options.solo_threads}")
-    if options.decoder not in DECODERS:
-        raise ValueError(f"decoder: must be one of auto, {', '.join(DECODERS)}, got {options.decoder!r}")
-    if options.decoder == "onnxruntime" and options.device != "cpu":
-        raise ValueError(f"decoder: 'onnxruntime' runs on the CPU only, but device is {options.device!r}")
-    if options.device not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"device: must be 'cpu', 'cuda' or 'auto', got {options.device!r}")
-    if options.device == "cpu":
-        supported = sorted(ctranslate2.get_supported_compute_types("cpu"))
-        if options.compute_type not in (*supported, "default", "auto"):
-            raise ValueError(
-                f"compute_type: {options.compute_type!r} is not supported on this CPU "
-                f"(supported: {', '.join(supported)})"
-            )
-
 
 def _confidence(avg_logprob: float) -> float:
     """Geometric mean of the generated tokens' probabilities (EOT included), in [0, 1]."""

@@ -25,14 +25,12 @@ from asr_service.engines._ct2_weights import (
     read_model_bin,
     write_model_bin,
 )
+from asr_service.engines._decoder import SpecialTokens
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import resolve_model
-from asr_service.engines._onnx_decoder import (
-    OnnxWhisperDecoder,
-    _apply_timestamp_rules,
-    _EmbeddingRows,
-    _quantize_rows,
-)
+from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, _apply_timestamp_rules
+from asr_service.engines._onnx_graph import quantize_rows
+from asr_service.engines._onnx_model import OnnxWhisperModel, _EmbeddingRows
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 
 _normalise = EnglishTextNormalizer()
@@ -152,18 +150,20 @@ def test_a_model_stored_quantized_decodes_as_its_float_source(
 
     if dtype == "int8":  # the same int8 rows as the float source's, so the same tokens even on noise
         encoder_output = np.random.default_rng(3).standard_normal((500, 384)).astype(np.float32)
-        ids = {"sot": 50257, "eot": 50256, "no_timestamps": 50362, "no_speech": 50361}
+        tokens = SpecialTokens(sot_sequence=(50257,), sot_prev=50360, eot=50256, timestamp_begin=50363,
+                               no_speech=50361)
+        options = DecodeOptions(max_initial_timestamp_s=1.0, suppress_tokens=(-1,), suppress_blank=True)
         results = [
-            OnnxWhisperDecoder(folder).decode(encoder_output, [50257], max_new_tokens=20, timestamps=True,
-                                              suppress_tokens=[-1], suppress_blank=True,
-                                              max_initial_timestamp_index=50, **ids)
+            OnnxWhisperDecoder(OnnxWhisperModel(folder), tokens, options).decode(
+                encoder_output[np.newaxis], [50257], max_new_tokens=20, timestamps=True
+            )
             for folder in (source, stored)
         ]
         assert results[0].tokens == results[1].tokens and len(results[0].tokens) > 0
         assert results[0].sum_logprob == pytest.approx(results[1].sum_logprob, abs=1e-3)
 
     # int16 values are a little off the float ones (one scale for the whole matrix): real speech
-    caplog.set_level(logging.WARNING, logger="asr_service.engines.ctranslate2_whisper")
+    caplog.set_level(logging.WARNING, logger="asr_service.engines._loading")
     audio, _ = sf.read(Path(asr_service.__file__).parent / "data" / "sample.wav", dtype="float32")
     texts = [CTranslate2WhisperEngine(EngineOptions(model=str(folder))).transcribe(audio[: 16_000 * 5]).text
              for folder in (source, stored)]
@@ -207,7 +207,7 @@ def test_embedding_rows_read_from_the_file_are_the_projection_rows() -> None:
     embedding = weights.variables["decoder/embeddings/weight"]
     rows = _EmbeddingRows(path, weights, "decoder/embeddings/weight")
     ids = [0, 50256, 50257, 220, 51863, 220]
-    quantized, dequant = _quantize_rows(embedding)  # the matrix the projection multiplies by
+    quantized, dequant = quantize_rows(embedding)  # the matrix the projection multiplies by
     expected = quantized[ids].astype(np.float32) * dequant[ids, np.newaxis]
     assert np.array_equal(rows.rows(ids), expected)
     with pytest.raises(ValueError, match="token id 51864 outside the vocabulary of 51864"):
@@ -242,7 +242,7 @@ def test_engine_loads_only_the_encoder_into_ctranslate2(
         return real_whisper(directory, **kwargs)
 
     monkeypatch.setattr(ctranslate2.models, "Whisper", spy)
-    caplog.set_level(logging.WARNING, logger="asr_service.engines.ctranslate2_whisper")
+    caplog.set_level(logging.WARNING, logger="asr_service.engines._loading")
     engine = CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime", num_workers=2, cpu_threads=1,
                                                     solo_threads=2))
     try:

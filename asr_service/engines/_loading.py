@@ -1,0 +1,209 @@
+"""Loading the CTranslate2 Whisper engine: its options checked, the models loaded, the decoder bound.
+
+From the model directory (`_model_files`) and its weights (`_ct2_weights`): the workers' CTranslate2
+model, an encoder on every core for a clip alone, an encoder-only copy of the model when onnxruntime
+decodes, the tokenizer and its special tokens, the decoder behind the `Decoder` protocol, and the
+`EngineInfo` that names it all.
+
+Loading an engine limits numpy's BLAS to one thread in the process (see `_limit_numpy_blas_threads`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ctranslate2
+from tokenizers import Tokenizer
+
+from asr_service._malloc import release_free_memory
+from asr_service.engines._ct2_decoder import CTranslate2Decoder
+from asr_service.engines._ct2_weights import ModelWeights, encoder_only_model_bin, read_model_bin
+from asr_service.engines._decoder import Decoder, SpecialTokens
+from asr_service.engines._decoding import DecodeOptions
+from asr_service.engines._model_files import ModelFiles, resolve_model
+from asr_service.engines._onnx_decoder import OnnxWhisperDecoder
+from asr_service.engines._onnx_model import OnnxWhisperModel
+from asr_service.engines.base import EngineInfo, EngineOptions
+
+__all__ = ["ENGINE_NAME", "LoadedModel", "load_model"]
+
+logger = logging.getLogger(__name__)
+
+ENGINE_NAME = "ctranslate2-whisper"
+DECODERS = ("ctranslate2", "onnxruntime")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedModel:
+    """What the engine runs on, read-only once loaded."""
+
+    files: ModelFiles
+    workers: Any  # the workers' CTranslate2 Whisper model: only an encoder when onnxruntime decodes
+    solo_encoder: Any | None  # an encoder on `threads_when_alone` threads for a clip alone, if more
+    onnx_model: OnnxWhisperModel | None  # the onnxruntime decoder's network, to close with the engine
+    decoder: Decoder
+    tokenizer: Tokenizer
+    tokens: SpecialTokens
+    n_mels: int
+    info: EngineInfo
+
+
+def load_model(options: EngineOptions, decode: DecodeOptions) -> LoadedModel:
+    """Load the model that `options` names, to decode with `decode` (ValueError or ConfigError if it cannot)."""
+    _check_options(options, decode)
+    files = resolve_model(options.model)
+    path = files.path
+    solo_threads = options.threads_when_alone
+    onnx_model: OnnxWhisperModel | None = None
+    weights: ModelWeights | None = None
+    try:
+        if options.decoder == "onnxruntime" or solo_threads > options.threads_per_worker:
+            weights = read_model_bin(path / "model.bin")
+        if options.decoder == "onnxruntime":
+            onnx_model = OnnxWhisperModel(path, threads=solo_threads, weights=weights)
+    except ValueError as exc:
+        raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
+    workers, solo_encoder = _load_ctranslate2(path, options, weights, solo_threads=solo_threads)
+    del weights
+    release_free_memory()
+    _limit_numpy_blas_threads()
+    tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+    tokens = _special_tokens(tokenizer, multilingual=bool(workers.is_multilingual), path=path)
+    decoder: Decoder = (
+        CTranslate2Decoder(workers, decode) if onnx_model is None else OnnxWhisperDecoder(onnx_model, tokens, decode)
+    )
+    info = _model_info(files, options, decode)
+    logger.info(
+        "loaded %s (%s) from %s: %d worker(s) x %d thread(s), %d for a clip alone",
+        info.model_id, info.model_version, path, options.num_workers, options.threads_per_worker,
+        solo_threads if solo_encoder is not None else options.threads_per_worker,
+    )
+    return LoadedModel(files=files, workers=workers, solo_encoder=solo_encoder, onnx_model=onnx_model,
+                       decoder=decoder, tokenizer=tokenizer, tokens=tokens, n_mels=int(workers.n_mels), info=info)
+
+
+def _check_options(options: EngineOptions, decode: DecodeOptions) -> None:
+    """What only this engine knows: its decoders, devices and compute types (`EngineOptions` checked the rest)."""
+    if options.decoder not in DECODERS:
+        raise ValueError(f"decoder: must be one of auto, {', '.join(DECODERS)}, got {options.decoder!r}")
+    if options.device not in ("cpu", "cuda", "auto"):
+        raise ValueError(f"device: must be 'cpu', 'cuda' or 'auto', got {options.device!r}")
+    if options.device == "cpu":
+        supported = sorted(ctranslate2.get_supported_compute_types("cpu"))
+        if options.compute_type not in (*supported, "default", "auto"):
+            raise ValueError(
+                f"compute_type: {options.compute_type!r} is not supported on this CPU "
+                f"(supported: {', '.join(supported)})"
+            )
+    if options.decoder == "onnxruntime" and decode.beam_size != 1:
+        raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {decode.beam_size}")
+def _limit_numpy_blas_threads() -> None:
+    """numpy's BLAS (the mel filterbank product) on one thread, for the whole process.
+
+    The engine's own pools already take every core. OpenBLAS sizes a third pool to the cores, and
+    its threads spin for a while after each product, taking a core from the encoder or decoder:
+    on the CI machine, p95 over the clips of 8 s or less went from 165.7 to 146.4 ms with the
+    onnxruntime decoder when limited (same run, alternating clip by clip).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def _load_ctranslate2(
+    path: Path, options: EngineOptions, weights: ModelWeights | None, *, solo_threads: int
+) -> tuple[Any, Any | None]:
+    """The workers' CTranslate2 model, and an encoder on `solo_threads` threads for a clip alone.
+
+    The workers' model is only an encoder when the decoder runs on onnxruntime. Encoders are loaded
+    from a copy of the model cut to the encoder (see `_write_encoder_only`), which needs `weights`;
+    no solo encoder when `solo_threads` is no more than the workers' threads.
+    """
+
+    def load(directory: Path, workers: int, threads: int) -> Any:
+        return ctranslate2.models.Whisper(
+            str(directory),
+            device=options.device,
+            compute_type=options.compute_type,
+            inter_threads=workers,
+            intra_threads=threads,
+        )
+
+    encoder_dir = path
+
+    def load_encoder(workers: int, threads: int) -> Any:
+        nonlocal encoder_dir
+        if encoder_dir != path:
+            try:
+                return load(encoder_dir, workers, threads)
+            except (RuntimeError, ValueError) as exc:  # a CTranslate2 that checks the decoder's shapes
+                logger.warning("cannot load the encoder-only model (%s); loading the whole model", exc)
+                encoder_dir = path
+        return load(path, workers, threads)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="asr-encoder-") as directory:
+            if weights is not None:
+                _write_encoder_only(path, weights, Path(directory))
+                encoder_dir = Path(directory)
+            if options.decoder == "onnxruntime":
+                model = load_encoder(options.num_workers, options.threads_per_worker)
+            else:
+                model = load(path, options.num_workers, options.threads_per_worker)
+            solo = load_encoder(1, solo_threads) if solo_threads > options.threads_per_worker else None
+            return model, solo
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ValueError(f"model: cannot load {str(path)!r} with {options}: {exc}") from exc
+
+
+def _write_encoder_only(path: Path, weights: ModelWeights, directory: Path) -> None:
+    """Copy the model directory for CTranslate2, with `model.bin` cut to what the encoder needs.
+
+    With the onnxruntime decoder, CTranslate2 only encodes; its int8 copy of the decoder's
+    vocabulary matrix (20 MB of RSS for tiny.en) would never be read. The copy goes through a file:
+    CTranslate2 keeps the bytes of a model given in memory (`files=`) for the model's life.
+    """
+    (directory / "model.bin").write_bytes(encoder_only_model_bin(weights))
+    for entry in path.iterdir():
+        if entry.is_file() and entry.name not in ("model.bin", "tokenizer.json") and entry.suffix in (".json", ".txt"):
+            shutil.copyfile(entry, directory / entry.name)
+
+
+def _special_tokens(tokenizer: Tokenizer, *, multilingual: bool, path: Path) -> SpecialTokens:
+    def token_id(token: str) -> int:
+        value = tokenizer.token_to_id(token)
+        if value is None:
+            raise ValueError(f"model: tokenizer.json of {str(path)!r} has no {token} token")
+        return int(value)
+
+    sot = token_id("<|startoftranscript|>")
+    # English-only models take no language or task token; multilingual ones transcribe English
+    # (the service's language; language detection would cost a second decoder pass).
+    sot_sequence = (sot, token_id("<|en|>"), token_id("<|transcribe|>")) if multilingual else (sot,)
+    return SpecialTokens(
+        sot_sequence=sot_sequence,
+        sot_prev=token_id("<|startofprev|>"),
+        eot=token_id("<|endoftext|>"),
+        timestamp_begin=token_id("<|notimestamps|>") + 1,
+        no_speech=token_id("<|nospeech|>" if tokenizer.token_to_id("<|nospeech|>") is not None
+                           else "<|nocaptions|>"),
+    )
+
+
+def _model_info(files: ModelFiles, options: EngineOptions, decode: DecodeOptions) -> EngineInfo:
+    name = files.name
+    options_repr = repr(decode)
+    return EngineInfo(
+        model_id=name if "whisper" in name else f"whisper-{name}",
+        # the decoder's kernels change the numbers, so they are part of the version
+        model_version=f"{name}-ct2-{options.compute_type}"
+        f"{'-ortdec' if options.decoder == 'onnxruntime' else ''}+{files.fingerprint}",
+        engine=ENGINE_NAME,
+        config_hash=hashlib.sha256(options_repr.encode()).hexdigest()[:8],
+    )
