@@ -9,18 +9,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import jiwer
 import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from whisper_normalizer.english import EnglishTextNormalizer
 
 from asr_service.engines import Engine, EngineOptions, create_engine
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import ModelNotFoundError
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 from asr_service.errors import ConfigError
+from tests.wer import wer
 
 # ../shared/data/speech beside the repository: three levels above this file's package is the repo root
 ESPEAK_TEXT = "Please turn on the lights in the kitchen and close the front door."
@@ -34,11 +33,6 @@ ESPEAK_MORE = (
     "Our team finished the project two weeks ahead of schedule.",
     "Turn left at the next corner and the museum is on your right.",
 )
-_normalise = EnglishTextNormalizer()
-
-
-def _wer(references: list[str], hypotheses: list[str]) -> float:
-    return float(jiwer.wer([_normalise(r) for r in references], [_normalise(h) for h in hypotheses]))
 
 
 @pytest.fixture(scope="module", params=["ctranslate2", "onnxruntime"])
@@ -103,7 +97,7 @@ def test_loading_an_engine_keeps_numpy_blas_on_one_thread() -> None:
 
 def test_espeak_speech(engine: CTranslate2WhisperEngine, espeak_clip: np.ndarray) -> None:
     result = engine.transcribe(espeak_clip)
-    assert _wer([ESPEAK_TEXT], [result.text]) <= 0.25, result.text
+    assert wer([ESPEAK_TEXT], [result.text]) <= 0.25, result.text
     assert 0.0 < result.confidence <= 1.0
     assert result.no_speech_prob < 0.5
     assert result.window_s == 10.0  # the fast path: a 3.6 s clip in a 10 s window
@@ -117,7 +111,7 @@ def test_fast_path_agrees_with_full_window(engine: CTranslate2WhisperEngine, esp
         assert full.info.config_hash != engine.info.config_hash
         slow = full.transcribe(espeak_clip)
         assert slow.window_s == 30.0
-        assert _wer([slow.text], [engine.transcribe(espeak_clip).text]) <= 0.1
+        assert wer([slow.text], [engine.transcribe(espeak_clip).text]) <= 0.1
     finally:
         full.close()
 
@@ -140,14 +134,14 @@ def test_token_cap_is_the_number_of_tokens_decoded(espeak_clip: np.ndarray, deco
     assert 1 <= short.num_tokens <= cap - 1  # the opening timestamp is one of the capped tokens
     assert not whole.degenerate
     assert whole.num_tokens > 2 * cap  # uncapped by CTranslate2's halving of max_length
-    assert _wer([ESPEAK_TEXT], [whole.text]) <= 0.25, whole.text
+    assert wer([ESPEAK_TEXT], [whole.text]) <= 0.25, whole.text
 
 
 @pytest.mark.shared_data
-def test_real_speech_wer(engine: CTranslate2WhisperEngine, short_speech: list[tuple[np.ndarray, str]]) -> None:
+def test_real_speechwer(engine: CTranslate2WhisperEngine, short_speech: list[tuple[np.ndarray, str]]) -> None:
     results = [engine.transcribe(audio) for audio, _ in short_speech]
     # tiny.en with faster-whisper scores 16.5 % on the clips <= 8 s of this set
-    assert _wer([text for _, text in short_speech], [r.text for r in results]) <= 0.25
+    assert wer([text for _, text in short_speech], [r.text for r in results]) <= 0.25
     assert all(0.0 <= r.confidence <= 1.0 and 0.0 <= r.no_speech_prob <= 1.0 for r in results)
 
 
@@ -238,7 +232,7 @@ def test_clip_longer_than_one_window(
     long_clip = np.concatenate([part for text in sentences for part in (_espeak(text, tmp_path), gap)])
     assert long_clip.size / 16_000 > 30  # about 38 s: two windows
     result = engine.transcribe(long_clip)
-    assert _wer([" ".join(sentences)], [result.text]) <= 0.15, result.text
+    assert wer([" ".join(sentences)], [result.text]) <= 0.15, result.text
     assert result.window_s == 60.0
     assert not result.degenerate
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import ctranslate2
-import jiwer
 import numpy as np
 import pytest
 import soundfile as sf
@@ -32,6 +31,7 @@ from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, _apply_timesta
 from asr_service.engines._onnx_graph import quantize_rows
 from asr_service.engines._onnx_model import OnnxWhisperModel, _EmbeddingRows
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
+from tests.wer import wer
 
 _normalise = EnglishTextNormalizer()
 _TS = 100  # timestamp_begin in the toy vocabulary below: ids 0-98 text, 99 end-of-text, 100-109 timestamps
@@ -109,8 +109,8 @@ def test_agrees_with_ctranslate2_on_real_speech(shared_speech: Path, speech_mani
     # int8 activations are rounded differently (asymmetric uint8 here, symmetric int8 in
     # CTranslate2), so a near tie can go the other way; the transcripts stay the same in substance.
     assert same >= 0.7 * len(rows), list(zip(texts["ctranslate2"], texts["onnxruntime"], strict=True))
-    assert float(jiwer.wer(texts["ctranslate2"], texts["onnxruntime"])) <= 0.05
-    ours, theirs = (float(jiwer.wer(references, texts[name])) for name in ("onnxruntime", "ctranslate2"))
+    assert wer(texts["ctranslate2"], texts["onnxruntime"]) <= 0.05
+    ours, theirs = (wer(references, texts[name]) for name in ("onnxruntime", "ctranslate2"))
     assert ours <= theirs + 0.02
 
 
