@@ -30,13 +30,13 @@ from asr_service.engines._model_files import ModelFiles, resolve_model
 from asr_service.engines._onnx_decoder import OnnxWhisperDecoder
 from asr_service.engines._onnx_model import OnnxWhisperModel
 from asr_service.engines.base import EngineInfo, EngineOptions
+from asr_service.errors import ConfigError
 
 __all__ = ["ENGINE_NAME", "LoadedModel", "load_model"]
 
 logger = logging.getLogger(__name__)
 
 ENGINE_NAME = "ctranslate2-whisper"
-DECODERS = ("ctranslate2", "onnxruntime")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,7 +55,7 @@ class LoadedModel:
 
 
 def load_model(options: EngineOptions, decode: DecodeOptions) -> LoadedModel:
-    """Load the model that `options` names, to decode with `decode` (ValueError or ConfigError if it cannot)."""
+    """Load the model that `options` names, to decode with `decode` (ConfigError for options it cannot run with)."""
     _check_options(options, decode)
     files = resolve_model(options.model)
     path = files.path
@@ -89,20 +89,19 @@ def load_model(options: EngineOptions, decode: DecodeOptions) -> LoadedModel:
 
 
 def _check_options(options: EngineOptions, decode: DecodeOptions) -> None:
-    """What only this engine knows: its decoders, devices and compute types (`EngineOptions` checked the rest)."""
-    if options.decoder not in DECODERS:
-        raise ValueError(f"decoder: must be one of auto, {', '.join(DECODERS)}, got {options.decoder!r}")
-    if options.device not in ("cpu", "cuda", "auto"):
-        raise ValueError(f"device: must be 'cpu', 'cuda' or 'auto', got {options.device!r}")
+    """What only the loaded library knows: its compute types, and beam search (`EngineOptions` checked the rest)."""
     if options.device == "cpu":
         supported = sorted(ctranslate2.get_supported_compute_types("cpu"))
         if options.compute_type not in (*supported, "default", "auto"):
-            raise ValueError(
-                f"compute_type: {options.compute_type!r} is not supported on this CPU "
+            raise ConfigError(
+                f"engine.compute_type: {options.compute_type!r} is not supported on this CPU "
                 f"(supported: {', '.join(supported)})"
             )
     if options.decoder == "onnxruntime" and decode.beam_size != 1:
-        raise ValueError(f"decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {decode.beam_size}")
+        raise ConfigError(
+            f"engine.decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {decode.beam_size}")
+
+
 def _limit_numpy_blas_threads() -> None:
     """numpy's BLAS (the mel filterbank product) on one thread, for the whole process.
 

@@ -18,6 +18,8 @@ import numpy.typing as npt
 from asr_service.errors import ConfigError
 
 SAMPLE_RATE_HZ = 16_000
+DEVICES = ("cpu", "cuda", "auto")
+DECODERS = ("ctranslate2", "onnxruntime")  # "auto" resolves to one of them
 
 __all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "Transcription"]
 
@@ -83,6 +85,8 @@ class EngineOptions:
     def _validate(self) -> None:
         """Raise ConfigError naming the first `engine.<name>` setting out of range."""
         cores = os.cpu_count() or 1
+        _check(self.device in DEVICES, "device", self.device, ", ".join(map(repr, DEVICES)))
+        _check(self.decoder in DECODERS, "decoder", self.decoder, "'auto', " + ", ".join(map(repr, DECODERS)))
         _check(self.num_workers >= 1, "num_workers", self.num_workers, ">= 1")
         _check(self.cpu_threads >= 0, "cpu_threads", self.cpu_threads, ">= 0")
         _check(self.solo_threads >= 0, "solo_threads", self.solo_threads, ">= 0 (0 = all cores)")

@@ -31,6 +31,7 @@ from asr_service.engines._onnx_decoder import OnnxWhisperDecoder, _apply_timesta
 from asr_service.engines._onnx_graph import quantize_rows
 from asr_service.engines._onnx_model import OnnxWhisperModel, _EmbeddingRows
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
+from asr_service.errors import ConfigError
 from tests.wer import wer
 
 _normalise = EnglishTextNormalizer()
@@ -115,7 +116,7 @@ def test_agrees_with_ctranslate2_on_real_speech(shared_speech: Path, speech_mani
 
 
 def test_beam_search_is_refused() -> None:
-    with pytest.raises(ValueError, match="'onnxruntime' is greedy only; beam_size must be 1, not 5"):
+    with pytest.raises(ConfigError, match=r"engine\.decoder: 'onnxruntime' is greedy only; beam_size must be 1, not 5"):
         CTranslate2WhisperEngine(EngineOptions(decoder="onnxruntime"), DecodeOptions(beam_size=5))
 
 
