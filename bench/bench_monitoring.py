@@ -70,8 +70,8 @@ class _Details:
     method = "/asr.v1.Recognizer/Recognize"
 
 
-def interceptor_us(n: int, wrapped: bool, monitor: Monitor) -> float:
-    """One unary call as gRPC makes it: find the method's handler (through the interceptor), run it."""
+def interceptor_us(n: int, interceptor: MetricsInterceptor | None) -> float:
+    """One unary call as gRPC makes it: find the method's handler (through `interceptor`, if any), run it."""
 
     async def handler(request: Any, context: Any) -> str:
         return "ok"
@@ -82,12 +82,11 @@ def interceptor_us(n: int, wrapped: bool, monitor: Monitor) -> float:
         return method_handler
 
     details, context = _Details(), _Context()
-    interceptor = MetricsInterceptor(monitor.registry, monitor.model_labels)
 
     async def run() -> float:
         started = time.perf_counter()
         for _ in range(n):
-            if wrapped:
+            if interceptor is not None:
                 found = await interceptor.intercept_service(continuation, details)
             else:
                 found = await continuation(details)
@@ -109,11 +108,12 @@ def main() -> int:
     monitor = Monitor(ServerConfig(), baseline=Baseline.from_features(rows, source="bench"))
     figures: dict[str, list[float]] = {"observer_without_monitoring_us": [], "observer_with_monitoring_us": [],
                                        "handler_bare_us": [], "handler_intercepted_us": []}
+    interceptor = MetricsInterceptor(monitor.registry, monitor.model_labels)  # as the server builds it
     for _ in range(args.rounds):  # alternate, so that machine noise hits both sides alike
         figures["observer_without_monitoring_us"].append(per_call_us((), batch))
         figures["observer_with_monitoring_us"].append(per_call_us((monitor.observe,), batch))
-        figures["handler_bare_us"].append(interceptor_us(args.n, False, monitor))
-        figures["handler_intercepted_us"].append(interceptor_us(args.n, True, monitor))
+        figures["handler_bare_us"].append(interceptor_us(args.n, None))
+        figures["handler_intercepted_us"].append(interceptor_us(args.n, interceptor))
     medians = {k: statistics.median(v) for k, v in figures.items()}
     clip_8s = (np.sin(np.arange(8 * 16_000) * 2 * np.pi * 140 / 16_000) * 0.1).astype(np.float32)
     started = time.perf_counter()
