@@ -8,14 +8,15 @@ import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import vad
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
 from asr_service.cli._transcribe import print_result
-from asr_service.client import AsrClient
 from asr_service.errors import AsrError
-from asr_service.monitoring import WindowSummary
-from asr_service.server import BackgroundServer
+
+if TYPE_CHECKING:
+    from asr_service.monitoring import WindowSummary
 
 __all__ = ["SAMPLE", "register"]
 
@@ -42,6 +43,9 @@ def sample_path() -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Serve, stream, print each transcript and the server's summary, shut down."""
+    from asr_service.client import AsrClient  # the server and gRPC load only when the demo runs
+    from asr_service.server import BackgroundServer
+
     path = Path(args.audio) if args.audio else sample_path()
     try:
         options = vad_options(args)

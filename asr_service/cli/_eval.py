@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
-from asr_service.client import AsrClient, LocalTranscriber, Transcriber
+from asr_service.client import LocalTranscriber, Transcriber
 from asr_service.errors import AsrError
 from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 
@@ -99,6 +99,8 @@ def make_transcriber(args: argparse.Namespace) -> ChosenTranscriber:
     config's in-process, the server's through --server (unless --budget-ms says otherwise).
     """
     if args.server:
+        from asr_service.client import AsrClient  # gRPC loads only for a run through a server
+
         client = AsrClient(args.server, timeout_s=120.0)
         client.wait_ready(timeout_s=30.0)
         budget_ms = args.budget_ms or client.list_models().limits.budget_ms

@@ -10,7 +10,7 @@ from typing import TextIO
 
 import vad
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
-from asr_service.client import AsrClient, ClipResult, LocalTranscriber, Transcriber
+from asr_service.client import ClipResult, LocalTranscriber, Transcriber
 from asr_service.errors import AsrError
 
 __all__ = ["clip_record", "register"]
@@ -73,7 +73,10 @@ def _clips(path: str, options: vad.VadOptions, args: argparse.Namespace) -> Iter
 def _results(
     transcriber: Transcriber, path: str, options: vad.VadOptions, args: argparse.Namespace
 ) -> Iterator[tuple[vad.Clip, ClipResult]]:
-    if args.stream and isinstance(transcriber, AsrClient):
+    if args.stream and args.server:  # `transcriber` is an AsrClient: one bidirectional stream per file
+        from asr_service.client import AsrClient
+
+        assert isinstance(transcriber, AsrClient)
         clips = list(_clips(path, options, args))
         yield from zip(clips, transcriber.stream(clips), strict=True)
         return
@@ -98,6 +101,8 @@ def print_result(out: TextIO, path: str, clip: vad.Clip, result: ClipResult, *, 
 
 def run(args: argparse.Namespace) -> int:
     """Transcribe every file; a bad file or an unreachable server ends with a one-line error."""
+    from asr_service.client import AsrClient  # gRPC loads only for a command that runs
+
     try:
         options = vad_options(args)
         transcriber: Transcriber = (

@@ -1,36 +1,48 @@
-"""The report's figures, drawn with matplotlib's Agg backend (no display needed) and returned as PNG bytes."""
+"""The report's figures, drawn with matplotlib's Agg backend (no display needed) and returned as PNG bytes.
+
+matplotlib (~0.4 s to import) loads with the first figure, not with the evaluation package.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from asr_service.evaluation.summary import SliceSummary, percentile
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["errors_by_slice_png", "latency_png", "substitutions_png", "wer_by_slice_png"]
 
 _DPI = 110
 
 
+@cache
+def _pyplot() -> ModuleType:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=_DPI)
-    plt.close(fig)
+    _pyplot().close(fig)
     return buffer.getvalue()
 
 
 def wer_by_slice_png(overall: SliceSummary, slices: Sequence[SliceSummary]) -> bytes:
     """Horizontal bars of WER per slice with their bootstrap intervals; the overall WER as a dashed line."""
     rows = [s for s in slices if s.wer is not None] or [overall]
-    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.28 * len(rows)))
+    fig, ax = _pyplot().subplots(figsize=(8.0, 1.2 + 0.28 * len(rows)))
     names = [f"{s.name}  (n={s.utterances})" for s in rows]
     wers = [100 * (s.wer or 0.0) for s in rows]
     lows = [w - 100 * s.wer_ci.low if s.wer_ci else 0.0 for w, s in zip(wers, rows, strict=True)]
@@ -53,7 +65,7 @@ def wer_by_slice_png(overall: SliceSummary, slices: Sequence[SliceSummary]) -> b
 
 def latency_png(latencies_ms: Sequence[float], budget_ms: float) -> bytes:
     """Histogram of per-clip latency with the budget line and the p50/p95 marks."""
-    fig, ax = plt.subplots(figsize=(8.0, 3.6))
+    fig, ax = _pyplot().subplots(figsize=(8.0, 3.6))
     values = sorted(latencies_ms)
     if values:
         ax.hist(values, bins=min(40, max(5, len(values) // 2)), color="#72b7b2", edgecolor="white")
@@ -75,7 +87,7 @@ def latency_png(latencies_ms: Sequence[float], budget_ms: float) -> bytes:
 def errors_by_slice_png(slices: Sequence[SliceSummary], title: str) -> bytes:
     """Stacked bars of substitutions, deletions and insertions per slice (e.g. per tag)."""
     rows = sorted(slices, key=lambda s: s.words.errors)
-    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.28 * max(len(rows), 1)))
+    fig, ax = _pyplot().subplots(figsize=(8.0, 1.2 + 0.28 * max(len(rows), 1)))
     positions = list(range(len(rows)))
     left = [0.0] * len(rows)
     for label, color, attr in (("substitutions", "#4c78a8", "substitutions"),
@@ -94,7 +106,7 @@ def errors_by_slice_png(slices: Sequence[SliceSummary], title: str) -> bytes:
 
 def substitutions_png(pairs: Sequence[tuple[tuple[str, str], int]]) -> bytes:
     """The most frequent substitutions, reference -> hypothesis."""
-    fig, ax = plt.subplots(figsize=(8.0, 1.2 + 0.28 * max(len(pairs), 1)))
+    fig, ax = _pyplot().subplots(figsize=(8.0, 1.2 + 0.28 * max(len(pairs), 1)))
     positions = list(range(len(pairs)))[::-1]
     ax.barh(positions, [n for _, n in pairs], color="#54a24b", height=0.6)
     ax.set_yticks(positions, [f"{r} → {h}" for (r, h), _ in pairs], fontsize=8)

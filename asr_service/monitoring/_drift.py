@@ -30,11 +30,11 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats  # type: ignore[import-untyped]
 
 from asr_service.monitoring._features import NUMERIC_FEATURES, ClipFeatures
 
@@ -95,11 +95,20 @@ def _psi_of(ref_p: FloatArray, cur_p: FloatArray) -> float:
     return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
+@cache
+def _stats() -> Any:  # scipy has no type hints
+    """scipy.stats, loaded by the first test (~0.5 s): a server without a drift baseline never needs it."""
+    from scipy import stats  # type: ignore[import-untyped]
+
+    return stats
+
+
 def run_tests(reference: FloatArray, current: FloatArray, options: DriftOptions) -> dict[str, float]:
     """ks p-value, normalised Wasserstein distance and PSI of `current` against `reference`."""
     scale = float(np.std(reference))
     if scale <= 0:
         scale = max(abs(float(np.mean(reference))), 1e-9)
+    stats = _stats()
     return {
         "ks": float(stats.ks_2samp(reference, current).pvalue),
         "wasserstein": float(stats.wasserstein_distance(reference, current)) / scale,
@@ -180,7 +189,7 @@ class DriftMonitor:
         nulls = int(values.sum())
         live = nulls / values.size
         return {
-            "binomial": float(stats.binomtest(nulls, int(values.size), base).pvalue),
+            "binomial": float(_stats().binomtest(nulls, int(values.size), base).pvalue),
             "psi": _psi_of(np.array([base, 1 - base]), np.array([live, 1 - live])),
         }
 

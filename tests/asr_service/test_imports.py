@@ -63,3 +63,27 @@ def test_the_check_sees_grpc_where_it_is_loaded() -> None:
     assert {"grpc", "protos"} <= _top_level_modules_after("from asr_service.client import AsrClient")
     assert {"grpc", "protos"} <= _top_level_modules_after("from asr_service.client import replay")
     assert {"grpc", "protos"} <= _top_level_modules_after("import asr_service; asr_service.AsrClient")
+
+
+HEAVY_MODULES = ("grpc", "protos", "scipy", "matplotlib", "ctranslate2", "onnxruntime")
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "import asr_service.cli",  # `asr --help`, and every command before it runs
+        "import asr_service.monitoring",  # a server without a drift baseline never needs scipy
+        "import asr_service.evaluation",  # matplotlib loads with the report's first figure
+    ],
+)
+def test_heavy_libraries_load_only_where_they_are_used(statement: str) -> None:
+    loaded = _top_level_modules_after(statement) & set(HEAVY_MODULES)
+    assert not loaded, f"{statement!r} loads {sorted(loaded)}"
+
+
+def test_the_heavy_check_sees_them_where_they_are_used() -> None:
+    assert "scipy" in _top_level_modules_after(
+        "import numpy as np; from asr_service.monitoring._drift import run_tests, DriftOptions;"
+        "run_tests(np.arange(50.0), np.arange(50.0) + 1, DriftOptions())")
+    assert "matplotlib" in _top_level_modules_after(
+        "from asr_service.evaluation.plots import latency_png; latency_png([100.0, 120.0], 300.0)")
