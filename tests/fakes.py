@@ -6,6 +6,7 @@ Accuracy is never tested with them: the speech tests use the real embedded model
 - `GatedEngine`: blocks every transcription until the test opens its gate (admission control, draining).
 - `ConstantEngine`: loadable by name from the engine registry (the `constant_engine` fixture puts it
   there), counting its calls across instances.
+- `FakeClock`: a wall clock the test moves; `tone_bytes`: a LINEAR16 tone at a known level.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadSt
 __all__ = [
     "FAKE_INFO",
     "ConstantEngine",
+    "FakeClock",
     "FakeEngine",
     "GatedEngine",
     "fake_file_transcriber",
     "recognition_result",
+    "tone_bytes",
     "transcription",
 ]
 
@@ -141,3 +144,19 @@ def fake_file_transcriber(
         return FileTranscript(text=text, clips=(clip,), model_id="fake", model_version="fake-1")
 
     return transcribe
+
+
+class FakeClock:
+    """A `time.time` stand-in: returns `now`, which the test moves."""
+
+    def __init__(self, now: float = 1_700_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tone_bytes(seconds: float, amplitude: float) -> bytes:
+    """A 220 Hz sine as 16 kHz LINEAR16, peak `amplitude` of full scale (RMS = amplitude / sqrt(2))."""
+    t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
+    return (np.sin(2 * np.pi * 220 * t) * amplitude * 32767).astype("<i2").tobytes()

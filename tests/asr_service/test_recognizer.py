@@ -11,16 +11,14 @@ import pytest
 from asr_service.audio import AudioFormat, ClipLimits, decode_clip
 from asr_service.config import ServerConfig
 from asr_service.recognizer import NullReason, RecognitionResult, Recognizer, VadStats
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, tone_bytes
 
 LIMITS = ClipLimits(accepted_rates_hz=(16_000,), max_channels=1, max_clip_s=30.0)
 
 
 def tone(seconds: float, level_dbfs: float) -> bytes:
-    """A 220 Hz tone as LINEAR16 at 16 kHz, with its RMS at `level_dbfs`."""
-    t = np.arange(int(seconds * 16_000)) / 16_000
-    amplitude = np.sqrt(2) * 10 ** (level_dbfs / 20)
-    return (np.sin(2 * np.pi * 220 * t) * amplitude * 32767).astype("<i2").tobytes()
+    """A tone whose RMS is `level_dbfs`."""
+    return tone_bytes(seconds, float(np.sqrt(2) * 10 ** (level_dbfs / 20)))
 
 
 def recognize(engine: FakeEngine, audio: bytes, *, vad: VadStats | None = None) -> RecognitionResult:

@@ -10,15 +10,7 @@ from prometheus_client import generate_latest
 from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import NullReason
-from tests.fakes import FAKE_INFO, recognition_result
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FAKE_INFO, FakeClock, recognition_result
 
 
 class Cpu:
@@ -37,7 +29,7 @@ class LoadedModel:
     in_flight = 0
 
 
-def monitor(clock: Clock, cpu: Cpu | None = None) -> Monitor:
+def monitor(clock: FakeClock, cpu: Cpu | None = None) -> Monitor:
     config = ServerConfig(monitoring=MonitoringOptions(window_s=60.0, alarm_min_requests=20))
     m = Monitor(config, clock=clock, read_cpu=cpu or Cpu())
     m.attach(lambda: [LoadedModel()])  # type: ignore[list-item]
@@ -53,7 +45,7 @@ def gauge(m: Monitor, alarm: str) -> float:
 
 
 def test_null_rate_fires_holds_and_clears_with_hysteresis(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     m = monitor(clock)
     caplog.set_level(logging.INFO, logger="asr_service.monitoring._alarms")
     for _ in range(19):
@@ -83,7 +75,7 @@ def test_null_rate_fires_holds_and_clears_with_hysteresis(caplog: pytest.LogCapt
 
 
 def test_latency_volume_and_empty_input_alarms() -> None:
-    clock = Clock()
+    clock = FakeClock()
     m = monitor(clock)
     for _ in range(30):
         m.observe(recognition_result(total_ms=450.0, rms_dbfs=-50.0))
@@ -106,7 +98,7 @@ def test_latency_volume_and_empty_input_alarms() -> None:
 
 
 def test_server_load_alarm_from_the_cpu_counters() -> None:
-    clock, cpu = Clock(), Cpu()
+    clock, cpu = FakeClock(), Cpu()
     m = monitor(clock, cpu)
     m.tick()  # first sample
     cpu.busy, cpu.total = 95.0, 100.0
@@ -118,7 +110,7 @@ def test_server_load_alarm_from_the_cpu_counters() -> None:
 def test_silent_clips_count_as_empty_input_not_as_low_volume() -> None:
     from asr_service.monitoring import RecentResults
 
-    clock = Clock()
+    clock = FakeClock()
     recent = RecentResults(clock=clock)
     for _ in range(19):
         recent.add(recognition_result(rms_dbfs=-25.0))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import grpc
-import numpy as np
 import pytest
 
 from asr_service.client import AsrClient
@@ -14,15 +13,9 @@ from asr_service.recognizer import NullReason, VadStats
 from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 from tests.asr_service.monitoring.probes import get_json, http_get, scrape, scrape_after_abort, value
-from tests.fakes import FakeEngine
+from tests.fakes import FakeEngine, tone_bytes
 
 RATE = 16_000
-
-
-def tone(seconds: float, amplitude: float) -> bytes:
-    """A 220 Hz sine: RMS = amplitude / sqrt(2)."""
-    t = np.arange(int(seconds * RATE)) / RATE
-    return (np.sin(2 * np.pi * 220 * t) * amplitude * 32767).astype("<i2").tobytes()
 
 
 def test_unary_requests_give_exact_counts_buckets_and_labels(
@@ -33,10 +26,10 @@ def test_unary_requests_give_exact_counts_buckets_and_labels(
     assert port is not None
     vad_stats = VadStats(speech_ratio=0.65, pre_padding_ms=300, post_padding_ms=0)
     with AsrClient(server.target, timeout_s=30) as client:
-        spoken = client.recognize(tone(1.0, 0.1), vad_stats=vad_stats)  # -23 dBFS, 1 s, VAD stats sent
+        spoken = client.recognize(tone_bytes(1.0, 0.1), vad_stats=vad_stats)  # -23 dBFS, 1 s, VAD stats sent
         silent = client.recognize(bytes(2 * RATE))  # digital silence: TOO_QUIET, no VAD stats
         with pytest.raises(ClientError, match="INVALID_ARGUMENT"):
-            client.recognize(tone(0.5, 0.1), sample_rate_hz=12_345)
+            client.recognize(tone_bytes(0.5, 0.1), sample_rate_hz=12_345)
     assert spoken.text == "hello world" and silent.null_reason is NullReason.TOO_QUIET
     s = scrape_after_abort(port, "INVALID_ARGUMENT")
     assert value(s, "asr_transcripts_total") == 2
@@ -104,7 +97,7 @@ def test_streaming_call_is_timed_to_the_end_of_its_stream(monitored_server: Call
             format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=RATE)))
         for i in range(2):
             yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(
-                clip_id=str(i), data=tone(0.5, 0.1), end_of_utterance=True))
+                clip_id=str(i), data=tone_bytes(0.5, 0.1), end_of_utterance=True))
 
     with grpc.insecure_channel(server.target) as channel:
         replies = list(asr_pb2_grpc.RecognizerStub(channel).StreamingRecognize(requests(), timeout=30))
@@ -132,9 +125,9 @@ def test_vad_stats_absent_means_none_not_zeros(monitored_server: Callable[..., B
         yield asr_pb2.StreamingRecognizeRequest(config=asr_pb2.RecognitionConfig(
             format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=RATE)))
         for i, stats in enumerate(sent):
-            yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(clip_id=str(i), data=tone(0.3, 0.1)))
+            yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(clip_id=str(i), data=tone_bytes(0.3, 0.1)))
             yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(
-                clip_id=str(i), data=tone(0.2, 0.1), end_of_utterance=True, vad_stats=stats))
+                clip_id=str(i), data=tone_bytes(0.2, 0.1), end_of_utterance=True, vad_stats=stats))
 
     with grpc.insecure_channel(server.target) as channel:
         replies = list(asr_pb2_grpc.RecognizerStub(channel).StreamingRecognize(requests(), timeout=30))

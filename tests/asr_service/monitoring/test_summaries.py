@@ -9,19 +9,11 @@ import pytest
 
 from asr_service.monitoring import RecentResults
 from asr_service.recognizer import NullReason
-from tests.fakes import recognition_result
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.25
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import FakeClock, recognition_result
 
 
 def test_a_window_counts_null_reasons_fallbacks_and_audio() -> None:
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.25)
     recent = RecentResults(clock=clock)
     for _ in range(6):
         recent.add(recognition_result(duration_s=3.0))
@@ -46,7 +38,7 @@ def test_a_window_counts_null_reasons_fallbacks_and_audio() -> None:
 
 
 def test_percentiles_are_over_every_result_of_the_window() -> None:
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.25)
     recent = RecentResults(clock=clock)
     totals = [80.0, 95.0, 110.0, 120.0, 135.0, 150.0, 180.0, 210.0, 260.0, 420.0]
     for i, total in enumerate(totals):
@@ -61,7 +53,7 @@ def test_percentiles_are_over_every_result_of_the_window() -> None:
 
 
 def test_results_older_than_the_window_are_left_out() -> None:
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.25)
     recent = RecentResults(clock=clock)
     recent.add(recognition_result(null=NullReason.NO_SPEECH, total_ms=900.0))
     clock.now += 120.0
@@ -74,7 +66,7 @@ def test_results_older_than_the_window_are_left_out() -> None:
 
 
 def test_an_empty_window_is_nan_in_python_and_null_in_json() -> None:
-    s = RecentResults(clock=Clock()).summary(60.0)
+    s = RecentResults(clock=FakeClock(1_700_000_000.25)).summary(60.0)
     assert s.requests == 0 and s.fallbacks == 0 and s.audio_s == 0.0 and dict(s.null_reasons) == {}
     assert math.isnan(s.null_rate) and math.isnan(s.latency_p50_ms) and math.isnan(s.inference_p50_ms)
     as_json = s.to_json()
@@ -82,7 +74,7 @@ def test_an_empty_window_is_nan_in_python_and_null_in_json() -> None:
 
 
 def test_a_series_puts_each_result_in_its_step() -> None:
-    clock = Clock()
+    clock = FakeClock(1_700_000_000.25)
     recent = RecentResults(clock=clock)
     for step in range(3):  # 1, 2 and 3 results in three consecutive 10 s steps
         for _ in range(step + 1):
