@@ -1,4 +1,9 @@
-"""`asr demo`: a server with the embedded model on loopback, the shipped sample through the client VAD."""
+"""`asr demo`: a server with the embedded model on loopback, the shipped recording through the client VAD.
+
+The recording is real speech (`data/jfk.wav`, public domain; see `data/SOURCES.md`); its reference
+transcript sits beside it, and the demo prints the reference, the transcript and the WER. Any AUDIO the
+user names gets the same treatment when a `.txt` with the same stem sits beside it.
+"""
 
 from __future__ import annotations
 
@@ -18,18 +23,22 @@ from asr_service.errors import AsrError
 if TYPE_CHECKING:
     from asr_service.monitoring import WindowSummary
 
-__all__ = ["SAMPLE", "register"]
+__all__ = ["SAMPLE", "reference_of", "register", "sample_path"]
 
-SAMPLE = "sample.wav"  # generated with espeak-ng; its words are in sample.txt beside it
+SAMPLE = "jfk.wav"  # J.F. Kennedy, 1961 (public domain); its reference transcript is jfk.txt beside it
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `demo`."""
     parser = subparsers.add_parser(
         "demo",
-        help="start a server on loopback and stream the shipped speech sample through the client VAD",
+        help="start a server on loopback and stream the shipped recording through the client VAD",
+        description="Start a server with the embedded model on loopback, send a real recording (J.F. Kennedy, "
+        "1961, public domain) through the client VAD, print each transcript, the reference, the WER and the "
+        "server's summary, and shut down.",
     )
-    parser.add_argument("audio", nargs="?", help="audio file to use instead of the shipped sample")
+    parser.add_argument("audio", nargs="?", help="audio file to use instead of the shipped recording "
+                        "(a .txt with the same stem beside it is taken as its reference)")
     parser.add_argument("--realtime", action="store_true", help="feed the audio at the speed it would be spoken")
     add_vad_flags(parser)
     add_server_flags(parser)
@@ -37,8 +46,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def sample_path() -> Path:
-    """The speech sample shipped with the package."""
+    """The recording shipped with the package."""
     return Path(str(resources.files("asr_service") / "data" / SAMPLE))
+
+
+def reference_of(audio: Path) -> str | None:
+    """The reference transcript beside `audio` (same stem, `.txt`), or None when there is none."""
+    try:
+        text = audio.with_suffix(".txt").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return " ".join(text.split()) or None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,16 +83,36 @@ def run(args: argparse.Namespace) -> int:
             client.wait_ready()
             info = client.list_models().models[0]
             print(f"serving {info.model_id} ({info.model_version}); streaming {path} through the client VAD\n")
+            texts = []
             for clip in _clips(path, options, realtime=args.realtime):
-                print_result(sys.stdout, path.name, clip, client.recognize_clip(clip), as_json=False)
+                result = client.recognize_clip(clip)
+                print_result(sys.stdout, path.name, clip, result, as_json=False)
+                texts.append(result.text)
     except (vad.VadError, AsrError) as exc:
         return fail(str(exc))
     finally:
         # Everything since the server started: the monitor's recent results keep the last 30 minutes.
         summary = server.monitor.recent.summary(time.time() - started + 1.0)
         background.stop()
+    reference = reference_of(path)
+    if reference is not None:
+        _print_score(reference, " ".join(t for t in texts if t))
     _print_summary(summary, config.budget_ms)
     return 0
+
+
+def _print_score(reference: str, transcript: str) -> None:
+    from asr_service.evaluation.normalizers import get_normalizer
+    from asr_service.evaluation.scoring import score
+
+    words = score(get_normalizer("whisper")(reference), get_normalizer("whisper")(transcript)).words
+    rate = f"{words.rate:.1%}" if words.rate is not None else "n/a (empty reference)"
+    print(
+        f"\nreference   {reference}"
+        f"\ntranscript  {transcript or '<nothing>'}"
+        f"\nWER         {rate} ({words.errors} error(s) in {words.reference_length} reference words, "
+        "after Whisper's English normaliser)"
+    )
 
 
 def _clips(path: Path, options: vad.VadOptions, *, realtime: bool) -> Iterator[vad.Clip]:

@@ -13,10 +13,10 @@ import vad
 from asr_service.client import AsrClient, ClipResult
 from asr_service.recognizer import NullReason
 from asr_service.server import BackgroundServer
-from tests.paths import REPO_ROOT
+from tests.paths import ESPEAK_SAMPLE, JFK_SAMPLE
 from tests.wer import wer
 
-SAMPLE = REPO_ROOT / "asr_service" / "data" / "sample.wav"
+SAMPLE = ESPEAK_SAMPLE
 
 
 @pytest.mark.shared_data
@@ -103,13 +103,31 @@ def test_bad_file_is_one_line_and_nonzero(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end() -> None:
+def test_demo_transcribes_the_shipped_recording_and_scores_it() -> None:
     proc = _asr("demo")
     out = proc.stdout.decode()
     assert proc.returncode == 0, proc.stderr.decode()
-    assert "welcome to the speech recognition service" in out.lower()
-    assert "server summary:" in out and "requests            4" in out
-    assert "server stopped cleanly." in out
+    assert "jfk.wav" in out and "fellow americans" in out.lower()
+    reference = (JFK_SAMPLE.with_suffix(".txt")).read_text(encoding="utf-8").strip()
+    assert f"reference   {reference}" in out
+    wer_line = next(line for line in out.splitlines() if line.startswith("WER "))
+    rate = float(wer_line.split()[1].rstrip("%"))
+    # tiny.en gets this clip right or nearly (one word of 22 is 4.5 %); a broken VAD path would not
+    assert rate <= 10.0, wer_line
+    assert "server summary:" in out and "server stopped cleanly." in out
+
+
+def test_demo_reference_is_the_txt_beside_the_audio(tmp_path: Path) -> None:
+    from asr_service.cli._demo import reference_of, sample_path
+
+    assert sample_path().resolve() == JFK_SAMPLE.resolve()
+    assert reference_of(sample_path()) is not None and "fellow Americans" in str(reference_of(sample_path()))
+    audio = tmp_path / "talk.wav"
+    assert reference_of(audio) is None  # no .txt: the demo prints transcripts only
+    (tmp_path / "talk.txt").write_text("  Hello there,\n general   Kenobi.\n", encoding="utf-8")
+    assert reference_of(audio) == "Hello there, general Kenobi."
+    (tmp_path / "talk.txt").write_bytes(b"\xff\xfe\x00bad")
+    assert reference_of(audio) is None  # not UTF-8: no reference rather than a crash
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ import pytest
 import soundfile as sf
 from whisper_normalizer.english import EnglishTextNormalizer
 
-import asr_service
 from asr_service.engines import EngineOptions
 from asr_service.engines._ct2_weights import (
     ModelWeights,
@@ -32,6 +31,7 @@ from asr_service.engines._onnx_graph import quantize_rows
 from asr_service.engines._onnx_model import OnnxWhisperModel, _EmbeddingRows
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
 from asr_service.errors import ConfigError
+from tests.paths import ESPEAK_SAMPLE
 from tests.wer import wer
 
 _normalise = EnglishTextNormalizer()
@@ -165,7 +165,7 @@ def test_a_model_stored_quantized_decodes_as_its_float_source(
 
     # int16 values are a little off the float ones (one scale for the whole matrix): real speech
     caplog.set_level(logging.WARNING, logger="asr_service.engines._loading")
-    audio, _ = sf.read(Path(asr_service.__file__).parent / "data" / "sample.wav", dtype="float32")
+    audio, _ = sf.read(ESPEAK_SAMPLE, dtype="float32")
     texts = [CTranslate2WhisperEngine(EngineOptions(model=str(folder))).transcribe(audio[: 16_000 * 5]).text
              for folder in (source, stored)]
     assert texts[0] == texts[1] and "welcome" in texts[0].lower()
@@ -250,7 +250,7 @@ def test_engine_loads_only_the_encoder_into_ctranslate2(
         assert len(loaded) == 2  # the workers' encoder and the solo encoder
         assert all(size < whole / 2 for size in loaded), (loaded, whole)
         assert not [r for r in caplog.records if "encoder-only" in r.getMessage()]  # no fallback to the whole model
-        audio, _ = sf.read(Path(asr_service.__file__).parent / "data" / "sample.wav", dtype="float32")
+        audio, _ = sf.read(ESPEAK_SAMPLE, dtype="float32")
         assert "welcome" in engine.transcribe(audio[: 16_000 * 5]).text.lower()
     finally:
         engine.close()
