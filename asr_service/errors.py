@@ -10,7 +10,8 @@ The tree::
     ├── OverloadedError           admission control refused the request      -> RESOURCE_EXHAUSTED
     ├── UnavailableError          not ready or draining; retry elsewhere     -> UNAVAILABLE
     ├── ConfigError               a bad server or client setting             (startup only)
-    └── ClientError               the client could not get an answer         (client side only)
+    ├── ClientError               the client could not get an answer         (client side only)
+    └── CaptureError              no microphone, a busy one, or no PortAudio (client side only)
 
 Every message names the field or setting at fault. The codes on the right are the server's: the
 one table from these errors to gRPC status codes sits beside the servicer
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 __all__ = [
     "AsrError",
+    "CaptureError",
     "ClientError",
     "ClipTooLongError",
     "ConfigError",
@@ -80,3 +82,7 @@ class ClientError(AsrError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class CaptureError(AsrError):
+    """A live audio input cannot be used: no such device, the device is busy, PortAudio is missing."""

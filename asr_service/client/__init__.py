@@ -7,6 +7,8 @@
 - `decode_vad_clip` and `clip_vad_stats` show a clip as the server sees it;
 - `replay` sends a manifest's audio through the client VAD to a server (demos, drift tests, load),
   optionally shifted (`apply_gain`, `add_noise`, `pitch_up`, `shift_transform`);
+- `LiveClips` runs the client VAD over a live `AudioInput` (`MicrophoneInput` through PortAudio, or
+  `FileInput`, a file played at the pace of speech) and yields each clip as its utterance ends;
 - `build_baseline` makes the drift baseline a server compares live traffic with, from a dev set
   (`manifest_clips`, `clips_of_pcm` and `features_of_clip` are its steps).
 
@@ -25,14 +27,21 @@ from asr_service.client._result import ClipResult, Transcriber
 
 if TYPE_CHECKING:
     from asr_service.client._baseline import build_baseline, clips_of_pcm, features_of_clip, manifest_clips
+    from asr_service.client._capture import AudioInput, FileInput, InputDevice, MicrophoneInput, list_input_devices
+    from asr_service.client._live import LiveClips
     from asr_service.client._remote import AsrClient
     from asr_service.client._replay import ReplayOptions, ReplaySummary, replay, shift_transform
     from asr_service.client._shifts import add_noise, apply_gain, pitch_up
 
 __all__ = [
     "AsrClient",
+    "AudioInput",
     "ClipResult",
+    "FileInput",
+    "InputDevice",
+    "LiveClips",
     "LocalTranscriber",
+    "MicrophoneInput",
     "ReplayOptions",
     "ReplaySummary",
     "Transcriber",
@@ -43,6 +52,7 @@ __all__ = [
     "clips_of_pcm",
     "decode_vad_clip",
     "features_of_clip",
+    "list_input_devices",
     "manifest_clips",
     "pitch_up",
     "replay",
@@ -62,6 +72,12 @@ _LAZY = {
     "clips_of_pcm": "_baseline",
     "features_of_clip": "_baseline",
     "manifest_clips": "_baseline",
+    "AudioInput": "_capture",
+    "FileInput": "_capture",
+    "InputDevice": "_capture",
+    "MicrophoneInput": "_capture",
+    "list_input_devices": "_capture",
+    "LiveClips": "_live",
 }
 
 
