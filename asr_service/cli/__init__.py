@@ -1,4 +1,4 @@
-"""The `asr` command: serve, transcribe, demo, evaluation, and the labeling tools' commands."""
+"""The `asr` command: serve, transcribe, demo, listen, evaluation, and the labeling tools' commands."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asr_service.cli import _batch, _demo, _eval, _monitor, _serve, _transcribe
+from asr_service.cli import _batch, _demo, _eval, _listen, _monitor, _serve, _transcribe
 from labeling import cli as labeling_cli
 
 __all__ = ["build_parser", "main"]
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve.register(subparsers)
     _transcribe.register(subparsers)
     _demo.register(subparsers)
+    _listen.register(subparsers)
     _eval.register(subparsers)
     _batch.register(subparsers)
     _monitor.register(subparsers)  # `monitor baseline` and `replay`

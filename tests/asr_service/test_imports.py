@@ -31,6 +31,9 @@ GRPC_FREE = [
     "asr_service.monitoring._drift",
     "asr_service.client",
     "asr_service.client._local",
+    "asr_service.client._capture",
+    "asr_service.client._live",
+    "asr_service.cli._listen",
 ]
 
 
