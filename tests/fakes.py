@@ -55,13 +55,15 @@ class FakeEngine:
                  delay_s: float = 0.0, degenerate: bool = False) -> None:
         self.text, self.confidence, self.delay_s, self.degenerate = text, confidence, delay_s, degenerate
         self.calls = 0
+        self.contexts: list[str] = []  # the context of each call, in order
 
     @property
     def info(self) -> EngineInfo:
         return FAKE_INFO
 
-    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
         self.calls += 1
+        self.contexts.append(context)
         if self.delay_s:
             time.sleep(self.delay_s)
         return transcription(audio, self.text, confidence=self.confidence, degenerate=self.degenerate)
@@ -82,7 +84,7 @@ class GatedEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(model_id="gated", model_version="gated-1", engine="test", config_hash="0")
 
-    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
         self.started.release()
         if not self.gate.wait(30):
             raise TimeoutError("test gate never opened")
@@ -106,7 +108,7 @@ class ConstantEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(model_id="constant", model_version="constant-1", engine="constant", config_hash="0")
 
-    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
         with ConstantEngine.lock:
             ConstantEngine.calls += 1
         return transcription(audio, self.TEXT, no_speech_prob=0.01)

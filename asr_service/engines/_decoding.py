@@ -68,6 +68,9 @@ class DecodeOptions:
     fast_path_timestamps: bool = True
     # Long clips: prompt each 30 s window with the text so far, as Whisper and faster-whisper do.
     condition_on_previous_text: bool = True
+    # A clip in a session: at most this many tokens of the previous clip's text as the prompt
+    # (`Engine.transcribe(context=...)`); 0 ignores the context.
+    max_context_tokens: int = 64
     beam_size: int = 1
     suppress_blank: bool = True
     suppress_tokens: tuple[int, ...] = (-1,)  # -1: the model's config.json set of non-speech symbols

@@ -142,8 +142,12 @@ class Engine(Protocol):
     @property
     def info(self) -> EngineInfo: ...
 
-    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
-        """Transcribe 16 kHz mono float32 audio. Must be safe to call from several threads at once."""
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+        """Transcribe 16 kHz mono float32 audio. Must be safe to call from several threads at once.
+
+        `context` is what was said just before this clip (the previous clip's text in a session);
+        an engine that can condition on it does, within its own cap; one that cannot ignores it.
+        """
         ...
 
     def close(self) -> None:

@@ -117,15 +117,20 @@ class CTranslate2WhisperEngine:
         if self._onnx_model is not None:
             self._onnx_model.close()
 
-    def transcribe(self, audio: npt.NDArray[np.float32]) -> Transcription:
-        """Transcribe 16 kHz mono float32 audio in [-1, 1]. Thread-safe."""
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+        """Transcribe 16 kHz mono float32 audio in [-1, 1]. Thread-safe.
+
+        `context` is the text said just before this clip (the previous clip's transcript in a
+        session); its last `max_context_tokens` tokens become Whisper's previous-text prompt.
+        """
         model = self._model
         if model is None:
             raise RuntimeError("engine: transcribe() called after close()")
+        previous = self._context_tokens(context)
         with self._active_lock:
             self._active += 1
         try:
-            return self._transcribe(model, audio)
+            return self._transcribe(model, audio, previous)
         finally:
             with self._active_lock:
                 self._active -= 1
@@ -136,7 +141,15 @@ class CTranslate2WhisperEngine:
         alone = self._active == 1  # a plain read; the lock guards the updates
         return (solo if solo is not None and alone else model).encode(batch)
 
-    def _transcribe(self, model: Any, audio: npt.NDArray[np.float32]) -> Transcription:
+    def _context_tokens(self, context: str) -> list[int]:
+        cap = self._decode.max_context_tokens
+        text = " ".join(context.split())
+        if not text or cap == 0:
+            return []
+        # A leading space, as the words of running text are tokenised.
+        return list(self._tokenizer.encode(" " + text, add_special_tokens=False).ids)[-cap:]
+
+    def _transcribe(self, model: Any, audio: npt.NDArray[np.float32], previous: list[int]) -> Transcription:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"audio: expected 1-D mono samples, got shape {samples.shape}")
@@ -144,49 +157,60 @@ class CTranslate2WhisperEngine:
         if samples.shape[0] < HOP_LENGTH_SAMPLES:
             return _empty_result(window_s=0.0)
         if duration_s + self._decode.min_padding_s > FULL_WINDOW_S:
-            return self._transcribe_long(model, samples)
-        return self._transcribe_short(model, samples, duration_s)
+            return self._transcribe_long(model, samples, previous)
+        return self._transcribe_short(model, samples, duration_s, previous)
 
     # -- one clip that fits in one window -------------------------------------------------------
 
-    def _transcribe_short(self, model: Any, samples: npt.NDArray[np.float32], duration_s: float) -> Transcription:
+    def _transcribe_short(
+        self, model: Any, samples: npt.NDArray[np.float32], duration_s: float, previous: list[int]
+    ) -> Transcription:
         window_s = choose_window_s(duration_s, self._decode)
         energy_dbfs = _rms_dbfs(samples)
-        result = self._decode_window(model, samples, window_s=window_s)
-        if self._is_silence(result):
-            return _empty_result(window_s=window_s, no_speech_prob=result.no_speech_prob,
-                                 avg_logprob=result.avg_logprob)
-        degeneracy = self._degeneracy(result, energy_dbfs)
+        encoded_s = window_s  # seconds of audio the encoder saw, over every attempt
+        result = self._decode_window(model, samples, window_s=window_s, previous=previous)
         used_fallback = False
-        if degeneracy and window_s < FULL_WINDOW_S and self._decode.fallback_to_full_window:
-            logger.debug("fast path looked degenerate (%s): %r", ", ".join(degeneracy.reasons), result.text)
-            used_fallback = True
-            result = self._decode_window(model, samples, window_s=FULL_WINDOW_S)
+        attempts: list[float] = []  # each retry, in order: without the prompt (as Whisper), then on the full window
+        if previous:
+            attempts.append(window_s)
+        if window_s < FULL_WINDOW_S and self._decode.fallback_to_full_window:
+            attempts.append(FULL_WINDOW_S)
+        while True:
             if self._is_silence(result):
-                return _empty_result(window_s=window_s + FULL_WINDOW_S, no_speech_prob=result.no_speech_prob,
-                                     avg_logprob=result.avg_logprob, used_fallback=True)
+                return _empty_result(window_s=encoded_s, no_speech_prob=result.no_speech_prob,
+                                     avg_logprob=result.avg_logprob, used_fallback=used_fallback)
             degeneracy = self._degeneracy(result, energy_dbfs)
+            if not degeneracy or not attempts:
+                break
+            logger.debug("decode looked degenerate (%s): %r", ", ".join(degeneracy.reasons), result.text)
+            retry_window_s = attempts.pop(0)
+            used_fallback = True
+            encoded_s += retry_window_s
+            result = self._decode_window(model, samples, window_s=retry_window_s)
         return Transcription(
             text=result.text,
             confidence=_confidence(result.avg_logprob),
             no_speech_prob=result.no_speech_prob,
             avg_logprob=result.avg_logprob,
             num_tokens=len(result.text_tokens),
-            window_s=window_s + (FULL_WINDOW_S if used_fallback else 0.0),
+            window_s=encoded_s,
             used_fallback=used_fallback,
             degenerate=bool(degeneracy),
         )
 
     # -- clips longer than one window ------------------------------------------------------------
 
-    def _transcribe_long(self, model: Any, samples: npt.NDArray[np.float32]) -> Transcription:
-        """Consecutive 30 s windows over the clip's features, as faster-whisper's `transcribe`."""
+    def _transcribe_long(self, model: Any, samples: npt.NDArray[np.float32], context: list[int]) -> Transcription:
+        """Consecutive 30 s windows over the clip's features, as faster-whisper's `transcribe`.
+
+        The first window is prompted with `context` (the session's previous text), later ones with
+        the text so far."""
         features = self._full_clip_features(samples)
         content_frames = features.shape[1]
         window_frames = _FULL_WINDOW_FRAMES
         seek = 0
         texts: list[str] = []
-        previous: list[int] = []
+        previous = list(context)
         windows: list[_Window] = []
         used_fallback = degenerate = False
         while seek < content_frames:
@@ -217,7 +241,9 @@ class CTranslate2WhisperEngine:
 
     # -- roles -------------------------------------------------------------------------------------
 
-    def _decode_window(self, model: Any, samples: npt.NDArray[np.float32], *, window_s: float) -> _Window:
+    def _decode_window(
+        self, model: Any, samples: npt.NDArray[np.float32], *, window_s: float, previous: list[int] | None = None
+    ) -> _Window:
         """Decode a clip that fits in one window of `window_s` seconds."""
         if window_s < FULL_WINDOW_S:
             # Fast path: zero-pad in the audio domain, so the padded frames sit at the log-mel floor.
@@ -230,7 +256,7 @@ class CTranslate2WhisperEngine:
             features = _pad_frames(self._full_clip_features(samples), _FULL_WINDOW_FRAMES)
             timestamps = True
         return self._decode_features(
-            model, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ, timestamps=timestamps
+            model, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ, previous=previous, timestamps=timestamps
         )
 
     def _full_clip_features(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

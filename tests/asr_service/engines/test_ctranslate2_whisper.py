@@ -261,3 +261,25 @@ def test_bad_options_give_clear_errors(options: EngineOptions, message: str) -> 
 def test_directory_that_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(ModelNotFoundError, match=r"missing model\.bin"):
         CTranslate2WhisperEngine(EngineOptions(model=str(tmp_path)))
+
+
+def test_context_of_a_session_is_capped_and_does_not_change_what_was_heard(
+    engine: CTranslate2WhisperEngine, espeak_clip: np.ndarray
+) -> None:
+    before = ESPEAK_MORE[0] + " " + ESPEAK_MORE[1]
+    prompted = engine.transcribe(espeak_clip, context=before)
+    assert wer([ESPEAK_TEXT], [prompted.text]) <= 0.1, prompted.text
+    # a whole session's worth of text: only its last tokens become the prompt, the decode still fits
+    long = engine.transcribe(espeak_clip, context=" ".join(ESPEAK_MORE) * 20)
+    assert wer([ESPEAK_TEXT], [long.text]) <= 0.1, long.text
+    assert len(engine._context_tokens(" ".join(ESPEAK_MORE) * 20)) == DecodeOptions().max_context_tokens
+    assert engine._context_tokens("   ") == []
+
+
+def test_no_context_tokens_is_the_same_decode_as_no_context(espeak_clip: np.ndarray) -> None:
+    off = CTranslate2WhisperEngine(EngineOptions(num_workers=1, cpu_threads=1),
+                                   DecodeOptions(max_context_tokens=0))
+    try:
+        assert off.transcribe(espeak_clip, context=ESPEAK_MORE[0]) == off.transcribe(espeak_clip)
+    finally:
+        off.close()
