@@ -69,6 +69,10 @@ class MonitoringOptions:
     alarm_volume_hysteresis_db: float = 3.0
     drift_window_clips: int = 200
     drift_min_clips: int = 100
+    # A null result on a clip whose client VAD speech ratio is at least this counts as "null on
+    # speech" (the VAD and the model disagree): 0.48 is the 5th percentile of the speech ratio of the
+    # default VAD's clips on the tune half of the shared speech (bench/bench_vad_path.py --split tune).
+    null_on_speech_min_ratio: float = 0.48
 
     def __post_init__(self) -> None:
         check = _checker("monitoring.")
@@ -79,6 +83,8 @@ class MonitoringOptions:
         for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max"):
             check(0 < getattr(self, name) <= 1, name, getattr(self, name), "(0, 1]")
         check(0 < self.alarm_clear_ratio <= 1, "alarm_clear_ratio", self.alarm_clear_ratio, "(0, 1]")
+        check(0 <= self.null_on_speech_min_ratio <= 1, "null_on_speech_min_ratio", self.null_on_speech_min_ratio,
+              "0..1")
         check(
             self.alarm_volume_min_dbfs < self.alarm_volume_max_dbfs <= 0,
             "alarm_volume_min_dbfs/alarm_volume_max_dbfs",
@@ -123,6 +129,13 @@ class ServerConfig:
     # port closes, so that load balancers and clients watching health move away first.
     shutdown_notice_s: float = 1.0
     drain_timeout_s: float = 10.0
+    # Streaming sessions: condition each clip on the text of the clips before it (Whisper's
+    # previous-text prompt; the engine keeps its last `DecodeOptions.max_context_tokens` = 64 tokens),
+    # clearing it after a result below `session_context_min_confidence` (or a fallback or a suppressed
+    # hallucination). Off by default: on the tune half of the shared speech it moved WER by one or two
+    # words either way (bench/bench_vad_path.py --split tune; docs/vad-path.md), no gain worth its cost.
+    session_context: bool = False
+    session_context_min_confidence: float = 0.5
     log_level: str = "INFO"
     # HTTP port beside gRPC, for /metrics, the dashboard and /api/*: None serves no HTTP, 0 picks a free port.
     http_port: int | None = None
@@ -147,6 +160,8 @@ class ServerConfig:
         _check(self.budget_ms > 0, "budget_ms", self.budget_ms, "> 0 ms")
         _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
         _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, ">= 0 s")
+        _check(0 <= self.session_context_min_confidence <= 1, "session_context_min_confidence",
+               self.session_context_min_confidence, "0..1")
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(

@@ -22,7 +22,7 @@ from asr_service.config import ServerConfig
 from asr_service.engines.base import Engine, EngineInfo, Transcription
 from asr_service.errors import OverloadedError, UnavailableError
 
-__all__ = ["Latency", "NullReason", "Observer", "RecognitionResult", "Recognizer", "VadStats"]
+__all__ = ["Latency", "NullReason", "Observer", "RecognitionResult", "Recognizer", "SessionContext", "VadStats"]
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +94,45 @@ class RecognitionResult:
     vad: VadStats | None  # None when the client sent no VAD stats
     used_fallback: bool = False
 
+    def null_on_speech(self, min_speech_ratio: float) -> bool:
+        """No text for a clip the client VAD judged to be speech (speech ratio at least `min_speech_ratio`):
+        the VAD and the model disagree, one of them is wrong (monitoring counts these apart)."""
+        return (self.null_reason is not NullReason.NONE and self.vad is not None
+                and self.vad.speech_ratio >= min_speech_ratio)
+
 
 Observer = Callable[["RecognitionResult"], None]
+
+
+class SessionContext:
+    """The text a session carries from one clip to the next, for `Recognizer.recognize(context=...)`.
+
+    Each trusted result's text is appended (the engine keeps only the end of it as Whisper's
+    previous-text prompt). A result that may be wrong clears it, so that one bad transcript does
+    not steer the next clip: a suppressed hallucination, a decode that needed a fallback, or a
+    confidence below `min_confidence` (as Whisper drops its prompt after a temperature fallback).
+    A clip with nothing in it (no speech, too quiet, empty) leaves it as it was. `enabled=False`
+    keeps it empty.
+    """
+
+    MAX_CHARS = 2_000  # far more than any engine's prompt: the engine takes the last tokens
+
+    def __init__(self, *, enabled: bool, min_confidence: float) -> None:
+        self.enabled = enabled
+        self.min_confidence = min_confidence
+        self.text = ""
+
+    def update(self, result: RecognitionResult) -> None:
+        """Take `result` into the context for the session's next clip."""
+        if not self.enabled:
+            return
+        if result.null_reason in (NullReason.NO_SPEECH, NullReason.TOO_QUIET, NullReason.EMPTY_AUDIO):
+            return
+        if (result.null_reason is NullReason.HALLUCINATION_SUPPRESSED or result.used_fallback
+                or result.confidence < self.min_confidence):
+            self.text = ""
+            return
+        self.text = f"{self.text} {result.text}".strip()[-self.MAX_CHARS:]
 
 
 class Recognizer:
@@ -147,8 +184,10 @@ class Recognizer:
         clip_id: str,
         received_at: float,
         vad: VadStats | None = None,
+        context: str = "",
     ) -> RecognitionResult:
-        """Transcribe `clip`. `received_at` is `time.perf_counter()` when its last byte arrived."""
+        """Transcribe `clip`. `received_at` is `time.perf_counter()` when its last byte arrived;
+        `context` is the text said before it in its session (`SessionContext.text`), or ""."""
         if self._closed:
             raise UnavailableError("server: shutting down; retry on another server")
         if self._in_flight >= self._config.max_concurrent_requests:
@@ -158,7 +197,7 @@ class Recognizer:
             )
         self._in_flight += 1
         try:
-            result = await self._recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad)
+            result = await self._recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad, context=context)
         finally:
             self._in_flight -= 1
         for observe in self._observers:
@@ -166,14 +205,14 @@ class Recognizer:
         return result
 
     async def _recognize(
-        self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None
+        self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None, context: str
     ) -> RecognitionResult:
         transcription: Transcription | None = None
         queue_wait_s = inference_s = 0.0
         reason = self._skip_reason(clip)
         if reason is NullReason.NONE:
             submitted_at = time.perf_counter()
-            done, started_at, ended_at = await self._transcribe(clip.samples)
+            done, started_at, ended_at = await self._transcribe(clip.samples, context)
             queue_wait_s = started_at - submitted_at
             inference_s = ended_at - started_at
             reason = self._null_reason(done)
@@ -199,11 +238,13 @@ class Recognizer:
             used_fallback=transcription.used_fallback if transcription else False,
         )
 
-    async def _transcribe(self, samples: npt.NDArray[np.float32]) -> tuple[Transcription, float, float]:
+    async def _transcribe(
+        self, samples: npt.NDArray[np.float32], context: str
+    ) -> tuple[Transcription, float, float]:
         """Run the engine on the pool. A cancelled caller (deadline, disconnect) drops its job if it
         is still queued; a worker that has started cannot be stopped, so its slot stays counted until
         the worker is done: admission control must not let in more work than the pool is doing."""
-        job = self._pool.submit(_timed_transcribe, self._engine, samples)
+        job = self._pool.submit(_timed_transcribe, self._engine, samples, context)
         try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
@@ -243,8 +284,8 @@ class Recognizer:
 
 
 def _timed_transcribe(
-    engine: Engine, samples: npt.NDArray[np.float32]
+    engine: Engine, samples: npt.NDArray[np.float32], context: str
 ) -> tuple[Transcription, float, float]:
     started_at = time.perf_counter()
-    result = engine.transcribe(samples)
+    result = engine.transcribe(samples, context=context) if context else engine.transcribe(samples)
     return result, started_at, time.perf_counter()

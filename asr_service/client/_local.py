@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 
 import vad
 from asr_service._loop import LoopThread
@@ -10,7 +11,7 @@ from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
-from asr_service.recognizer import Recognizer
+from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext
 
 __all__ = ["LocalTranscriber"]
 
@@ -37,14 +38,30 @@ class LocalTranscriber:
         return self._recognizer
 
     def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> ClipResult:
-        """Transcribe one VAD clip in-process; blocks the calling thread only."""
+        """Transcribe one VAD clip in-process, on its own (as a unary `Recognize`); blocks the calling
+        thread only."""
+        return self._recognize(clip, clip_id=clip_id, context="")[0]
+
+    def stream(self, clips: Iterable[vad.Clip]) -> Iterator[ClipResult]:
+        """Transcribe clips in order as one session, as `AsrClient.stream` does through a server:
+        each clip is conditioned on the session's text so far (`ServerConfig.session_context`)."""
+        context = SessionContext(
+            enabled=self._config.session_context, min_confidence=self._config.session_context_min_confidence
+        )
+        for clip in clips:
+            result, raw = self._recognize(clip, clip_id="", context=context.text)
+            context.update(raw)
+            yield result
+
+    def _recognize(self, clip: vad.Clip, *, clip_id: str, context: str) -> tuple[ClipResult, RecognitionResult]:
         started = time.perf_counter()
         decoded = decode_vad_clip(clip, self._config.clip_limits, pitch=self._pitch)
         coro = self._recognizer.recognize(
-            decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip)
+            decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip),
+            context=context,
         )
         result = self._loop.call(coro)
-        return ClipResult.from_result(result, round_trip_ms=(time.perf_counter() - started) * 1000.0)
+        return ClipResult.from_result(result, round_trip_ms=(time.perf_counter() - started) * 1000.0), result
 
     def close(self) -> None:
         """Release the model and stop the helper thread."""

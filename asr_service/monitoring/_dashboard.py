@@ -1,7 +1,8 @@
 """The dashboard page: one self-contained HTML file (inline SVG drawing, no library, no network).
 
 It polls `/api/timeseries` every 2 s (`?refresh_ms=` changes it) and draws, over the last 5 minutes:
-latency p50/p95 against the budget line, requests per second, null rate, input volume and clip
+latency p50/p95 against the budget line, requests per second, null rate (and the share of results
+without text for clips the client VAD judged speech), input volume and clip
 length against the baseline's p10-p90 band, and the alarms. Each plot's `<svg>` carries
 `data-points` (points drawn) so that a test can check that it shows data.
 """
@@ -29,7 +30,8 @@ h1{font-size:18px;margin:0 0 4px} #meta{color:#666;margin-bottom:12px}
 <div class="card"><h2>Latency p50 (blue) / p95 (red), ms, vs budget (dashed)</h2>
 <svg id="plot-latency" data-points="0"></svg></div>
 <div class="card"><h2>Requests per second</h2><svg id="plot-rps" data-points="0"></svg></div>
-<div class="card"><h2>Null rate</h2><svg id="plot-null" data-points="0"></svg></div>
+<div class="card"><h2>Null rate (blue) / null on speech the VAD heard (red)</h2>
+<svg id="plot-null" data-points="0"></svg></div>
 <div class="card"><h2>Input volume (mean RMS dBFS) vs baseline p10-p90</h2>
 <svg id="plot-volume" data-points="0"></svg></div>
 <div class="card"><h2>Clip length (mean s) vs baseline p10-p90</h2><svg id="plot-duration" data-points="0"></svg></div>
@@ -95,7 +97,8 @@ function render(data) {
                                 {name: "p95", pts: pts(busy, "latency_p95_ms")}],
        {budget: data.budget_ms, extra: [data.budget_ms], min: 0});
   plot("plot-rps", t0, t1, [{name: "rps", pts: pts(P, "requests_per_s")}], {min: 0});
-  plot("plot-null", t0, t1, [{name: "null rate", pts: pts(busy, "null_rate")}], {min: 0, max: 0.1});
+  plot("plot-null", t0, t1, [{name: "null rate", pts: pts(busy, "null_rate")},
+                             {name: "null on speech", pts: pts(busy, "null_on_speech_rate")}], {min: 0, max: 0.1});
   const bv = (data.baseline || {}).rms_dbfs, bd = (data.baseline || {}).duration_s;
   plot("plot-volume", t0, t1, [{name: "mean RMS", pts: pts(busy, "mean_rms_dbfs")}],
        {band: band(bv), median: bv ? bv.p50 : null, extra: bv ? [bv.p10, bv.p90] : []});

@@ -55,8 +55,9 @@ class GaugeSources:
 class ServerMetrics:
     """The `asr_*` metrics of one server in their own registry; call it with each result."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, null_on_speech_min_ratio: float = 0.48) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.null_on_speech_min_ratio = null_on_speech_min_ratio
         r = self.registry
         m = MODEL_LABELS
         self.request_duration = Histogram(
@@ -89,6 +90,10 @@ class ServerMetrics:
         self.transcripts = Counter("asr_transcripts", "Results returned (with or without text).", m, registry=r)
         self.nulls = Counter(
             "asr_null_transcripts", "Results without text, by null reason.", (*m, "reason"), registry=r)
+        self.nulls_on_speech = Counter(
+            "asr_null_on_speech", "Results without text for clips the client VAD judged speech (speech ratio >= "
+            "monitoring.null_on_speech_min_ratio), by null reason: the VAD and the model disagree.",
+            (*m, "reason"), registry=r)
         self.confidence = Histogram(
             "asr_transcript_confidence", "Confidence of results with text.", m, buckets=CONFIDENCE_BUCKETS, registry=r)
         self.words_per_second = Histogram(
@@ -140,6 +145,8 @@ class ServerMetrics:
                 series.words_per_second.observe(len(result.text.split()) / audio.duration_s)
         else:
             series.null_child(result.null_reason).inc()
+            if result.null_on_speech(self.null_on_speech_min_ratio):
+                series.null_on_speech_child(result.null_reason).inc()
 
     def _bind(self, key: tuple[str, str]) -> _Series:
         with self._lock:
@@ -175,10 +182,17 @@ class _Series:
         # Every reason up front, so that a null rate query sees 0 rather than no series.
         self._nulls: dict[NullReason, Counter] = {reason: metrics.nulls.labels(*key, reason.name.lower())
                        for reason in NullReason if reason is not NullReason.NONE}
+        self._nulls_on_speech: dict[NullReason, Counter] = {
+            reason: metrics.nulls_on_speech.labels(*key, reason.name.lower())
+            for reason in NullReason if reason is not NullReason.NONE}
 
     def null_child(self, reason: NullReason) -> Counter:
         """The null counter of `reason`."""
         return self._nulls[reason]
+
+    def null_on_speech_child(self, reason: NullReason) -> Counter:
+        """The null-on-speech counter of `reason`."""
+        return self._nulls_on_speech[reason]
 
 
 class _GaugeCollector(Collector):

@@ -46,8 +46,9 @@ class Monitor:
     ) -> None:
         self.config = config
         self.registry = CollectorRegistry(auto_describe=True)
-        self.metrics = ServerMetrics(self.registry)
-        self.recent = RecentResults(clock=clock)
+        on_speech = config.monitoring.null_on_speech_min_ratio
+        self.metrics = ServerMetrics(self.registry, null_on_speech_min_ratio=on_speech)
+        self.recent = RecentResults(clock=clock, null_on_speech_min_ratio=on_speech)
         self.load = CpuLoad(config.monitoring.load_window_s, read=read_cpu, clock=time.monotonic)
         self.alarms = AlarmBoard(default_rules(config), self.registry, model_labels=self.model_labels, clock=clock)
         self._recognizers: Callable[[], list[Recognizer]] = list

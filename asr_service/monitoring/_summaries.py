@@ -34,6 +34,7 @@ class _Second:
         "inference_ms",
         "latency_ms",
         "nulls",
+        "nulls_on_speech",
         "over_budget",
         "queue_ms",
         "requests",
@@ -45,6 +46,7 @@ class _Second:
         self.second = second
         self.requests = 0
         self.nulls: Counter[NullReason] = Counter()
+        self.nulls_on_speech = 0  # of them, on clips the client VAD judged speech
         self.over_budget = 0
         self.fallbacks = 0
         self.audio_s = 0.0  # every clip's duration
@@ -74,6 +76,7 @@ class WindowSummary:
     span_s: float
     requests: int
     null_rate: float
+    null_on_speech_rate: float  # results without text for clips the client VAD judged speech, per result
     empty_input_share: float
     budget_exceeded: int
     latency_p50_ms: float
@@ -98,6 +101,7 @@ class WindowSummary:
             "requests": self.requests,
             "requests_per_s": self.requests_per_s,
             "null_rate": self.null_rate,
+            "null_on_speech_rate": self.null_on_speech_rate,
             "empty_input_share": self.empty_input_share,
             "budget_exceeded": self.budget_exceeded,
             "latency_p50_ms": self.latency_p50_ms,
@@ -111,8 +115,10 @@ class WindowSummary:
 class RecentResults:
     """A ring of per-second buckets over the last `capacity_s` seconds. Thread-safe."""
 
-    def __init__(self, capacity_s: int = 1800, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, capacity_s: int = 1800, *, clock: Callable[[], float] = time.time,
+                 null_on_speech_min_ratio: float = 0.48) -> None:
         self._buckets: deque[_Second] = deque(maxlen=capacity_s)
+        self._null_on_speech_min_ratio = null_on_speech_min_ratio
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -126,6 +132,7 @@ class RecentResults:
             b.requests += 1
             if result.null_reason is not NullReason.NONE:
                 b.nulls[result.null_reason] += 1
+                b.nulls_on_speech += result.null_on_speech(self._null_on_speech_min_ratio)
             b.over_budget += result.latency.budget_exceeded
             b.fallbacks += result.used_fallback
             b.audio_s += result.audio.duration_s
@@ -181,6 +188,7 @@ def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowS
         span_s=span_s,
         requests=requests,
         null_rate=nulls.total() / requests if requests else math.nan,
+        null_on_speech_rate=sum(b.nulls_on_speech for b in buckets) / requests if requests else math.nan,
         empty_input_share=empty / requests if requests else math.nan,
         budget_exceeded=sum(b.over_budget for b in buckets),
         latency_p50_ms=p50,

@@ -13,7 +13,7 @@ import grpc
 from asr_service.audio import AudioFormat, check_format, decode_clip
 from asr_service.config import ServerConfig
 from asr_service.errors import AsrError, ClipTooLongError, ProtocolError
-from asr_service.recognizer import RecognitionResult, Recognizer, VadStats
+from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext, VadStats
 from asr_service.server import _convert
 from asr_service.server._status import status_code_for
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -99,7 +99,10 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         data, clip_id, vad = session.take()
         assert session.format is not None  # set by _open before any audio is taken
         clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True, pitch=self._pitch)
-        result = await recognizer.recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad)
+        result = await recognizer.recognize(
+            clip, clip_id=clip_id, received_at=received_at, vad=vad, context=session.context.text
+        )
+        session.context.update(result)
         _log_result("StreamingRecognize", session.request_id, result)
         return asr_pb2.StreamingRecognizeResponse(
             request_id=session.request_id, result=_convert.result_message(result)
@@ -112,7 +115,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
 
 
 class _Session:
-    """The state of one StreamingRecognize call: its format and the clip being received."""
+    """The state of one StreamingRecognize call: its format, the clip being received, and the text
+    so far (each clip is conditioned on what the session said before it; `ServerConfig.session_context`)."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.request_id = ""
@@ -122,6 +126,9 @@ class _Session:
         self._clip_id = ""
         self._vad: VadStats | None = None
         self.pending = False
+        self.context = SessionContext(
+            enabled=config.session_context, min_confidence=config.session_context_min_confidence
+        )
 
     def add(self, chunk: asr_pb2.AudioChunk) -> bool:
         """Append a chunk; True when it ends the utterance. Refuses a clip past max_clip_s early."""

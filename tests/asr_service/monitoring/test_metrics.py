@@ -165,3 +165,24 @@ def test_http_pages(monitored_server: Callable[..., BackgroundServer]) -> None:
     assert len(series["points"]) == 12 and series["budget_ms"] == 300.0 and series["model_version"] == "fake-1"
     assert http_get(port, "/nope")[0] == 404
     assert http_get(port, "/api/timeseries?span_s=x")[0] == 400
+
+
+def test_nulls_on_clips_the_vad_called_speech_are_counted_apart(
+    monitored_server: Callable[..., BackgroundServer],
+) -> None:
+    """The VAD and the model disagreeing: no text for a clip with a high speech ratio."""
+    server = monitored_server(FakeEngine(text=""))  # the model hears nothing: NO_SPEECH
+    port = server.server.monitor.http_port
+    assert port is not None
+    with AsrClient(server.target, timeout_s=30) as client:
+        client.recognize(tone_bytes(1.0, 0.1), vad_stats=VadStats(speech_ratio=0.8))  # speech, says the VAD
+        client.recognize(tone_bytes(1.0, 0.1), vad_stats=VadStats(speech_ratio=0.2))  # mostly padding
+        client.recognize(tone_bytes(1.0, 0.1))  # no VAD stats: no opinion
+        client.recognize(bytes(2 * RATE), vad_stats=VadStats(speech_ratio=0.9))  # silence: TOO_QUIET
+    s = scrape(port)
+    assert value(s, "asr_null_transcripts_total", reason="no_speech") == 3
+    assert value(s, "asr_null_on_speech_total", reason="no_speech") == 1
+    assert value(s, "asr_null_on_speech_total", reason="too_quiet") == 1
+    window = server.server.monitor.recent.summary(60.0)
+    assert window.null_on_speech_rate == pytest.approx(2 / 4)
+    assert window.to_json()["null_on_speech_rate"] == pytest.approx(0.5)
