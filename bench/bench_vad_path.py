@@ -1,0 +1,256 @@
+"""What the client VAD costs in accuracy: the shared speech as whole files and as VAD clips, in one run.
+
+    python bench/bench_vad_path.py [--split tune|report|all] [--vad KEY=VALUE ...] [--paths P1,P2] [--out FILE]
+
+Paths (all by default), each over the same files:
+
+- `whole`: each file through our engine at once (Whisper's own 30 s windows past 30 s);
+- `faster-whisper`: each file through `WhisperModel(<same model>, compute_type="int8").transcribe(beam_size=1)`;
+- `local-unary`: the client VAD's clips, each transcribed alone in-process (`LocalTranscriber.recognize_clip`);
+- `local-session`: the same clips as one session in-process with `session_context` on
+  (`LocalTranscriber.stream`: each clip conditioned on the text before it);
+- `server-unary` / `server-stream`: the same clips through `asr serve` on a loopback port, with
+  `Recognize` one by one, and over one `StreamingRecognize` session (sent in lockstep, as live speech),
+  with the server's default config (`--session-context` turns the server's session context on).
+
+Prints one line per path: WER after Whisper's English normaliser and after the project's convention
+normaliser, deletions and insertions (all, and within one word of a clip edge), clips per minute of
+audio, and per-clip latency p50/p95 for clips of 8 s or less (server time for the clip paths, the call
+for the whole-file paths; for files of 8 s or less, which is where the 1/3-of-faster-whisper target
+is read). `--split tune` is the half of the files used to choose VAD and context defaults,
+`--split report` the other half (the figure to report); a file's half is fixed by a hash of its path.
+`--vad pre_padding_ms=300` runs the clip paths with another VAD setting (repeatable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jiwer
+import numpy as np
+from whisper_normalizer.english import EnglishTextNormalizer
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+import vad  # noqa: E402
+from asr_service.client import AsrClient, ClipResult, LocalTranscriber  # noqa: E402
+from asr_service.config import ServerConfig  # noqa: E402
+from asr_service.engines import EngineOptions, create_engine  # noqa: E402
+from asr_service.engines._model_files import resolve_model  # noqa: E402
+from labeling import Normalizer  # noqa: E402
+
+SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
+SHORT_S = 8.0
+PATHS = ("whole", "faster-whisper", "local-unary", "local-session", "server-unary", "server-stream")
+_whisper_norm = EnglishTextNormalizer()
+_convention_norm = Normalizer()
+
+
+def split_of(audio: str) -> str:
+    """"tune" or "report": a fixed half of the files, by a hash of the audio path."""
+    return "tune" if int(hashlib.sha256(audio.encode()).hexdigest(), 16) % 2 == 0 else "report"
+
+
+@dataclasses.dataclass
+class FileRun:
+    """One file through one path: the text of each piece (one piece for the whole-file paths)."""
+
+    pieces: list[str]
+    latencies_ms: list[tuple[float, float]]  # (seconds of audio, ms) per piece
+
+
+def _vad_options(pairs: list[str]) -> vad.VadOptions:
+    fields = {f.name: f for f in dataclasses.fields(vad.VadOptions)}
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in fields:
+            raise SystemExit(f"--vad {pair}: no VadOptions field {key!r} (one of {', '.join(fields)})")
+        default = getattr(vad.VadOptions(), key)
+        values[key] = value if isinstance(default, str) else type(default or 0.0)(value)
+    return vad.VadOptions(**values)
+
+
+def _words(text: str, normalise: Callable[[str], str]) -> list[str]:
+    return normalise(text).split()
+
+
+def _edge_errors(ref: list[str], pieces: list[list[str]]) -> tuple[int, int, int, int]:
+    """Deletions, insertions, and those of them within one word of a clip edge (start or end of any clip)."""
+    hyp = [w for piece in pieces for w in piece]
+    edges, at = {0}, 0
+    for piece in pieces:
+        at += len(piece)
+        edges.add(at)
+    if not ref:
+        return 0, len(hyp), 0, len(hyp)
+    out = jiwer.process_words(" ".join(ref), " ".join(hyp) if hyp else "")
+    deletions = insertions = edge_del = edge_ins = 0
+    for chunk in out.alignments[0]:
+        if chunk.type == "delete":
+            n = chunk.ref_end_idx - chunk.ref_start_idx
+            deletions += n
+            if any(abs(chunk.hyp_start_idx - e) <= 1 for e in edges):
+                edge_del += n
+        elif chunk.type == "insert":
+            n = chunk.hyp_end_idx - chunk.hyp_start_idx
+            insertions += n
+            if any(chunk.hyp_start_idx - 1 <= e <= chunk.hyp_end_idx + 1 for e in edges):
+                edge_ins += n
+    return deletions, insertions, edge_del, edge_ins
+
+
+def score(name: str, rows: list[dict[str, Any]], runs: list[FileRun], minutes: float) -> dict[str, Any]:
+    """The summary line of one path."""
+    summary: dict[str, Any] = {"path": name}
+    for label, normalise in (("wer_whisper", _whisper_norm), ("wer_convention", _convention_norm)):
+        refs, hyps = [], []
+        for row, run in zip(rows, runs, strict=True):
+            ref = " ".join(_words(row["text"], normalise))
+            if ref:
+                refs.append(ref)
+                hyps.append(" ".join(w for p in run.pieces for w in _words(p, normalise)))
+        summary[label] = round(100 * jiwer.wer(refs, hyps), 2)
+    totals = np.zeros(4, dtype=int)
+    for row, run in zip(rows, runs, strict=True):
+        pieces = [_words(p, _whisper_norm) for p in run.pieces]
+        totals += np.array(_edge_errors(_words(row["text"], _whisper_norm), pieces))
+    summary.update(deletions=int(totals[0]), insertions=int(totals[1]), edge_deletions=int(totals[2]),
+                   edge_insertions=int(totals[3]))
+    summary["pieces_per_min"] = round(sum(len(r.pieces) for r in runs) / minutes, 1)
+    short = [ms for run in runs for s, ms in run.latencies_ms if s <= SHORT_S]
+    if short:
+        summary["short_p50_ms"] = round(float(np.percentile(short, 50)), 1)
+        summary["short_p95_ms"] = round(float(np.percentile(short, 95)), 1)
+        summary["short_n"] = len(short)
+    return summary
+
+
+def _clip_run(clips: list[vad.Clip], results: Iterable[ClipResult]) -> FileRun:
+    pieces, latencies = [], []
+    for clip, result in zip(clips, results, strict=True):
+        pieces.append(result.text)
+        latencies.append((clip.end_s - clip.start_s, result.latency.server_total_ms))
+    return FileRun(pieces, latencies)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=("tune", "report", "all"), default="report")
+    parser.add_argument("--vad", action="append", default=[], metavar="KEY=VALUE", help="a VadOptions field")
+    parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--session-context", action="store_true", help="the server's session_context on")
+    parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
+    args = parser.parse_args()
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if unknown := set(paths) - set(PATHS):
+        raise SystemExit(f"--paths: unknown {', '.join(sorted(unknown))}")
+    if not (SPEECH / "manifest.jsonl").is_file():
+        print(f"bench_vad_path: needs the real speech in {SPEECH}", file=sys.stderr)
+        return 2
+    options = _vad_options(args.vad)
+    manifest = [json.loads(x) for x in (SPEECH / "manifest.jsonl").read_text().splitlines() if x.strip()]
+    rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
+    minutes = sum(float(r["duration"]) for r in rows) / 60
+    clips = {r["audio"]: list(vad.iter_file_clips(SPEECH / r["audio"], options)) for r in rows}
+    pcm = {r["audio"]: vad.read_audio(SPEECH / r["audio"]).astype(np.float32) / 32768 for r in rows}
+    print(f"{len(rows)} files ({args.split} split), {minutes:.1f} min, "
+          f"{sum(map(len, clips.values()))} clips; VAD {options}", flush=True)
+    runs: dict[str, list[FileRun]] = {}
+
+    def timed(fn: Callable[[np.ndarray], str], audio: np.ndarray) -> FileRun:
+        start = time.perf_counter()
+        text = fn(audio)
+        return FileRun([text], [(audio.size / 16_000, (time.perf_counter() - start) * 1000)])
+
+    if "whole" in paths:
+        engine = create_engine(EngineOptions(model=args.model))
+        engine.transcribe(pcm[rows[0]["audio"]])  # warm-up
+        runs["whole"] = [timed(lambda a: engine.transcribe(a).text, pcm[r["audio"]]) for r in rows]
+        engine.close()
+    if "faster-whisper" in paths:
+        from faster_whisper import WhisperModel  # dev dependency: the baseline only
+
+        baseline = WhisperModel(str(resolve_model(args.model).path), device="cpu", compute_type="int8")
+
+        def fw(audio: np.ndarray) -> str:
+            segments, _ = baseline.transcribe(audio, beam_size=1)
+            return "".join(s.text for s in segments).strip()
+
+        fw(pcm[rows[0]["audio"]])
+        runs["faster-whisper"] = [timed(fw, pcm[r["audio"]]) for r in rows]
+        del baseline
+    if {"local-unary", "local-session"} & set(paths):
+        local = LocalTranscriber(ServerConfig(session_context=True))
+        local.recognize_clip(clips[rows[0]["audio"]][0])
+        if "local-unary" in paths:
+            runs["local-unary"] = [_clip_run(clips[r["audio"]], [local.recognize_clip(c) for c in clips[r["audio"]]])
+                                   for r in rows]
+        if "local-session" in paths:
+            runs["local-session"] = [_clip_run(clips[r["audio"]], list(local.stream(clips[r["audio"]])))
+                                     for r in rows]
+        local.close()
+    if {"server-unary", "server-stream"} & set(paths):
+        port = _free_port()
+        env = {**os.environ, "ASR_SESSION_CONTEXT": "true"} if args.session_context else None
+        server = subprocess.Popen([sys.executable, "-m", "asr_service.cli", "serve", "--port", str(port),
+                                   "--model", args.model, "--log-level", "WARNING"], env=env)
+        try:
+            with AsrClient(f"127.0.0.1:{port}", timeout_s=120) as client:
+                client.wait_ready(120)
+                client.recognize_clip(clips[rows[0]["audio"]][0])
+                if "server-unary" in paths:
+                    runs["server-unary"] = [
+                        _clip_run(clips[r["audio"]], [client.recognize_clip(c) for c in clips[r["audio"]]])
+                        for r in rows]
+                if "server-stream" in paths:
+                    runs["server-stream"] = [
+                        _clip_run(clips[r["audio"]], list(client.stream(clips[r["audio"]], lockstep=True)))
+                        for r in rows]
+        finally:
+            server.terminate()
+            server.wait(30)
+    if args.out:
+        with args.out.open("w") as out:
+            for name, file_runs in runs.items():
+                for row, run in zip(rows, file_runs, strict=True):
+                    out.write(json.dumps({"path": name, "audio": row["audio"], "reference": row["text"],
+                                          "pieces": run.pieces, "latencies_ms": run.latencies_ms}) + "\n")
+    summaries = [score(name, rows, file_runs, minutes) for name, file_runs in runs.items()]
+    for s in summaries:
+        print(json.dumps(s))
+    print(f"\n{'path':15} {'WER whisper':>11} {'convention':>10} {'del (edge)':>11} {'ins (edge)':>11} "
+          f"{'pieces/min':>10} {'p50/p95 ms (<=8 s)':>19}")
+    for s in summaries:
+        latency = f"{s.get('short_p50_ms', float('nan')):.0f}/{s.get('short_p95_ms', float('nan')):.0f}"
+        print(f"{s['path']:15} {s['wer_whisper']:10.2f}% {s['wer_convention']:9.2f}% "
+              f"{s['deletions']:5d} ({s['edge_deletions']:3d}) {s['insertions']:5d} ({s['edge_insertions']:3d}) "
+              f"{s['pieces_per_min']:10.1f} {latency:>19}")
+    by_name = {s["path"]: s for s in summaries}
+    if "faster-whisper" in by_name and "server-stream" in by_name and "short_p95_ms" in by_name["faster-whisper"]:
+        ratio = by_name["server-stream"]["short_p95_ms"] / by_name["faster-whisper"]["short_p95_ms"]
+        print(f"\nserver-stream p95 / faster-whisper p95 (<= 8 s): {ratio:.2f} (target <= 0.33)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
