@@ -1,9 +1,10 @@
 """`asr listen`: speak to the service from a live microphone.
 
 The microphone (or `--play FILE`, a file played at the pace of speech) feeds the client VAD's push
-API; each clip is sent as its utterance ends, over one streaming session to `--server` or to an
-in-process engine, and its transcript printed as it arrives. The first Ctrl-C stops the capture and
-flushes the utterance in progress (its transcript still prints); a second one quits at once.
+API; each clip is sent as its utterance ends, over one streaming session to `--server` or as one
+in-process session (`LocalTranscriber.stream`), and its transcript printed as it arrives. The first
+Ctrl-C stops the capture and flushes the utterance in progress (its transcript still prints); a second
+one quits at once.
 """
 
 from __future__ import annotations
@@ -80,13 +81,10 @@ def run(args: argparse.Namespace) -> int:
         with _first_ctrl_c_stops(live):
             _status(f"listening to {source.name} ({source.sample_rate_hz} Hz), transcribing with {where}; "
                     "Ctrl-C to stop")
-            if isinstance(transcriber, LocalTranscriber):
-                for clip in live:
-                    _print(args, source, clip, transcriber.recognize_clip(clip))
-            else:
-                sent: deque[vad.Clip] = deque()  # clips in the order sent; results come back in that order
-                for result in transcriber.stream(_recording(live, sent)):
-                    _print(args, source, sent.popleft(), result)
+            # One session either way (in-process as through a server): results come in clip order.
+            sent: deque[vad.Clip] = deque()
+            for result in transcriber.stream(_recording(live, sent)):
+                _print(args, source, sent.popleft(), result)
     except (vad.VadError, AsrError) as exc:
         return fail(str(exc))
     finally:
