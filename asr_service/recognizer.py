@@ -287,5 +287,5 @@ def _timed_transcribe(
     engine: Engine, samples: npt.NDArray[np.float32], context: str
 ) -> tuple[Transcription, float, float]:
     started_at = time.perf_counter()
-    result = engine.transcribe(samples, context=context) if context else engine.transcribe(samples)
+    result = engine.transcribe(samples, context=context)
     return result, started_at, time.perf_counter()
