@@ -133,7 +133,7 @@ class ServerConfig:
     # previous-text prompt; the engine keeps its last `DecodeOptions.max_context_tokens` = 64 tokens),
     # clearing it after a result below `session_context_min_confidence` (or a fallback or a suppressed
     # hallucination). Off by default: on the tune half of the shared speech it moved WER by one or two
-    # words either way (bench/bench_vad_path.py --split tune; docs/vad-path.md), no gain worth its cost.
+    # words either way (bench/bench_vad_path.py --split tune; docs/vad-path.md): no clear gain.
     session_context: bool = False
     session_context_min_confidence: float = 0.5
     log_level: str = "INFO"

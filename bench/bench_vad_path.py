@@ -8,7 +8,8 @@ Paths (all by default), each over the same files:
 - `faster-whisper`: each file through `WhisperModel(<same model>, compute_type="int8").transcribe(beam_size=1)`;
 - `local-unary`: the client VAD's clips, each transcribed alone in-process (`LocalTranscriber.recognize_clip`);
 - `local-session`: the same clips as one session in-process with `session_context` on
-  (`LocalTranscriber.stream`: each clip conditioned on the text before it);
+  (`LocalTranscriber.stream`: each clip conditioned on the text before it), run clip by clip in turn
+  with `local-unary` so that their latencies are comparable;
 - `server-unary` / `server-stream`: the same clips through `asr serve` on a loopback port, with
   `Recognize` one by one, and over one `StreamingRecognize` session (sent in lockstep, as live speech),
   with the server's default config (`--session-context` turns the server's session context on).
@@ -39,6 +40,7 @@ from typing import Any
 
 import jiwer
 import numpy as np
+import numpy.typing as npt
 from whisper_normalizer.english import EnglishTextNormalizer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,7 @@ from labeling import Normalizer  # noqa: E402
 SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
 SHORT_S = 8.0
 PATHS = ("whole", "faster-whisper", "local-unary", "local-session", "server-unary", "server-stream")
+Audio = npt.NDArray[np.float32]
 _whisper_norm = EnglishTextNormalizer()
 _convention_norm = Normalizer()
 
@@ -172,12 +175,12 @@ def main() -> int:
     rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
     minutes = sum(float(r["duration"]) for r in rows) / 60
     clips = {r["audio"]: list(vad.iter_file_clips(SPEECH / r["audio"], options)) for r in rows}
-    pcm = {r["audio"]: vad.read_audio(SPEECH / r["audio"]).astype(np.float32) / 32768 for r in rows}
+    pcm = {r["audio"]: (vad.read_audio(SPEECH / r["audio"]) / 32768).astype(np.float32) for r in rows}
     print(f"{len(rows)} files ({args.split} split), {minutes:.1f} min, "
           f"{sum(map(len, clips.values()))} clips; VAD {options}", flush=True)
     runs: dict[str, list[FileRun]] = {}
 
-    def timed(fn: Callable[[np.ndarray], str], audio: np.ndarray) -> FileRun:
+    def timed(fn: Callable[[Audio], str], audio: Audio) -> FileRun:
         start = time.perf_counter()
         text = fn(audio)
         return FileRun([text], [(audio.size / 16_000, (time.perf_counter() - start) * 1000)])
@@ -192,7 +195,7 @@ def main() -> int:
 
         baseline = WhisperModel(str(resolve_model(args.model).path), device="cpu", compute_type="int8")
 
-        def fw(audio: np.ndarray) -> str:
+        def fw(audio: Audio) -> str:
             segments, _ = baseline.transcribe(audio, beam_size=1)
             return "".join(s.text for s in segments).strip()
 
@@ -202,12 +205,19 @@ def main() -> int:
     if {"local-unary", "local-session"} & set(paths):
         local = LocalTranscriber(ServerConfig(session_context=True))
         local.recognize_clip(clips[rows[0]["audio"]][0])
-        if "local-unary" in paths:
-            runs["local-unary"] = [_clip_run(clips[r["audio"]], [local.recognize_clip(c) for c in clips[r["audio"]]])
-                                   for r in rows]
-        if "local-session" in paths:
-            runs["local-session"] = [_clip_run(clips[r["audio"]], list(local.stream(clips[r["audio"]])))
-                                     for r in rows]
+        # Clip by clip, alone then in its session, so that machine noise hits both alike and the
+        # latency difference is the context's own cost (a longer prompt to prefill).
+        unary: list[FileRun] = []
+        session: list[FileRun] = []
+        for r in rows:
+            file_clips = clips[r["audio"]]
+            in_session = local.stream(file_clips)
+            pairs = [(local.recognize_clip(c), next(in_session)) for c in file_clips]
+            unary.append(_clip_run(file_clips, [u for u, _ in pairs]))
+            session.append(_clip_run(file_clips, [s for _, s in pairs]))
+        for name, file_runs in (("local-unary", unary), ("local-session", session)):
+            if name in paths:
+                runs[name] = file_runs
         local.close()
     if {"server-unary", "server-stream"} & set(paths):
         port = _free_port()
