@@ -17,7 +17,7 @@ import soxr
 from asr_service.engines import Engine, EngineOptions, create_engine
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import ModelNotFoundError
-from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine
+from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine, _Window
 from asr_service.errors import ConfigError
 from tests.wer import wer
 
@@ -283,3 +283,40 @@ def test_no_context_tokens_is_the_same_decode_as_no_context(espeak_clip: np.ndar
         assert off.transcribe(espeak_clip, context=ESPEAK_MORE[0]) == off.transcribe(espeak_clip)
     finally:
         off.close()
+
+
+def _window(text: str, avg_logprob: float, *, no_speech_prob: float = 0.05) -> _Window:
+    tokens = list(range(100, 100 + len(text.split())))
+    return _Window(tokens=tokens, text_tokens=tokens, text=text, avg_logprob=avg_logprob,
+                   no_speech_prob=no_speech_prob, hit_token_cap=False, window_s=30.0)
+
+
+@pytest.mark.parametrize(
+    ("previous", "prompted", "unprompted", "expected", "decodes", "retry_won"),
+    [
+        # a prompt that left the model unsure (Whisper's avg log-prob rule): the retry without it wins
+        ([1, 2], _window("thanks the the the the the", -1.72), _window("so this is the sick corpus", -0.46),
+         "so this is the sick corpus", 2, True),
+        # unsure with the prompt and less sure without it: the prompted text stays
+        ([1, 2], _window("montreal forced aligner", -1.2), _window("mon real for a liner", -1.6),
+         "montreal forced aligner", 2, False),
+        # a confident prompted decode is not decoded again
+        ([1, 2], _window("ask not what your country", -0.3), _window("unused", 0.0), "ask not what your country", 1,
+         False),
+        # no prompt: nothing to drop
+        ([], _window("thanks the the the", -1.7), _window("unused", 0.0), "thanks the the the", 1, False),
+    ],
+)
+def test_an_unsure_prompted_decode_is_retried_without_the_prompt(
+    engine: CTranslate2WhisperEngine, previous: list[int], prompted: _Window, unprompted: _Window, expected: str,
+    decodes: int, retry_won: bool,
+) -> None:
+    calls: list[list[int] | None] = []
+
+    def decode(prompt: list[int] | None) -> _Window:
+        calls.append(prompt)
+        return prompted if len(calls) == 1 else unprompted
+
+    result, retried, won = engine._decode_prompted(decode, previous, -25.0)
+    assert (result.text, len(calls), retried, won) == (expected, decodes, decodes == 2, retry_won)
+    assert calls == [previous or None, None][:decodes]
