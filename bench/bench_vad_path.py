@@ -21,6 +21,8 @@ for the whole-file paths; for files of 8 s or less, which is where the 1/3-of-fa
 is read). `--split tune` is the half of the files used to choose VAD and context defaults,
 `--split report` the other half (the figure to report); a file's half is fixed by a hash of its path.
 `--vad pre_padding_ms=300` runs the clip paths with another VAD setting (repeatable).
+`--long` joins each speaker's files (in the split) into one talk with pauses between them, a stand-in
+for the long lectures and readings the shared set lacks.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import io
 import json
 import os
 import socket
@@ -72,6 +75,39 @@ class FileRun:
 
     pieces: list[str]
     latencies_ms: list[tuple[float, float]]  # (seconds of audio, ms) per piece
+
+
+PAUSE_S = (0.3, 1.5)  # --long: the pause between two files, uniform in this range
+ROOM_TONE_DBFS = -60.0  # --long: the level of the noise that fills the pauses
+
+
+def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int16]], *, seed: int
+               ) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
+    """One talk per speaker with two files or more: the files in manifest order, each followed by a pause
+    of room tone (white noise at `ROOM_TONE_DBFS`, `PAUSE_S` long), the references joined.
+
+    The shared speech has few long recordings; a talk made of one speaker's utterances is where clip
+    edges and the context between clips matter most, as in a lecture with pauses.
+    """
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_speaker.setdefault(row["speaker"], []).append(row)
+    talks: list[dict[str, Any]] = []
+    joined: dict[str, npt.NDArray[np.int16]] = {}
+    amplitude = 32768 * 10 ** (ROOM_TONE_DBFS / 20)
+    for speaker, group in by_speaker.items():
+        if len(group) < 2:
+            continue
+        parts: list[npt.NDArray[np.int16]] = []
+        for row in group:
+            pause = rng.normal(0, amplitude, round(rng.uniform(*PAUSE_S) * 16_000))
+            parts += [samples[row["audio"]], np.clip(pause, -32768, 32767).astype(np.int16)]
+        name = f"talk:{speaker}"
+        joined[name] = np.concatenate(parts)
+        talks.append({"audio": name, "text": " ".join(r["text"] for r in group),
+                      "duration": joined[name].size / 16_000, "speaker": speaker})
+    return talks, joined
 
 
 def _vad_options(pairs: list[str]) -> vad.VadOptions:
@@ -162,6 +198,9 @@ def main() -> int:
     parser.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated, of {', '.join(PATHS)}")
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--session-context", action="store_true", help="the server's session_context on")
+    parser.add_argument("--long", action="store_true",
+                        help="each speaker's files joined into one talk with pauses (speakers with 2+ files)")
+    parser.add_argument("--seed", type=int, default=7, help="for --long: the pauses between files")
     parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
     args = parser.parse_args()
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -173,9 +212,12 @@ def main() -> int:
     options = _vad_options(args.vad)
     manifest = [json.loads(x) for x in (SPEECH / "manifest.jsonl").read_text().splitlines() if x.strip()]
     rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
+    samples = {r["audio"]: vad.read_audio(SPEECH / r["audio"]) for r in rows}
+    if args.long:
+        rows, samples = long_talks(rows, samples, seed=args.seed)
     minutes = sum(float(r["duration"]) for r in rows) / 60
-    clips = {r["audio"]: list(vad.iter_file_clips(SPEECH / r["audio"], options)) for r in rows}
-    pcm = {r["audio"]: (vad.read_audio(SPEECH / r["audio"]) / 32768).astype(np.float32) for r in rows}
+    clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(samples[r["audio"]].tobytes()), options)) for r in rows}
+    pcm = {r["audio"]: (samples[r["audio"]] / 32768).astype(np.float32) for r in rows}
     print(f"{len(rows)} files ({args.split} split), {minutes:.1f} min, "
           f"{sum(map(len, clips.values()))} clips; VAD {options}", flush=True)
     runs: dict[str, list[FileRun]] = {}
