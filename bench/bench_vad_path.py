@@ -123,7 +123,8 @@ def _vad_options(pairs: list[str]) -> vad.VadOptions:
 
 
 def _words(text: str, normalise: Callable[[str], str]) -> list[str]:
-    return normalise(text).split()
+    # Whisper's normaliser leaves a lone "." where a text ends in "..." ("Um..." -> "."): not a word.
+    return [w for w in normalise(text).split() if any(c.isalnum() for c in w)]
 
 
 def _edge_errors(ref: list[str], pieces: list[list[str]]) -> tuple[int, int, int, int]:
@@ -160,7 +161,8 @@ def score(name: str, rows: list[dict[str, Any]], runs: list[FileRun], minutes: f
             ref = " ".join(_words(row["text"], normalise))
             if ref:
                 refs.append(ref)
-                hyps.append(" ".join(w for p in run.pieces for w in _words(p, normalise)))
+                # the clips' texts joined, then normalised, as `asr eval` scores a file
+                hyps.append(" ".join(_words(" ".join(run.pieces), normalise)))
         summary[label] = round(100 * jiwer.wer(refs, hyps), 2)
     totals = np.zeros(4, dtype=int)
     for row, run in zip(rows, runs, strict=True):
