@@ -81,10 +81,10 @@ PAUSE_S = (0.3, 1.5)  # --long: the pause between two files, uniform in this ran
 ROOM_TONE_DBFS = -60.0  # --long: the level of the noise that fills the pauses
 
 
-def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int16]], *, seed: int
-               ) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
+def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int16]], *, seed: int,
+               pause_s: tuple[float, float] = PAUSE_S) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
     """One talk per speaker with two files or more: the files in manifest order, each followed by a pause
-    of room tone (white noise at `ROOM_TONE_DBFS`, `PAUSE_S` long), the references joined.
+    of room tone (white noise at `ROOM_TONE_DBFS`, uniform in `pause_s`), the references joined.
 
     The shared speech has few long recordings; a talk made of one speaker's utterances is where clip
     edges and the context between clips matter most, as in a lecture with pauses.
@@ -101,7 +101,7 @@ def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int
             continue
         parts: list[npt.NDArray[np.int16]] = []
         for row in group:
-            pause = rng.normal(0, amplitude, round(rng.uniform(*PAUSE_S) * 16_000))
+            pause = rng.normal(0, amplitude, round(rng.uniform(*pause_s) * 16_000))
             parts += [samples[row["audio"]], np.clip(pause, -32768, 32767).astype(np.int16)]
         name = f"talk:{speaker}"
         joined[name] = np.concatenate(parts)
@@ -203,6 +203,9 @@ def main() -> int:
     parser.add_argument("--long", action="store_true",
                         help="each speaker's files joined into one talk with pauses (speakers with 2+ files)")
     parser.add_argument("--seed", type=int, default=7, help="for --long: the pauses between files")
+    parser.add_argument("--pause-s", default=",".join(map(str, PAUSE_S)), metavar="LOW,HIGH",
+                        help="for --long: the pause between files, uniform in LOW..HIGH s (under the VAD's "
+                             "min_silence_ms, the talk runs on and the VAD must split it at max_clip_s)")
     parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
     args = parser.parse_args()
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -216,7 +219,8 @@ def main() -> int:
     rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
     samples = {r["audio"]: vad.read_audio(SPEECH / r["audio"]) for r in rows}
     if args.long:
-        rows, samples = long_talks(rows, samples, seed=args.seed)
+        low, _, high = args.pause_s.partition(",")
+        rows, samples = long_talks(rows, samples, seed=args.seed, pause_s=(float(low), float(high or low)))
     minutes = sum(float(r["duration"]) for r in rows) / 60
     clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(samples[r["audio"]].tobytes()), options)) for r in rows}
     pcm = {r["audio"]: (samples[r["audio"]] / 32768).astype(np.float32) for r in rows}
