@@ -147,6 +147,9 @@ async def _one(stub: asr_pb2_grpc.RecognizerStub, sessions: Sessions, clip: Clip
     except grpc.aio.AioRpcError as exc:
         row["code"] = exc.code().name
         return row
+    except RuntimeError as exc:  # a session the server ended without answering
+        row["code"], row["error"] = "NO_RESULT", str(exc)
+        return row
     row.update(code="OK", round_trip_ms=(time.perf_counter() - sent) * 1000, server_ms=result.latency.server_total_ms,
                queue_ms=result.latency.queue_wait_ms, inference_ms=result.latency.inference_ms,
                null=bool(result.null_reason))
