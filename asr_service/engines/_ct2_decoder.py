@@ -1,13 +1,35 @@
-"""The decoder on CTranslate2: its own `generate`, greedy or by beam search, on any device."""
+"""CTranslate2's encoder, and its decoder: `generate`, greedy or by beam search, on any device."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import ctranslate2
+import numpy as np
+import numpy.typing as npt
+
 from asr_service.engines._decoder import DecodeResult
 from asr_service.engines._decoding import DecodeOptions
 
-__all__ = ["CTranslate2Decoder"]
+__all__ = ["CTranslate2Decoder", "CTranslate2Encoder"]
+
+
+class CTranslate2Encoder:
+    """`Encoder` on a CTranslate2 Whisper model (its own thread pool; thread-safe)."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+
+    def encode(self, features: npt.NDArray[np.float32]) -> Any:
+        """The model's encoder output, a CTranslate2 `StorageView` (what `generate` reads)."""
+        model = self._model
+        if model is None:
+            raise RuntimeError("encoder: encode() called after close()")
+        return model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis])))
+
+    def close(self) -> None:
+        """Drop the model (CTranslate2 frees it with its last reference)."""
+        self._model = None
 
 
 class CTranslate2Decoder:

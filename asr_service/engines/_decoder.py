@@ -1,4 +1,7 @@
-"""The decoder protocol: what both decoders of the CTranslate2 Whisper engine take and return.
+"""The encoder and decoder protocols: what the CTranslate2 Whisper engine's parts take and return.
+
+An encoder turns one window's log-mel features into the encoder output its decoder reads:
+`CTranslate2Encoder` (`_ct2_decoder`) or `OnnxWhisperEncoder` (`_onnx_model`).
 
 A decoder turns one window's encoder output and a prompt into tokens, greedily or by beam search:
 `CTranslate2Decoder` (`_ct2_decoder`, CTranslate2's own `generate`) or `OnnxWhisperDecoder`
@@ -11,7 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["DecodeResult", "Decoder", "SpecialTokens"]
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["DecodeResult", "Decoder", "Encoder", "SpecialTokens"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,4 +60,16 @@ class Decoder(Protocol):
         `encoder_output` is the encoder's `[1, frames, d_model]`; `timestamps` is False when the
         prompt ends with <|notimestamps|>.
         """
+        ...
+
+
+class Encoder(Protocol):
+    """Encodes one window. Thread-safe."""
+
+    def encode(self, features: npt.NDArray[np.float32]) -> Any:
+        """The encoder output `[1, frames / 2, d_model]` of log-mel `features` `[n_mels, frames]`."""
+        ...
+
+    def close(self) -> None:
+        """Release the encoder; later calls to `encode` raise RuntimeError."""
         ...

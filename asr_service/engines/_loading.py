@@ -1,9 +1,11 @@
 """Loading the CTranslate2 Whisper engine: its options checked, the models loaded, the decoder bound.
 
-From the model directory (`_model_files`) and its weights (`_ct2_weights`): the workers' CTranslate2
-model, an encoder on every core for a clip alone, an encoder-only copy of the model when onnxruntime
-decodes, the tokenizer and its special tokens, the decoder behind the `Decoder` protocol, and the
-`EngineInfo` that names it all.
+From the model directory (`_model_files`) and its weights (`_ct2_weights`), one of two models:
+- on onnxruntime (the CPU default), the whole network built as ONNX graphs from the weights: the
+  workers' encoder, an encoder on every core for a clip alone, and the decoder's network;
+- on CTranslate2, the workers' model, and an encoder-only copy on every core for a clip alone.
+Then the tokenizer and its special tokens, the encoder and decoder behind the `Encoder` and
+`Decoder` protocols, and the `EngineInfo` that names it all.
 
 Loading an engine limits numpy's BLAS to one thread in the process (see `_limit_numpy_blas_threads`).
 """
@@ -22,13 +24,14 @@ import ctranslate2
 from tokenizers import Tokenizer
 
 from asr_service._malloc import release_free_memory
-from asr_service.engines._ct2_decoder import CTranslate2Decoder
+from asr_service.engines._ct2_decoder import CTranslate2Decoder, CTranslate2Encoder
 from asr_service.engines._ct2_weights import ModelWeights, encoder_only_model_bin, read_model_bin
-from asr_service.engines._decoder import Decoder, SpecialTokens
+from asr_service.engines._decoder import Decoder, Encoder, SpecialTokens
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import ModelFiles, resolve_model
 from asr_service.engines._onnx_decoder import OnnxWhisperDecoder
-from asr_service.engines._onnx_model import OnnxWhisperModel
+from asr_service.engines._onnx_graph import build_encoder_graph
+from asr_service.engines._onnx_model import OnnxWhisperEncoder, OnnxWhisperModel
 from asr_service.engines.base import EngineInfo, EngineOptions
 from asr_service.errors import ConfigError
 
@@ -37,6 +40,9 @@ __all__ = ["ENGINE_NAME", "LoadedModel", "load_model"]
 logger = logging.getLogger(__name__)
 
 ENGINE_NAME = "ctranslate2-whisper"
+_MULTILINGUAL_VOCAB = 51_865
+# the onnxruntime model is int8 (weights per row, activations per call): the compute types that say so
+_ONNXRUNTIME_COMPUTE_TYPES = ("int8", "int8_float32", "default", "auto")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,8 +50,8 @@ class LoadedModel:
     """What the engine runs on, read-only once loaded."""
 
     files: ModelFiles
-    workers: Any  # the workers' CTranslate2 Whisper model: only an encoder when onnxruntime decodes
-    solo_encoder: Any | None  # an encoder on `threads_when_alone` threads for a clip alone, if more
+    encoder: Encoder  # the workers' encoder: `threads_per_worker` threads each
+    solo_encoder: Encoder | None  # an encoder on `threads_when_alone` threads for a clip alone, if more
     onnx_model: OnnxWhisperModel | None  # the onnxruntime decoder's network, to close with the engine
     decoder: Decoder
     tokenizer: Tokenizer
@@ -61,31 +67,43 @@ def load_model(options: EngineOptions, decode: DecodeOptions) -> LoadedModel:
     path = files.path
     solo_threads = options.threads_when_alone
     onnx_model: OnnxWhisperModel | None = None
-    weights: ModelWeights | None = None
-    try:
-        if options.decoder == "onnxruntime" or solo_threads > options.threads_per_worker:
+    ct2_model: Any = None  # the CTranslate2 decoder's model
+    if options.decoder == "onnxruntime":
+        try:
             weights = read_model_bin(path / "model.bin")
-        if options.decoder == "onnxruntime":
             onnx_model = OnnxWhisperModel(path, threads=solo_threads, weights=weights)
-    except ValueError as exc:
-        raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
-    workers, solo_encoder = _load_ctranslate2(path, options, weights, solo_threads=solo_threads)
-    del weights
+            graph = build_encoder_graph(weights)
+            n_mels = int(weights.variables["encoder/conv1/weight"].shape[1])
+            # CTranslate2's rule (and Whisper's): the multilingual vocabularies have 51,865 tokens or more
+            multilingual = int(weights.variables["decoder/embeddings/weight"].shape[0]) >= _MULTILINGUAL_VOCAB
+        except (ValueError, KeyError) as exc:
+            raise ValueError(f"decoder: cannot run {str(path)!r} on onnxruntime: {exc}") from exc
+        del weights
+        encoder: Encoder = OnnxWhisperEncoder(graph, threads=options.threads_per_worker)
+        solo: Encoder | None = (OnnxWhisperEncoder(graph, threads=solo_threads)
+                                if solo_threads > options.threads_per_worker else None)
+        del graph
+    else:
+        weights_for_solo = read_model_bin(path / "model.bin") if solo_threads > options.threads_per_worker else None
+        ct2_model, solo_model = _load_ctranslate2(path, options, weights_for_solo, solo_threads=solo_threads)
+        del weights_for_solo
+        encoder = CTranslate2Encoder(ct2_model)
+        solo = CTranslate2Encoder(solo_model) if solo_model is not None else None
+        n_mels, multilingual = int(ct2_model.n_mels), bool(ct2_model.is_multilingual)
     release_free_memory()
     _limit_numpy_blas_threads()
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokens = _special_tokens(tokenizer, multilingual=bool(workers.is_multilingual), path=path)
-    decoder: Decoder = (
-        CTranslate2Decoder(workers, decode) if onnx_model is None else OnnxWhisperDecoder(onnx_model, tokens, decode)
-    )
+    tokens = _special_tokens(tokenizer, multilingual=multilingual, path=path)
+    decoder: Decoder = (OnnxWhisperDecoder(onnx_model, tokens, decode) if onnx_model is not None
+                        else CTranslate2Decoder(ct2_model, decode))
     info = _model_info(files, options, decode)
     logger.info(
         "loaded %s (%s) from %s: %d worker(s) x %d thread(s), %d for a clip alone",
         info.model_id, info.model_version, path, options.num_workers, options.threads_per_worker,
-        solo_threads if solo_encoder is not None else options.threads_per_worker,
+        solo_threads if solo is not None else options.threads_per_worker,
     )
-    return LoadedModel(files=files, workers=workers, solo_encoder=solo_encoder, onnx_model=onnx_model,
-                       decoder=decoder, tokenizer=tokenizer, tokens=tokens, n_mels=int(workers.n_mels), info=info)
+    return LoadedModel(files=files, encoder=encoder, solo_encoder=solo, onnx_model=onnx_model,
+                       decoder=decoder, tokenizer=tokenizer, tokens=tokens, n_mels=n_mels, info=info)
 
 
 def _check_options(options: EngineOptions, decode: DecodeOptions) -> None:
@@ -97,6 +115,10 @@ def _check_options(options: EngineOptions, decode: DecodeOptions) -> None:
                 f"engine.compute_type: {options.compute_type!r} is not supported on this CPU "
                 f"(supported: {', '.join(supported)})"
             )
+    if options.decoder == "onnxruntime" and options.compute_type not in _ONNXRUNTIME_COMPUTE_TYPES:
+        raise ConfigError(
+            f"engine.compute_type: {options.compute_type!r} needs engine.decoder = 'ctranslate2'; the "
+            f"onnxruntime model runs int8 ({', '.join(map(repr, _ONNXRUNTIME_COMPUTE_TYPES))})")
     if options.decoder == "onnxruntime" and decode.beam_size != 1:
         raise ConfigError(
             f"engine.decoder: 'onnxruntime' is greedy only; beam_size must be 1, not {decode.beam_size}")
@@ -120,9 +142,8 @@ def _load_ctranslate2(
 ) -> tuple[Any, Any | None]:
     """The workers' CTranslate2 model, and an encoder on `solo_threads` threads for a clip alone.
 
-    The workers' model is only an encoder when the decoder runs on onnxruntime. Encoders are loaded
-    from a copy of the model cut to the encoder (see `_write_encoder_only`), which needs `weights`;
-    no solo encoder when `solo_threads` is no more than the workers' threads.
+    The solo encoder is loaded from a copy of the model cut to the encoder (see `_write_encoder_only`),
+    which needs `weights`; no solo encoder when `solo_threads` is no more than the workers' threads.
     """
 
     def load(directory: Path, workers: int, threads: int) -> Any:
@@ -151,10 +172,7 @@ def _load_ctranslate2(
             if weights is not None:
                 _write_encoder_only(path, weights, Path(directory))
                 encoder_dir = Path(directory)
-            if options.decoder == "onnxruntime":
-                model = load_encoder(options.num_workers, options.threads_per_worker)
-            else:
-                model = load(path, options.num_workers, options.threads_per_worker)
+            model = load(path, options.num_workers, options.threads_per_worker)
             solo = load_encoder(1, solo_threads) if solo_threads > options.threads_per_worker else None
             return model, solo
     except (RuntimeError, ValueError, OSError) as exc:
@@ -164,8 +182,8 @@ def _load_ctranslate2(
 def _write_encoder_only(path: Path, weights: ModelWeights, directory: Path) -> None:
     """Copy the model directory for CTranslate2, with `model.bin` cut to what the encoder needs.
 
-    With the onnxruntime decoder, CTranslate2 only encodes; its int8 copy of the decoder's
-    vocabulary matrix (20 MB of RSS for tiny.en) would never be read. The copy goes through a file:
+    The solo encoder only encodes; its int8 copy of the decoder's vocabulary matrix (20 MB of RSS for
+    tiny.en) would never be read. The copy goes through a file:
     CTranslate2 keeps the bytes of a model given in memory (`files=`) for the model's life.
     """
     (directory / "model.bin").write_bytes(encoder_only_model_bin(weights))
@@ -201,8 +219,8 @@ def _model_info(files: ModelFiles, options: EngineOptions, decode: DecodeOptions
     return EngineInfo(
         model_id=name if "whisper" in name else f"whisper-{name}",
         # the decoder's kernels change the numbers, so they are part of the version
-        model_version=f"{name}-ct2-{options.compute_type}"
-        f"{'-ortdec' if options.decoder == 'onnxruntime' else ''}+{files.fingerprint}",
+        model_version=(f"{name}-ort-int8" if options.decoder == "onnxruntime" else f"{name}-ct2-{options.compute_type}")
+        + f"+{files.fingerprint}",
         engine=ENGINE_NAME,
         config_hash=hashlib.sha256(options_repr.encode()).hexdigest()[:8],
     )

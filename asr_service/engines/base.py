@@ -43,17 +43,19 @@ class EngineOptions:
     # to concurrent clips instead.
     num_workers: int = 0
     cpu_threads: int = 0  # threads per worker; 0 = cores // num_workers
-    # Where the decoder's token-by-token loop runs: "onnxruntime" (CPU only; the encoder stays on
-    # CTranslate2; each greedy step runs on onnxruntime's int8 kernels, faster than CTranslate2's
-    # oneDNN matrix-vector products on the CI machine) or "ctranslate2" (the model all on
-    # CTranslate2, with beam search, on any device). "auto": onnxruntime when device is "cpu",
-    # else ctranslate2.
+    # Where the model runs (the name is older than the encoder's move): "onnxruntime" (CPU only, int8:
+    # the encoder and each greedy decoder step as ONNX graphs built from the CTranslate2 weights;
+    # on the CI machine ONNX Runtime's int8 kernels beat CTranslate2's oneDNN ones, the encoder by
+    # about 12 % and a decoder step by about 25 %) or "ctranslate2" (the model all on CTranslate2,
+    # any compute type, beam search, any device). "auto": onnxruntime when device is "cpu", else
+    # ctranslate2.
     decoder: str = "auto"
 
-    # Threads for a clip alone in the engine (0 = all cores). Its encoder then runs on a second,
-    # encoder-only CTranslate2 instance with that many threads (its weights once more: about 25 MB
-    # for tiny.en, more for larger models), and the onnxruntime decoder's pool has that many
-    # threads for every clip. Workers of one thread each leave a core
+    # Threads for a clip alone in the engine (0 = all cores). Its encoder then runs on a second
+    # encoder with that many threads (its weights once more: an ONNX Runtime session of about 11 MB
+    # for tiny.en, or an encoder-only CTranslate2 instance of about 25 MB with the ctranslate2
+    # decoder; more for larger models), and the onnxruntime decoder's pool has that many threads
+    # for every clip. Workers of one thread each leave a core
     # idle while a clip is alone: on the CI machine (2 cores), clips of 8 s or less one at a time
     # went from p50/p95 99/142 ms to 82/118 ms, and two clients at full load from 16.5 to 15.3
     # clips/s (three runs each). 1 (or any number up to the workers' threads) turns it off, where

@@ -15,13 +15,15 @@ The fast path (see `_decoding` for the measurements behind each rule):
 Clips longer than 28 s are decoded as Whisper does: consecutive 30 s windows, each seeking to the
 last complete segment's timestamp and prompted with the previous window's text.
 
-Loading (models, tokenizer, the decoder behind the `Decoder` protocol) is `_loading`'s; this module
-is the decode loop over windows. Loading limits numpy's BLAS to one thread in the process.
+Loading (the model, tokenizer, the encoder and decoder behind the `Encoder` and `Decoder` protocols)
+is `_loading`'s; this module is the decode loop over windows. Loading limits numpy's BLAS to one
+thread in the process.
 
-Thread safety: the CTranslate2 model runs `num_workers` replicas (`inter_threads`) and releases the
-GIL; calls beyond that queue inside CTranslate2. A clip alone in the engine encodes on a second,
-one-replica encoder with `solo_threads` threads instead (a counter of the clips in `transcribe`
-decides). Everything else here is read-only after loading.
+Thread safety: the encoders and decoders release the GIL and may be called from every worker at once
+(ONNX Runtime sessions run concurrently; the CTranslate2 model runs `num_workers` replicas, and calls
+beyond that queue inside CTranslate2). A clip alone in the engine encodes on a second encoder with
+`solo_threads` threads instead (a counter of the clips in `transcribe` decides). Everything else
+here is read-only after loading.
 """
 
 from __future__ import annotations
@@ -33,11 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import ctranslate2
 import numpy as np
 import numpy.typing as npt
 
-from asr_service.engines._decoder import Decoder
+from asr_service.engines._decoder import Decoder, Encoder
 from asr_service.engines._decoding import (
     FULL_WINDOW_S,
     DecodeOptions,
@@ -89,8 +90,8 @@ class CTranslate2WhisperEngine:
         self._options = options
         self._decode = decode_options or DecodeOptions()
         loaded = load_model(options, self._decode)
-        self._model: Any = loaded.workers
-        self._solo_encoder: Any | None = loaded.solo_encoder
+        self._encoder: Encoder | None = loaded.encoder
+        self._solo_encoder: Encoder | None = loaded.solo_encoder
         self._onnx_model: OnnxWhisperModel | None = loaded.onnx_model
         self._decoder: Decoder | None = loaded.decoder
         self._active = 0  # clips in `transcribe` now
@@ -112,7 +113,10 @@ class CTranslate2WhisperEngine:
 
     def close(self) -> None:
         """Release the model; later calls to `transcribe` raise RuntimeError."""
-        self._model = None
+        for encoder in (self._encoder, self._solo_encoder):
+            if encoder is not None:
+                encoder.close()
+        self._encoder = None
         self._solo_encoder = None
         self._decoder = None
         if self._onnx_model is not None:
@@ -124,23 +128,23 @@ class CTranslate2WhisperEngine:
         `context` is the text said just before this clip (the previous clip's transcript in a
         session); its last `max_context_tokens` tokens become Whisper's previous-text prompt.
         """
-        model = self._model
-        if model is None:
+        encoder = self._encoder
+        if encoder is None:
             raise RuntimeError("engine: transcribe() called after close()")
         previous = self._context_tokens(context)
         with self._active_lock:
             self._active += 1
         try:
-            return self._transcribe(model, audio, previous)
+            return self._transcribe(encoder, audio, previous)
         finally:
             with self._active_lock:
                 self._active -= 1
 
-    def _encode(self, model: Any, batch: Any) -> Any:
-        """The encoder output of `batch`: on every core when this clip is alone in the engine."""
+    def _encode(self, encoder: Encoder, features: npt.NDArray[np.float32]) -> Any:
+        """The encoder output of `features`: on every core when this clip is alone in the engine."""
         solo = self._solo_encoder
         alone = self._active == 1  # a plain read; the lock guards the updates
-        return (solo if solo is not None and alone else model).encode(batch)
+        return (solo if solo is not None and alone else encoder).encode(features)
 
     def _context_tokens(self, context: str) -> list[int]:
         cap = self._decode.max_context_tokens
@@ -150,7 +154,7 @@ class CTranslate2WhisperEngine:
         # A leading space, as the words of running text are tokenised.
         return list(self._tokenizer.encode(" " + text, add_special_tokens=False).ids)[-cap:]
 
-    def _transcribe(self, model: Any, audio: npt.NDArray[np.float32], previous: list[int]) -> Transcription:
+    def _transcribe(self, encoder: Encoder, audio: npt.NDArray[np.float32], previous: list[int]) -> Transcription:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"audio: expected 1-D mono samples, got shape {samples.shape}")
@@ -158,18 +162,18 @@ class CTranslate2WhisperEngine:
         if samples.shape[0] < HOP_LENGTH_SAMPLES:
             return _empty_result(window_s=0.0)
         if duration_s + self._decode.min_padding_s > FULL_WINDOW_S:
-            return self._transcribe_long(model, samples, previous)
-        return self._transcribe_short(model, samples, duration_s, previous)
+            return self._transcribe_long(encoder, samples, previous)
+        return self._transcribe_short(encoder, samples, duration_s, previous)
 
     # -- one clip that fits in one window -------------------------------------------------------
 
     def _transcribe_short(
-        self, model: Any, samples: npt.NDArray[np.float32], duration_s: float, previous: list[int]
+        self, encoder: Encoder, samples: npt.NDArray[np.float32], duration_s: float, previous: list[int]
     ) -> Transcription:
         window_s = choose_window_s(duration_s, self._decode)
         energy_dbfs = _rms_dbfs(samples)
         result, retried, used_fallback = self._decode_prompted(
-            lambda prompt: self._decode_window(model, samples, window_s=window_s, previous=prompt),
+            lambda prompt: self._decode_window(encoder, samples, window_s=window_s, previous=prompt),
             previous, energy_dbfs)
         encoded_s = window_s * (2 if retried else 1)  # seconds of audio the encoder saw, over every attempt
         attempts: list[float] = []  # a retry on the full window when the output still looks degenerate
@@ -186,7 +190,7 @@ class CTranslate2WhisperEngine:
             retry_window_s = attempts.pop(0)
             used_fallback = True
             encoded_s += retry_window_s
-            result = self._decode_window(model, samples, window_s=retry_window_s)
+            result = self._decode_window(encoder, samples, window_s=retry_window_s)
         return Transcription(
             text=result.text,
             confidence=_confidence(result.avg_logprob),
@@ -200,7 +204,7 @@ class CTranslate2WhisperEngine:
 
     # -- clips longer than one window ------------------------------------------------------------
 
-    def _transcribe_long(self, model: Any, samples: npt.NDArray[np.float32], context: list[int]) -> Transcription:
+    def _transcribe_long(self, encoder: Encoder, samples: npt.NDArray[np.float32], context: list[int]) -> Transcription:
         """Consecutive 30 s windows over the clip's features, as faster-whisper's `transcribe`.
 
         The first window is prompted with `context` (the session's previous text), later ones with
@@ -219,7 +223,7 @@ class CTranslate2WhisperEngine:
             segment_s = segment_frames * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ
             energy = _rms_dbfs(samples[seek * HOP_LENGTH_SAMPLES : (seek + segment_frames) * HOP_LENGTH_SAMPLES])
             result, _, retried_better = self._decode_prompted(
-                lambda prompt: self._decode_features(model, segment, audio_s=segment_s, previous=prompt),  # noqa: B023
+                lambda prompt: self._decode_features(encoder, segment, audio_s=segment_s, previous=prompt),  # noqa: B023
                 previous, energy)
             used_fallback = used_fallback or retried_better
             looks_degenerate = not self._is_silence(result) and bool(self._degeneracy(result, energy))
@@ -266,7 +270,7 @@ class CTranslate2WhisperEngine:
         return result, True, False
 
     def _decode_window(
-        self, model: Any, samples: npt.NDArray[np.float32], *, window_s: float, previous: list[int] | None = None
+        self, encoder: Encoder, samples: npt.NDArray[np.float32], *, window_s: float, previous: list[int] | None = None
     ) -> _Window:
         """Decode a clip that fits in one window of `window_s` seconds."""
         if window_s < FULL_WINDOW_S:
@@ -280,7 +284,7 @@ class CTranslate2WhisperEngine:
             features = _pad_frames(self._full_clip_features(samples), _FULL_WINDOW_FRAMES)
             timestamps = True
         return self._decode_features(
-            model, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ, previous=previous, timestamps=timestamps
+            encoder, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ, previous=previous, timestamps=timestamps
         )
 
     def _full_clip_features(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -290,7 +294,7 @@ class CTranslate2WhisperEngine:
 
     def _decode_features(
         self,
-        model: Any,
+        encoder: Encoder,
         features: npt.NDArray[np.float32],
         *,
         audio_s: float,
@@ -305,8 +309,7 @@ class CTranslate2WhisperEngine:
         if not timestamps:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
-        batch = ctranslate2.StorageView.from_array(np.ascontiguousarray(features[np.newaxis]))
-        result = decoder.decode(self._encode(model, batch), prompt, max_new_tokens=cap, timestamps=timestamps)
+        result = decoder.decode(self._encode(encoder, features), prompt, max_new_tokens=cap, timestamps=timestamps)
         text_tokens = [t for t in result.tokens if t < self._tokens.eot]
         scored = len(result.tokens) + (1 if result.ended else 0)  # end-of-text is scored too
         return _Window(

@@ -76,7 +76,7 @@ def test_registry_builds_an_engine_that_follows_the_protocol() -> None:
         info = built.info
         assert info.engine == "ctranslate2-whisper"
         assert info.model_id == "whisper-tiny.en"
-        assert info.model_version.startswith("tiny.en-ct2-int8-ortdec+")  # the default decoder: onnxruntime
+        assert info.model_version.startswith("tiny.en-ort-int8+")  # the default: the model on onnxruntime
         assert len(info.config_hash) == 8
     finally:
         built.close()
@@ -185,9 +185,12 @@ class _RecordingEncoder:
     def __init__(self, inner: Any, name: str, calls: list[str]) -> None:
         self._inner, self._name, self._calls = inner, name, calls
 
-    def encode(self, batch: Any) -> Any:
+    def encode(self, features: Any) -> Any:
         self._calls.append(self._name)
-        return self._inner.encode(batch)
+        return self._inner.encode(features)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def test_a_clip_alone_encodes_on_every_core(espeak_clip: np.ndarray) -> None:
@@ -195,7 +198,7 @@ def test_a_clip_alone_encodes_on_every_core(espeak_clip: np.ndarray) -> None:
     assert engine._solo_encoder is not None
     calls: list[str] = []
     engine._solo_encoder = _RecordingEncoder(engine._solo_encoder, "solo", calls)
-    engine._model = _RecordingEncoder(engine._model, "workers", calls)  # onnxruntime decodes: only encode()
+    engine._encoder = _RecordingEncoder(engine._encoder, "workers", calls)
     alone = engine.transcribe(espeak_clip).text
     assert calls == ["solo"]
     with engine._active_lock:  # another clip in the engine
@@ -250,6 +253,8 @@ def test_transcribe_after_close_raises(espeak_clip: np.ndarray) -> None:
         (EngineOptions(model="/no/such/model/dir"), "model: '/no/such/model/dir' is neither"),
         (EngineOptions(model="not-a-model-name"), "model: 'not-a-model-name' is neither"),
         (EngineOptions(compute_type="bfloat17"), r"engine\.compute_type: 'bfloat17' is not supported on this CPU"),
+        (EngineOptions(compute_type="float32"),  # the CPU default runs the model on onnxruntime, in int8
+         r"engine\.compute_type: 'float32' needs engine\.decoder = 'ctranslate2'"),
     ],
 )
 def test_bad_options_give_clear_errors(options: EngineOptions, message: str) -> None:
