@@ -58,10 +58,10 @@ class EngineOptions:
     # for every clip. Workers of one thread each leave a core
     # idle while a clip is alone: on the CI machine (2 cores), clips of 8 s or less one at a time
     # went from p50/p95 99/142 ms to 82/118 ms, and two clients at full load from 16.5 to 15.3
-    # clips/s (three runs each). 1 (or any number up to the workers' threads) turns it off, where
-    # capacity matters more than the latency of a clip alone: under open-loop arrivals of 2-8 s clips,
-    # p95 at 6-10 clips/s was 10-21 % lower with 1, and 26 ms higher at 2 clips/s
-    # (bench/bench_capacity.py, docs/capacity.md). Ignored unless device is "cpu".
+    # clips/s (three runs each). 1 (or any number up to the workers' threads) turns it off. Under
+    # open-loop arrivals of 2-8 s clips (bench/bench_capacity.py, docs/capacity.md) it held 6 clips/s
+    # within the budget against 8 with the default, and p95 at 2 clips/s was 156 ms against 133.
+    # Ignored unless device is "cpu".
     solo_threads: int = 0
 
     @property
