@@ -172,25 +172,27 @@ class CTranslate2WhisperEngine:
     ) -> Transcription:
         window_s = choose_window_s(duration_s, self._decode)
         energy_dbfs = _rms_dbfs(samples)
-        result, retried, used_fallback = self._decode_prompted(
-            lambda prompt: self._decode_window(encoder, samples, window_s=window_s, previous=prompt),
+        features, timestamps = self._window_features(samples, window_s)
+        encoded = self._encode(encoder, features)  # once: a retry without the prompt reads it again
+        result, used_fallback = self._decode_prompted(
+            lambda prompt: self._decode_encoded(encoded, features.shape[1], audio_s=duration_s, previous=prompt,
+                                                timestamps=timestamps),
             previous, energy_dbfs)
-        encoded_s = window_s * (2 if retried else 1)  # seconds of audio the encoder saw, over every attempt
-        attempts: list[float] = []  # a retry on the full window when the output still looks degenerate
-        if window_s < FULL_WINDOW_S and self._decode.fallback_to_full_window:
-            attempts.append(FULL_WINDOW_S)
+        encoded_s = window_s  # seconds of audio the encoder saw, over every attempt
+        # one retry on the full window when the output still looks degenerate
+        full_window_left = window_s < FULL_WINDOW_S and self._decode.fallback_to_full_window
         while True:
             if self._is_silence(result):
                 return _empty_result(window_s=encoded_s, no_speech_prob=result.no_speech_prob,
                                      avg_logprob=result.avg_logprob, used_fallback=used_fallback)
             degeneracy = self._degeneracy(result, energy_dbfs)
-            if not degeneracy or not attempts:
+            if not degeneracy or not full_window_left:
                 break
             logger.debug("decode looked degenerate (%s): %r", ", ".join(degeneracy.reasons), result.text)
-            retry_window_s = attempts.pop(0)
+            full_window_left = False
             used_fallback = True
-            encoded_s += retry_window_s
-            result = self._decode_window(encoder, samples, window_s=retry_window_s)
+            encoded_s += FULL_WINDOW_S
+            result = self._decode_window(encoder, samples, window_s=FULL_WINDOW_S)
         return Transcription(
             text=result.text,
             confidence=_confidence(result.avg_logprob),
@@ -222,8 +224,10 @@ class CTranslate2WhisperEngine:
             segment = _pad_frames(features[:, seek : seek + segment_frames], window_frames)
             segment_s = segment_frames * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ
             energy = _rms_dbfs(samples[seek * HOP_LENGTH_SAMPLES : (seek + segment_frames) * HOP_LENGTH_SAMPLES])
-            result, _, retried_better = self._decode_prompted(
-                lambda prompt: self._decode_features(encoder, segment, audio_s=segment_s, previous=prompt),  # noqa: B023
+            encoded = self._encode(encoder, segment)  # once: a retry without the prompt reads it again
+            result, retried_better = self._decode_prompted(
+                lambda prompt: self._decode_encoded(encoded, window_frames, audio_s=segment_s,  # noqa: B023
+                                                    previous=prompt),
                 previous, energy)
             used_fallback = used_fallback or retried_better
             looks_degenerate = not self._is_silence(result) and bool(self._degeneracy(result, energy))
@@ -246,62 +250,59 @@ class CTranslate2WhisperEngine:
 
     def _decode_prompted(
         self, decode: Callable[[list[int] | None], _Window], previous: list[int], energy_dbfs: float
-    ) -> tuple[_Window, bool, bool]:
+    ) -> tuple[_Window, bool]:
         """Decode with the previous-text prompt; if that output looks degenerate or unsure (average
         log-probability under Whisper's `log_prob_threshold`, the rule behind its temperature fallback),
         decode again without the prompt, as Whisper drops its prompt after a fallback, and keep the
         better: not degenerate first, then the higher average log-probability.
 
-        Returns (the result, whether it decoded twice, whether the retry won). Without a prompt, one decode.
+        `decode` decodes the window's encoder output after a prompt (None: no previous text), so the
+        window is encoded once. Returns (the result, whether the retry won). Without a prompt, one decode.
         A prompt that went wrong otherwise carries its error on: in a 141 s talk, one unsure 30 s window
         ("thanks the the the the the", avg log-prob -1.72) prompted the next three, and 109 of its 207
         words were lost (faster-whisper, which falls back on the same rule, lost 11).
         """
         result = decode(previous or None)
         if not previous or self._is_silence(result):
-            return result, False, False
+            return result, False
         degenerate = bool(self._degeneracy(result, energy_dbfs))
         if not degenerate and result.avg_logprob >= self._decode.log_prob_threshold:
-            return result, False, False
+            return result, False
         retry = decode(None)
         retry_degenerate = not self._is_silence(retry) and bool(self._degeneracy(retry, energy_dbfs))
         if (retry_degenerate, -retry.avg_logprob) < (degenerate, -result.avg_logprob):
-            return retry, True, True
-        return result, True, False
+            return retry, True
+        return result, False
 
-    def _decode_window(
-        self, encoder: Encoder, samples: npt.NDArray[np.float32], *, window_s: float, previous: list[int] | None = None
-    ) -> _Window:
-        """Decode a clip that fits in one window of `window_s` seconds."""
+    def _decode_window(self, encoder: Encoder, samples: npt.NDArray[np.float32], *, window_s: float) -> _Window:
+        """Encode and decode, without a prompt, a clip that fits in one window of `window_s` seconds."""
+        features, timestamps = self._window_features(samples, window_s)
+        return self._decode_encoded(self._encode(encoder, features), features.shape[1],
+                                    audio_s=samples.shape[0] / SAMPLE_RATE_HZ, timestamps=timestamps)
+
+    def _window_features(
+        self, samples: npt.NDArray[np.float32], window_s: float
+    ) -> tuple[npt.NDArray[np.float32], bool]:
+        """The log-mel features of a clip in a window of `window_s` seconds, and whether to decode it
+        with timestamp tokens."""
         if window_s < FULL_WINDOW_S:
             # Fast path: zero-pad in the audio domain, so the padded frames sit at the log-mel floor.
             n_frames = round(window_s * SAMPLE_RATE_HZ / HOP_LENGTH_SAMPLES)
-            features = self._mel(samples, n_frames=n_frames)
-            timestamps = self._decode.fast_path_timestamps
-        else:
-            # The standard decode, as faster-whisper does it (our baseline): features of the clip,
-            # zero-padded in the feature domain to 3000 frames.
-            features = _pad_frames(self._full_clip_features(samples), _FULL_WINDOW_FRAMES)
-            timestamps = True
-        return self._decode_features(
-            encoder, features, audio_s=samples.shape[0] / SAMPLE_RATE_HZ, previous=previous, timestamps=timestamps
-        )
+            return self._mel(samples, n_frames=n_frames), self._decode.fast_path_timestamps
+        # The standard decode, as faster-whisper does it (our baseline): features of the clip,
+        # zero-padded in the feature domain to 3000 frames.
+        return _pad_frames(self._full_clip_features(samples), _FULL_WINDOW_FRAMES), True
 
     def _full_clip_features(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """faster-whisper's features of a whole clip: 160 zeros appended, the last frame dropped."""
         padded = np.concatenate([samples, np.zeros(HOP_LENGTH_SAMPLES, dtype=np.float32)])
         return self._mel(padded)[:, :-1]
 
-    def _decode_features(
-        self,
-        encoder: Encoder,
-        features: npt.NDArray[np.float32],
-        *,
-        audio_s: float,
-        previous: list[int] | None = None,
-        timestamps: bool = True,
+    def _decode_encoded(
+        self, encoded: Any, n_frames: int, *, audio_s: float, previous: list[int] | None = None, timestamps: bool = True
     ) -> _Window:
-        """Decode one window of features greedily, with timestamps and a cap on the output length."""
+        """Decode the encoder output of one window of `n_frames` frames greedily, with timestamps and a cap on
+        the output length."""
         decoder = self._decoder
         if decoder is None:
             raise RuntimeError("engine: transcribe() called after close()")
@@ -309,7 +310,7 @@ class CTranslate2WhisperEngine:
         if not timestamps:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
-        result = decoder.decode(self._encode(encoder, features), prompt, max_new_tokens=cap, timestamps=timestamps)
+        result = decoder.decode(encoded, prompt, max_new_tokens=cap, timestamps=timestamps)
         text_tokens = [t for t in result.tokens if t < self._tokens.eot]
         scored = len(result.tokens) + (1 if result.ended else 0)  # end-of-text is scored too
         return _Window(
@@ -319,7 +320,7 @@ class CTranslate2WhisperEngine:
             avg_logprob=result.sum_logprob / max(1, scored),
             no_speech_prob=result.no_speech_prob,
             hit_token_cap=not result.ended,  # both decoders stop short of the cap only at end-of-text
-            window_s=features.shape[1] * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
+            window_s=n_frames * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ,
         )
 
     def _is_silence(self, result: _Window) -> bool:

@@ -322,6 +322,6 @@ def test_an_unsure_prompted_decode_is_retried_without_the_prompt(
         calls.append(prompt)
         return prompted if len(calls) == 1 else unprompted
 
-    result, retried, won = engine._decode_prompted(decode, previous, -25.0)
-    assert (result.text, len(calls), retried, won) == (expected, decodes, decodes == 2, retry_won)
+    result, won = engine._decode_prompted(decode, previous, -25.0)
+    assert (result.text, len(calls), won) == (expected, decodes, retry_won)
     assert calls == [previous or None, None][:decodes]
