@@ -22,7 +22,7 @@ import numpy.typing as npt
 from asr_service.audio import AudioStats
 from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.engines import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
-from asr_service.evaluation import ClipOutcome, FileTranscript
+from asr_service.evaluation import AudioSpan, ClipOutcome, FileTranscript
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
 
 __all__ = [
@@ -135,11 +135,11 @@ def recognition_result(*, null: NullReason = NullReason.NONE, total_ms: float = 
 
 def fake_file_transcriber(
     texts: Mapping[str, str], latency_ms: float = 120.0
-) -> Callable[[Path], FileTranscript]:
+) -> Callable[[Path | AudioSpan], FileTranscript]:
     """A FileTranscriber answering `texts[file name]` with one clip of `latency_ms`."""
 
-    def transcribe(path: Path) -> FileTranscript:
-        text = texts[path.name]
+    def transcribe(source: Path | AudioSpan) -> FileTranscript:
+        text = texts[(source.path if isinstance(source, AudioSpan) else source).name]
         reason = NullReason.NONE if text else NullReason.NO_SPEECH
         clip = ClipOutcome(start_s=0.0, end_s=1.0, text=text, confidence=0.9, null_reason=reason,
                            latency_ms=latency_ms, inference_ms=latency_ms - 5, round_trip_ms=latency_ms + 2)

@@ -35,11 +35,12 @@ from asr_service.evaluation.runner import EvalOptions, evaluate, evaluate_manife
 from asr_service.evaluation.scoring import AlignedWord, ErrorCounts, UtteranceScore, format_alignment, score
 from asr_service.evaluation.selection import DateWindow, Selection, select, slice_values
 from asr_service.evaluation.summary import BootstrapOptions, SliceSummary
-from asr_service.evaluation.transcription import ClipOutcome, FileTranscript, transcribe_file
+from asr_service.evaluation.transcription import AudioSpan, ClipOutcome, FileTranscript, transcribe_file
 
 __all__ = [
     "NORMALIZERS",
     "AlignedWord",
+    "AudioSpan",
     "BatchItem",
     "BatchSummary",
     "BootstrapOptions",

@@ -1,20 +1,29 @@
 """Offline transcription of many files into a JSON-lines file, resumable.
 
-Input: a manifest (only ``audio`` is needed; ``utt_id`` is carried over) or a folder, searched
-recursively for `AUDIO_SUFFIXES`. Output: one line per file, appended and flushed as each one finishes::
+Input: a manifest (only ``audio`` is needed) or a folder, searched recursively for `AUDIO_SUFFIXES`.
+Output: one line per file, appended and flushed as each one finishes, in the format `asr label import`
+reads (docs/labeling.md, "The import format")::
 
-    {"audio": "a/b.wav", "text": "...", "clips": [{"start_s": ..., "text": ..., ...}],
-     "model_id": ..., "model_version": ..., "utt_id": ...}
+    {"audio": "../data/a/b.wav", "text": "...", "confidence": 0.81, "model_id": ..., "model_version": ...,
+     "clips": [{"start_s": ..., "end_s": ..., "text": ..., "confidence": ..., ...}],
+     "utt_id": ..., "tags": [...], "recorded_at": ...}
 
-``audio`` is the path as the manifest writes it, or relative to the folder. A rerun skips every audio
-that OUT already holds, so an interrupted batch resumes where it stopped (a half-written last line is
-cut off first). Files that cannot be read are reported and not written, so a rerun retries them.
+- ``audio`` is relative to OUT's folder (or absolute when the manifest's path was), so the file can be
+  read by the next command wherever it runs, and moved together with its audio.
+- ``confidence`` is the clips' confidence weighted by their length (None when the VAD found no clip).
+- The manifest's other fields are carried over (``utt_id``, ``tags``, ``recorded_at``, ``speaker`` ...),
+  except its ``text``, which is kept as ``reference`` when there is one.
+
+A rerun skips every audio that OUT already holds, so an interrupted batch resumes where it stopped (a
+half-written last line is cut off first). Files that cannot be read are reported and not written, so a
+rerun retries them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,23 +31,35 @@ from typing import Any
 
 import vad
 from asr_service.evaluation.errors import EvaluationError, ManifestError
-from asr_service.evaluation.transcription import FileTranscriber, transcribe_files
+from asr_service.evaluation.transcription import ClipOutcome, FileTranscriber, transcribe_files
 from asr_service.jsonl import Row, RowError, RowProblem, UnreadableFileError, audio_path, read_rows
 
-__all__ = ["AUDIO_SUFFIXES", "BatchItem", "BatchSummary", "batch_items", "completed_audio", "run_batch"]
+__all__ = ["AUDIO_SUFFIXES", "BatchItem", "BatchSummary", "batch_items", "completed_audio", "file_confidence",
+           "run_batch"]
 
 logger = logging.getLogger(__name__)
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif"})
 
 
+#: Manifest fields not carried into the output: the output writes its own.
+_OWN_FIELDS = frozenset({"audio", "text", "clips", "confidence", "model_id", "model_version", "reference"})
+
+
 @dataclass(frozen=True, kw_only=True)
 class BatchItem:
     """One file to transcribe."""
 
-    audio: str  # the key in OUT: as the manifest writes it, or relative to the folder
+    audio: str  # as the manifest writes it, or relative to the folder
     path: Path
-    extra: dict[str, Any] = field(default_factory=dict)  # carried into the output line (utt_id)
+    extra: dict[str, Any] = field(default_factory=dict)  # carried into the output line (utt_id, tags ...)
+    line: int = 0  # the manifest line (0 for a folder)
+
+    def key(self, out_dir: Path) -> str:
+        """``audio`` as OUT writes it: relative to OUT's folder, or absolute when the manifest's was."""
+        if Path(self.audio).is_absolute():
+            return str(self.path)
+        return Path(os.path.relpath(self.path.absolute(), out_dir.absolute())).as_posix()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,9 +95,19 @@ def _manifest_items(manifest: Path) -> tuple[list[BatchItem], list[RowProblem]]:
         except RowError as bad:
             problems.append(bad.problem(entry.line))
             continue
-        extra = {"utt_id": entry.data["utt_id"]} if entry.data.get("utt_id") else {}
-        items.append(BatchItem(audio=audio, path=path, extra={**extra, "line": entry.line}))
+        extra = {k: v for k, v in entry.data.items() if k not in _OWN_FIELDS}
+        if isinstance(entry.data.get("text"), str) and entry.data["text"].strip():
+            extra["reference"] = entry.data["text"]
+        items.append(BatchItem(audio=audio, path=path, extra=extra, line=entry.line))
     return items, problems
+
+
+def file_confidence(clips: Sequence[ClipOutcome]) -> float | None:
+    """A file's confidence: its clips' confidence weighted by their length; None without clips."""
+    weights = [max(c.end_s - c.start_s, 0.0) for c in clips]
+    if not clips or sum(weights) <= 0:
+        return round(sum(c.confidence for c in clips) / len(clips), 4) if clips else None
+    return round(sum(c.confidence * w for c, w in zip(clips, weights, strict=True)) / sum(weights), 4)
 
 
 def completed_audio(out_path: Path) -> set[str]:
@@ -119,7 +150,8 @@ def run_batch(
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = completed_audio(out)
-    todo = [item for item in items if item.audio not in done]
+    # `item.audio` as well: OUT files written before the keys were made relative to OUT's folder
+    todo = [item for item in items if item.key(out.parent) not in done and item.audio not in done]
     if on_start is not None:
         on_start(len(todo))
     failed: list[RowProblem] = []
@@ -128,12 +160,12 @@ def run_batch(
         for index, outcome in transcribe_files(transcribe, [i.path for i in todo], workers=workers):
             item = todo[index]
             if isinstance(outcome, vad.VadError):
-                line = int(item.extra.get("line", 0))
-                failed.append(RowProblem(line=line, audio=item.audio, reason=f"unreadable audio: {outcome}"))
+                failed.append(RowProblem(line=item.line, audio=item.audio, reason=f"unreadable audio: {outcome}"))
             else:
-                record = {"audio": item.audio, "text": outcome.text, "clips": [c.to_json() for c in outcome.clips],
+                record = {**item.extra, "audio": item.key(out.parent), "text": outcome.text,
+                          "confidence": file_confidence(outcome.clips),
                           "model_id": outcome.model_id, "model_version": outcome.model_version,
-                          **{k: v for k, v in item.extra.items() if k != "line"}}
+                          "clips": [c.to_json() for c in outcome.clips]}
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
                 written += 1

@@ -10,7 +10,11 @@ Format (compatible with ``shared/data/speech/manifest.jsonl``)::
 - ``duration`` (optional): seconds.
 - ``recorded_at`` (optional): ISO 8601 date (``2025-03-14``) or time (``2025-03-14T09:30:00+01:00``);
   a time without offset and a bare date are taken as UTC. Date filters need it.
-- ``utt_id`` (optional): the utterance's identity in results and comparisons; default: ``audio`` as written.
+- ``utt_id`` (optional): the utterance's identity in results and comparisons; default: ``audio`` as written,
+  with ``@START-END`` appended for a segment.
+- ``start_s`` / ``end_s`` (optional): the row is the segment of the file between these times (seconds; a
+  missing ``start_s`` is 0, a missing ``end_s`` the end of the file). It is cut out and transcribed alone,
+  so several rows may name the same file (as `asr label export` writes a segments project).
 - any other field (``tags``, ``speaker``, ``device``, ``age_group`` ...) is a slice key for ``--by``;
   a list field slices by each of its values (a row tagged ``["noisy", "male"]`` counts in both slices).
 
@@ -24,6 +28,7 @@ silently dropped.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -37,7 +42,7 @@ __all__ = ["RESERVED_FIELDS", "Manifest", "RowProblem", "Utterance", "load_manif
 
 logger = logging.getLogger(__name__)
 
-RESERVED_FIELDS = frozenset({"audio", "text", "duration", "recorded_at", "utt_id"})
+RESERVED_FIELDS = frozenset({"audio", "text", "duration", "recorded_at", "utt_id", "start_s", "end_s"})
 """Fields with a fixed meaning; every other field of a row is a slice key."""
 
 
@@ -52,6 +57,8 @@ class Utterance:
     text: str  # reference, as written
     duration_s: float | None = None
     recorded_at: datetime | None = None  # timezone-aware (UTC when the row gave no offset)
+    start_s: float = 0.0  # a segment of the file: from here...
+    end_s: float | None = None  # ...to here (None: the end of the file)
     fields: Mapping[str, Any] = field(default_factory=dict)  # every other field: the slice keys
 
 
@@ -132,14 +139,34 @@ def _utterance(row: Row, manifest: Path, *, check_files: bool) -> Utterance:
             recorded_at = parse_timestamp(row.data["recorded_at"])
         except ValueError as exc:
             raise RowError(str(exc), audio) from None
+    start_s, end_s = _span(row.data, audio)
     utt_id = row.data.get("utt_id")
+    if utt_id in (None, ""):
+        utt_id = audio if start_s == 0.0 and end_s is None else f"{audio}@{start_s:g}-{'' if end_s is None else f'{end_s:g}'}"
     return Utterance(
         line=row.line,
-        utt_id=str(utt_id) if utt_id not in (None, "") else audio,
+        utt_id=str(utt_id),
         audio=audio,
         audio_path=path,
         text=text,
         duration_s=float(duration) if duration is not None else None,
         recorded_at=recorded_at,
+        start_s=start_s,
+        end_s=end_s,
         fields={k: v for k, v in row.data.items() if k not in RESERVED_FIELDS},
     )
+
+
+def _span(data: Mapping[str, Any], audio: str) -> tuple[float, float | None]:
+    """The row's ``start_s`` / ``end_s``: a segment of the file, or (0, None) for all of it."""
+    bounds: list[float | None] = []
+    for key in ("start_s", "end_s"):
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not math.isfinite(value) or value < 0):
+            raise RowError(f"{key!r} {value!r} is not a number of seconds >= 0", audio)
+        bounds.append(None if value is None else float(value))
+    start_s, end_s = bounds[0] or 0.0, bounds[1]
+    if end_s is not None and end_s <= start_s:
+        raise RowError(f"'end_s' ({end_s:g}) must be after 'start_s' ({start_s:g})", audio)
+    return start_s, end_s

@@ -95,6 +95,6 @@ def build_record(
         reference_normalized=ref_norm, hypothesis_normalized=hyp_norm,
         words=scored.words, chars=scored.chars, alignment=scored.alignment, clips=transcript.clips,
         slices={key: slice_values(utt, key) for key in by},
-        duration_s=utt.duration_s,
+        duration_s=utt.duration_s if utt.duration_s is not None or utt.end_s is None else utt.end_s - utt.start_s,
         recorded_at=utt.recorded_at.isoformat() if utt.recorded_at else None,
     )

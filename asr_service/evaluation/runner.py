@@ -23,7 +23,13 @@ from asr_service.evaluation.records import UtteranceRecord, build_record
 from asr_service.evaluation.results import EvaluationResults
 from asr_service.evaluation.selection import Clock, DateWindow, Selection, check_slice_keys, select, utc_now
 from asr_service.evaluation.summary import BootstrapOptions, slice_summaries, summarize
-from asr_service.evaluation.transcription import FileTranscriber, FileTranscript, transcribe_file, transcribe_files
+from asr_service.evaluation.transcription import (
+    AudioSpan,
+    FileTranscriber,
+    FileTranscript,
+    transcribe_file,
+    transcribe_files,
+)
 
 __all__ = ["EvalOptions", "evaluate", "evaluate_manifest", "file_transcriber"]
 
@@ -73,8 +79,9 @@ def evaluate(
     records: dict[int, UtteranceRecord] = {}
     unreadable: list[RowProblem] = []
     identity: dict[str, str] = {}
-    paths = [u.audio_path for u in utterances]
-    for index, outcome in transcribe_files(transcribe, paths, workers=opts.workers):
+    sources = [u.audio_path if u.start_s == 0.0 and u.end_s is None
+               else AudioSpan(path=u.audio_path, start_s=u.start_s, end_s=u.end_s) for u in utterances]
+    for index, outcome in transcribe_files(transcribe, sources, workers=opts.workers):
         utt = utterances[index]
         if isinstance(outcome, vad.VadError):
             unreadable.append(RowProblem(line=utt.line, audio=utt.audio, reason=f"unreadable audio: {outcome}"))

@@ -15,11 +15,39 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 import vad
 from asr_service.client import Transcriber
 from asr_service.recognizer import NullReason
 
-__all__ = ["ClipOutcome", "FileTranscript", "transcribe_file", "transcribe_files"]
+__all__ = ["AudioSpan", "ClipOutcome", "FileTranscript", "transcribe_file", "transcribe_files"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AudioSpan:
+    """A stretch of an audio file: from `start_s` to `end_s` (None: to the end)."""
+
+    path: Path
+    start_s: float = 0.0
+    end_s: float | None = None
+
+    @property
+    def is_whole_file(self) -> bool:
+        """True when the span is the whole file."""
+        return self.start_s <= 0.0 and self.end_s is None
+
+    def read(self) -> npt.NDArray[np.int16]:
+        """The span's 16 kHz mono samples (`vad.read_audio`, then cut); `vad.VadError` when unreadable
+        or when the span starts past the end of the audio."""
+        pcm = vad.read_audio(self.path)
+        first = round(self.start_s * vad.SAMPLE_RATE_HZ)
+        last = pcm.shape[0] if self.end_s is None else min(pcm.shape[0], round(self.end_s * vad.SAMPLE_RATE_HZ))
+        if first >= pcm.shape[0]:
+            raise vad.VadError(f"cannot read audio {str(self.path)!r} from {self.start_s} s: it is only "
+                               f"{pcm.shape[0] / vad.SAMPLE_RATE_HZ:.2f} s long")
+        return pcm[first:last]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,15 +89,25 @@ class FileTranscript:
     model_version: str = ""
 
 
-FileTranscriber = Callable[[Path], FileTranscript]
+Source = Path | AudioSpan
+"""A whole file, or a stretch of one (a segment of a labelled recording)."""
+
+FileTranscriber = Callable[[Source], FileTranscript]
 """What the evaluation runner calls per utterance; tests substitute a fake."""
 
 
-def transcribe_file(transcriber: Transcriber, path: str | Path, options: vad.VadOptions) -> FileTranscript:
-    """VAD clips of `path`, each transcribed; raises `vad.VadError` for unreadable audio."""
+def transcribe_file(transcriber: Transcriber, source: str | Source, options: vad.VadOptions) -> FileTranscript:
+    """VAD clips of a file or a span of one, each transcribed; raises `vad.VadError` for unreadable audio.
+
+    A span is cut out first and then goes through the client VAD like a file of its own; its clips'
+    times are relative to the span's start."""
     clips: list[ClipOutcome] = []
     model_id = model_version = ""
-    for clip in vad.iter_file_clips(path, options):
+    if isinstance(source, AudioSpan) and not source.is_whole_file:
+        pieces: Iterator[vad.Clip] = _span_clips(source.read(), options)
+    else:
+        pieces = vad.iter_file_clips(source.path if isinstance(source, AudioSpan) else source, options)
+    for clip in pieces:
         result = transcriber.recognize_clip(clip)
         model_id, model_version = result.model_id, result.model_version
         clips.append(ClipOutcome(
@@ -81,8 +119,14 @@ def transcribe_file(transcriber: Transcriber, path: str | Path, options: vad.Vad
     return FileTranscript(text=text, clips=tuple(clips), model_id=model_id, model_version=model_version)
 
 
+def _span_clips(pcm: npt.NDArray[np.int16], options: vad.VadOptions) -> Iterator[vad.Clip]:
+    segmenter = vad.Segmenter(options)
+    yield from segmenter.push(pcm)
+    yield from segmenter.flush()
+
+
 def transcribe_files(
-    transcribe: Callable[[Path], FileTranscript], paths: Sequence[Path], *, workers: int = 1
+    transcribe: FileTranscriber, paths: Sequence[Source], *, workers: int = 1
 ) -> Iterator[tuple[int, FileTranscript | vad.VadError]]:
     """(index, transcript or the file's VadError) for each path, in completion order.
 
@@ -109,7 +153,7 @@ def transcribe_files(
                     pending[pool.submit(_guarded, transcribe, nxt[1])] = nxt[0]
 
 
-def _guarded(transcribe: Callable[[Path], FileTranscript], path: Path) -> FileTranscript | vad.VadError:
+def _guarded(transcribe: FileTranscriber, path: Source) -> FileTranscript | vad.VadError:
     try:
         return transcribe(path)
     except vad.VadError as exc:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
+import vad
 from asr_service.cli import main
 from tests.asr_service.evaluation.manifests import PHRASES, write_manifest
 from tests.fakes import ConstantEngine
@@ -86,3 +89,32 @@ def test_eval_through_a_server_measures_the_serving_path(
     assert data["summary"]["scored_utterances"] == 4 and data["summary"]["excluded_unreadable_audio"] == 1
     clip = data["utterances"][0]["clips"][0]
     assert clip["round_trip_ms"] >= clip["latency_ms"] > 0  # the client's round trip includes the server's time
+
+
+def test_segment_rows_are_cut_out_and_scored_apart(
+    espeak_dir: Path, tmp_path: Path, constant_engine: type[ConstantEngine]
+) -> None:
+    # Two utterances in one recording, as a segments project exports them: each row is its stretch only.
+    first, second = (vad.read_audio(espeak_dir / name) for name in ("hello.wav", "morning.wav"))
+    gap = np.zeros(16_000, dtype=np.int16)
+    sf.write(tmp_path / "talk.wav", np.concatenate([first, gap, second]), 16_000, subtype="PCM_16")
+    end_1 = first.shape[0] / 16_000
+    start_2 = end_1 + 1.0
+    manifest = write_manifest(tmp_path / "segments.jsonl", [
+        {"audio": "talk.wav", "start_s": 0.0, "end_s": end_1, "text": "hello world", "tags": ["a"]},
+        {"audio": "talk.wav", "start_s": start_2, "end_s": start_2 + second.shape[0] / 16_000,
+         "text": "good morning everybody", "tags": ["b"]},
+        {"audio": "talk.wav", "start_s": 3.0, "end_s": 2.0, "text": "backwards"},
+    ])
+    out = tmp_path / "eval"
+    assert main(["eval", str(manifest), "--out", str(out), "--no-progress", "--resamples", "50"]) == 0
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    ids = [u["utt_id"] for u in data["utterances"]]
+    assert len(ids) == 2 and len(set(ids)) == 2 and all(i.startswith("talk.wav@") for i in ids)
+    assert data["summary"]["excluded_bad_rows"] == 1  # end before start: listed, not scored
+    for row, utt in zip(([0.0, end_1], [start_2, start_2 + second.shape[0] / 16_000]), data["utterances"],
+                        strict=True):
+        assert utt["duration_s"] == pytest.approx(row[1] - row[0])
+        # the clips lie within the segment, timed from its start: the whole recording was not transcribed
+        assert utt["clips"] and utt["clips"][-1]["end_s"] <= row[1] - row[0] + 0.01
+    assert data["utterances"][0]["words"]["errors"] == 0  # the constant engine says "hello world"

@@ -11,6 +11,7 @@ import soundfile
 
 import vad
 from asr_service.evaluation import (
+    AudioSpan,
     EvalOptions,
     FileTranscript,
     SelectionError,
@@ -50,9 +51,9 @@ def manifest(tmp_path: Path) -> Path:
     ])
 
 
-def _transcribe(path: Path) -> FileTranscript:
-    vad.read_audio(path)  # raises VadError for unreadable audio, as transcribe_file does
-    return fake_file_transcriber(HYPOTHESES)(path)
+def _transcribe(source: Path | AudioSpan) -> FileTranscript:
+    vad.read_audio(source.path if isinstance(source, AudioSpan) else source)  # VadError, as transcribe_file
+    return fake_file_transcriber(HYPOTHESES)(source)
 
 
 def test_scores_slices_and_bad_rows(manifest: Path) -> None:
