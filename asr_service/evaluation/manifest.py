@@ -142,7 +142,7 @@ def _utterance(row: Row, manifest: Path, *, check_files: bool) -> Utterance:
     start_s, end_s = _span(row.data, audio)
     utt_id = row.data.get("utt_id")
     if utt_id in (None, ""):
-        utt_id = audio if start_s == 0.0 and end_s is None else f"{audio}@{start_s:g}-{'' if end_s is None else f'{end_s:g}'}"
+        utt_id = audio if start_s == 0.0 and end_s is None else f"{audio}@{start_s:g}-{_end(end_s)}"
     return Utterance(
         line=row.line,
         utt_id=str(utt_id),
@@ -155,6 +155,10 @@ def _utterance(row: Row, manifest: Path, *, check_files: bool) -> Utterance:
         end_s=end_s,
         fields={k: v for k, v in row.data.items() if k not in RESERVED_FIELDS},
     )
+
+
+def _end(end_s: float | None) -> str:
+    return "" if end_s is None else f"{end_s:g}"
 
 
 def _span(data: Mapping[str, Any], audio: str) -> tuple[float, float | None]:
