@@ -63,20 +63,30 @@ class Segment:
 
 
 def prediction_result(
-    mode: Mode, text: str, *, start_s: float | None, end_s: float | None
+    mode: Mode, text: str, *, start_s: float | None, end_s: float | None,
+    regions: Sequence[tuple[float, float, str]] = (),
 ) -> list[dict[str, Any]]:
-    """The ``result`` list of a pre-annotation holding ``text``."""
+    """The ``result`` list of a pre-annotation holding ``text``.
+
+    In a segments project: one region per item of ``regions`` (start, end, text) when there are any,
+    else one region from ``start_s`` to ``end_s`` (none when the end is unknown)."""
     if mode == "clip":
         return [{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "textarea", "value": {"text": [text]}}]
-    if end_s is None:
-        return []
-    value = {"start": start_s or 0.0, "end": end_s, "channel": 0}
-    return [
-        {"id": "model", "from_name": REGION_LABELS, "to_name": TO_NAME, "type": "labels",
-         "value": {**value, "labels": ["speech"]}},
-        {"id": "model", "from_name": FROM_NAME, "to_name": TO_NAME, "type": "textarea",
-         "value": {**value, "text": [text]}},
-    ]
+    if not regions:
+        if end_s is None:
+            return []
+        regions = [(start_s or 0.0, end_s, text)]
+    result: list[dict[str, Any]] = []
+    for index, (start, end, words) in enumerate(regions):
+        value = {"start": start, "end": end, "channel": 0}
+        rid = f"model{index}"
+        result += [
+            {"id": rid, "from_name": REGION_LABELS, "to_name": TO_NAME, "type": "labels",
+             "value": {**value, "labels": ["speech"]}},
+            {"id": rid, "from_name": FROM_NAME, "to_name": TO_NAME, "type": "textarea",
+             "value": {**value, "text": [words]}},
+        ]
+    return result
 
 
 def segments_of(result: Sequence[Mapping[str, Any]], data: Mapping[str, Any]) -> list[Segment]:

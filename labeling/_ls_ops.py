@@ -24,7 +24,14 @@ from labeling._guidelines import guidelines_html
 from labeling._lint import Linter
 from labeling._ls_client import LabelStudioSession
 from labeling._ls_config import Mode, label_config, prediction_result
-from labeling._ls_tasks import AnnotationRecord, TaskRecord, fetch_tasks, lint_annotation, merge_lint_meta
+from labeling._ls_tasks import (
+    AnnotationRecord,
+    TaskRecord,
+    existing_utt_ids,
+    fetch_tasks,
+    lint_annotation,
+    merge_lint_meta,
+)
 from labeling._spec import ConventionSpec
 
 __all__ = [
@@ -74,11 +81,12 @@ def init_project(
 
 @dataclass(frozen=True, kw_only=True)
 class ImportResult:
-    """What an import added."""
+    """What an import added, and what it skipped because the project had it."""
 
     task_ids: tuple[int, ...]
     predictions: int
     storages_created: tuple[str, ...]
+    skipped: tuple[str, ...] = ()  # utterance ids already in the project
 
 
 def _project_mode(project: Any) -> Mode:
@@ -90,6 +98,11 @@ def import_clips(
 ) -> ImportResult:
     """Import the clips of a JSON-lines manifest as tasks, the model output as pre-annotations.
 
+    Idempotent: a line whose utterance id (``utt_id``) the project already has is skipped, so a rerun
+    after a failure, or of a grown file, adds only what is new. All or nothing: when a step after the
+    tasks were created fails, they are deleted again (and the storages this import added), so a failed
+    import leaves the project as it was.
+
     Tasks are sent lowest confidence first; the project serves them by uncertainty sampling, so the least
     confident clips reach annotators first. ``canonicaliser`` (when given) rewrites the model text into the
     convention before it is shown.
@@ -98,6 +111,12 @@ def import_clips(
     clips = read_clips(manifest, document_root=document_root)  # validates everything before any write
     project = session.check_project(project_id)
     mode = _project_mode(project)
+    there = existing_utt_ids(session, project_id)
+    skipped = tuple(c.utt_id for c in clips if c.utt_id in there)
+    clips = [c for c in clips if c.utt_id not in there]
+    if not clips:
+        logger.info("nothing to import into project %d: its tasks hold all %d lines", project_id, len(skipped))
+        return ImportResult(task_ids=(), predictions=0, storages_created=(), skipped=skipped)
     clips.sort(key=lambda c: (c.confidence if c.confidence is not None else -1.0, c.line))
     tasks = [_task(clip, mode, document_root, canonicaliser) for clip in clips]
     created = _ensure_storages(session, project_id, storage_dirs(clips, document_root))
@@ -109,21 +128,28 @@ def import_clips(
     except LabelStudioError:
         _drop_storages(session, created)
         raise
-    versions = Counter(c.model_version for c in clips if c.model_version)
-    if versions:
-        # Uncertainty sampling orders by score only the predictions of the project's model version.
-        session.call(f"set the model version of project {project_id}", session.client.projects.update,
-                     project_id, model_version=versions.most_common(1)[0][0])
     task_ids = tuple(int(t) for t in (getattr(response, "task_ids", None) or []))
-    logger.info("imported %d tasks into project %d", len(task_ids), project_id)
+    # Uncertainty sampling orders by score only the predictions of the project's model version; Label
+    # Studio accepts only a version that some prediction of the project has.
+    versions = Counter(p["model_version"] for t in tasks for p in t.get("predictions", []) if p.get("model_version"))
+    if versions and project.model_version != versions.most_common(1)[0][0]:
+        try:
+            session.call(f"set the model version of project {project_id}", session.client.projects.update,
+                         project_id, model_version=versions.most_common(1)[0][0])
+        except LabelStudioError:
+            _drop_tasks(session, task_ids)
+            _drop_storages(session, created)
+            raise
+    logger.info("imported %d tasks into project %d (%d already there)", len(task_ids), project_id, len(skipped))
     return ImportResult(
         task_ids=task_ids, predictions=sum(1 for t in tasks if t.get("predictions")),
-        storages_created=tuple(path for _, path in created),
+        storages_created=tuple(path for _, path in created), skipped=skipped,
     )
 
 
 def _task(clip: Clip, mode: Mode, document_root: Path, canonicaliser: Canonicaliser | None) -> dict[str, Any]:
-    data: dict[str, Any] = {**clip.extra, "audio": local_files_url(clip.audio_path, document_root),
+    data: dict[str, Any] = {**clip.extra, "utt_id": clip.utt_id,
+                            "audio": local_files_url(clip.audio_path, document_root),
                             "audio_path": str(clip.audio_path)}
     for key, value in (("start_s", clip.start_s), ("end_s", clip.end_s), ("model_text", clip.text),
                        ("confidence", clip.confidence), ("model_version", clip.model_version)):
@@ -131,8 +157,11 @@ def _task(clip: Clip, mode: Mode, document_root: Path, canonicaliser: Canonicali
             data[key] = value
     task: dict[str, Any] = {"data": data}
     if clip.text is not None:
-        shown = canonicaliser.canonicalise(clip.text) if canonicaliser is not None else clip.text
-        result = prediction_result(mode, shown, start_s=clip.start_s, end_s=clip.end_s)
+        def shown(text: str) -> str:
+            return canonicaliser.canonicalise(text) if canonicaliser is not None else text
+
+        regions = [(s.start_s, s.end_s, shown(s.text)) for s in clip.segments]
+        result = prediction_result(mode, shown(clip.text), start_s=clip.start_s, end_s=clip.end_s, regions=regions)
         if result:
             prediction: dict[str, Any] = {"result": result}
             if clip.confidence is not None:
@@ -141,6 +170,14 @@ def _task(clip: Clip, mode: Mode, document_root: Path, canonicaliser: Canonicali
                 prediction["model_version"] = clip.model_version
             task["predictions"] = [prediction]
     return task
+
+
+def _drop_tasks(session: LabelStudioSession, task_ids: Iterable[int]) -> None:
+    for task_id in task_ids:
+        try:
+            session.call(f"remove task {task_id}", session.client.tasks.delete, str(task_id))
+        except LabelStudioError as exc:
+            logger.warning("could not roll back task %s: %s", task_id, exc)
 
 
 def _ensure_storages(session: LabelStudioSession, project_id: int, dirs: list[Path]) -> list[tuple[int, str]]:
@@ -244,15 +281,37 @@ def _chosen(annotations: Iterable[AnnotationRecord], all_annotations: bool) -> l
     return [max(items, key=lambda a: (a.updated_at, a.annotation_id))]
 
 
+# Task data written by `_task` for Label Studio's own use, not carried into the exported lines.
+_TASK_OWN = frozenset({"audio", "audio_path", "model_text", "confidence", "model_version", "start_s", "end_s",
+                       "clips"})
+
+
 def manifest_lines(
     tasks: Iterable[TaskRecord], spec: ConventionSpec, *, all_annotations: bool
 ) -> Iterable[dict[str, Any]]:
-    """Segment-level manifest lines: one per transcribed segment of the chosen annotations."""
+    """Segment-level manifest lines: one per transcribed segment of the chosen annotations.
+
+    Each line is an evaluation manifest row (`asr eval` reads it): ``utt_id`` (the task's, with
+    ``@START-END`` for a region of a segments project, and ``#ANNOTATION`` with ``all_annotations``),
+    ``audio``, ``start_s``/``end_s``, the canonical ``text``, and the task's data (``tags``,
+    ``recorded_at``, ``speaker`` ...) carried through.
+    """
     canonicaliser, linter = Canonicaliser(spec), Linter(spec)
     for task in tasks:
+        carried = {k: v for k, v in task.data.items() if k not in _TASK_OWN}
+        base = str(task.data.get("utt_id") or f"task-{task.task_id}")
         for record in _chosen(task.annotations, all_annotations):
             for index, segment in enumerate(record.segments):
+                utt_id = base
+                if segment.region_id is not None:
+                    utt_id += f"@{segment.start_s:g}-{'' if segment.end_s is None else f'{segment.end_s:g}'}"
+                if all_annotations:
+                    utt_id += f"#{record.annotation_id}"
+                span = {} if segment.end_s is None else {"duration": round(segment.end_s - segment.start_s, 3)}
                 yield {
+                    **carried,
+                    **span,  # the segment's, not the recording's
+                    "utt_id": utt_id,
                     "id": f"{task.task_id}-{record.annotation_id}-{index}",
                     "task_id": task.task_id, "annotation_id": record.annotation_id,
                     "audio": task.data.get("audio_path") or task.data.get("audio"),
@@ -261,7 +320,6 @@ def manifest_lines(
                     "annotator": record.annotator,
                     "convention": spec.name, "convention_version": spec.version,
                     "violations": len(linter.lint(segment.text)),
-                    **({"clip_id": task.data["clip_id"]} if "clip_id" in task.data else {}),
                 }
 
 

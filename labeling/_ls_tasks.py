@@ -15,6 +15,7 @@ __all__ = [
     "AnnotationRecord",
     "TaskRecord",
     "annotation_record",
+    "existing_utt_ids",
     "fetch_tasks",
     "lint_annotation",
     "merge_lint_meta",
@@ -106,6 +107,23 @@ def fetch_tasks(session: LabelStudioSession, project_id: int) -> Iterator[TaskRe
             task_id=int(raw["id"]), data=data, model_text=_model_text(raw, data),
             annotations=annotations, meta=raw.get("meta") or {},
         )
+
+
+def existing_utt_ids(session: LabelStudioSession, project_id: int) -> dict[str, int]:
+    """The ``utt_id`` of every task of the project (task data), with its task id."""
+    pager: Iterable[Any] = session.call(
+        f"list the tasks of project {project_id}", session.client.tasks.list,
+        project=project_id, fields="task_only", page_size=100,
+    )
+    iterator = iter(pager)
+    found: dict[str, int] = {}
+    while True:
+        task = session.call(f"read the tasks of project {project_id}", next, iterator, None)
+        if task is None:
+            return found
+        utt_id = (task.data or {}).get("utt_id")
+        if utt_id is not None:
+            found.setdefault(str(utt_id), int(task.id))
 
 
 def _model_text(raw: Mapping[str, Any], data: Mapping[str, Any]) -> str | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Iterator
 from typing import TextIO
@@ -87,7 +88,9 @@ def _results(
 def print_result(out: TextIO, path: str, clip: vad.Clip, result: ClipResult, *, as_json: bool) -> None:
     """One line per clip: JSON, or a human-readable line."""
     if as_json:
-        out.write(json.dumps(clip_record(path, clip, result), ensure_ascii=False) + "\n")
+        # absolute, so that the lines can be read (`asr label import`) from any folder
+        where = path if path == "-" else os.path.abspath(path)
+        out.write(json.dumps(clip_record(where, clip, result), ensure_ascii=False) + "\n")
     else:
         text = result.text or f"<{result.null_reason.name}>"
         lat = result.latency
