@@ -15,21 +15,16 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from asr_service.jsonl import RowProblem, UnreadableFileError, read_lines
-from labeling._agreement import compute_agreement
-from labeling._canonical import Canonicaliser
 from labeling._errors import InputError, LabelingError, LabelStudioError
-from labeling._guidelines import guidelines_html, guidelines_markdown
-from labeling._lint import Linter
-from labeling._ls_client import LabelStudioConfig, LabelStudioSession
-from labeling._ls_ops import export_manifest, import_clips, init_project, lint_project
-from labeling._ls_tasks import fetch_tasks
-from labeling._ls_users import add_annotator
-from labeling._report import report_html, report_json, report_markdown
-from labeling._spec import ConventionSpec, load_spec
-from labeling._webhook import WebhookConfig, WebhookReceiver, register_webhook
+
+if TYPE_CHECKING:
+    from labeling._ls_client import LabelStudioSession
+    from labeling._spec import ConventionSpec
+
+# The commands import what they use when they run, so that `asr --help` does not load the Label Studio
+# SDK, httpx and the convention machinery.
 
 __all__ = ["register"]
 
@@ -37,6 +32,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_LABEL_STUDIO = 0, 1, 2, 3
+WEBHOOK_PORT = 9187
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -105,7 +101,9 @@ def _register_label(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     _spec_arg(hook)
     hook.add_argument("--project", type=int, required=True)
     hook.add_argument("--host", default="127.0.0.1")
-    hook.add_argument("--port", type=int, default=8090)
+    hook.add_argument("--port", type=int, default=WEBHOOK_PORT,
+                      help=f"default {WEBHOOK_PORT} (away from Label Studio's 8080 and the 8081-8090 a second "
+                           "one usually takes)")
     hook.add_argument("--no-register", action="store_true", help="do not register the webhook with Label Studio")
     hook.set_defaults(func=_guarded(_cmd_webhook))
 
@@ -116,8 +114,12 @@ def _register_label(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     agree.add_argument("--worst", type=int, default=10, help="how many most-disputed tasks to list")
     agree.set_defaults(func=_guarded(_cmd_agreement))
 
-    user = sub.add_parser("add-annotator", help="sign up an annotator (password from ASR_ANNOTATOR_PASSWORD)")
+    user = sub.add_parser("add-annotator", help="sign up an annotator (password from ASR_ANNOTATOR_PASSWORD)",
+                          description="Sign EMAIL up in the organisation, as a person would through its invite "
+                          "link. The annotator then signs in at the printed login_url with EMAIL and the password. "
+                          "Their own API token (for scripts, not needed to annotate) is printed with --show-token.")
     user.add_argument("email")
+    user.add_argument("--show-token", action="store_true", help="also print the annotator's API token")
     user.set_defaults(func=_guarded(_cmd_add_annotator))
 
 
@@ -137,6 +139,8 @@ def _guarded(fn: Handler) -> Handler:
 
 
 def _read_items(stream: BinaryIO) -> Iterator[tuple[Any, str]]:
+    from asr_service.jsonl import RowProblem, UnreadableFileError, read_lines
+
     try:
         for entry in read_lines(stream, source="stdin"):
             if isinstance(entry, RowProblem):
@@ -149,6 +153,9 @@ def _read_items(stream: BinaryIO) -> Iterator[tuple[Any, str]]:
 
 
 def _cmd_conventions_lint(args: argparse.Namespace) -> int:
+    from labeling._lint import Linter
+    from labeling._spec import load_spec
+
     linter = Linter(load_spec(args.spec))
     status = EXIT_OK
     for item_id, text in _read_items(sys.stdin.buffer):
@@ -161,6 +168,9 @@ def _cmd_conventions_lint(args: argparse.Namespace) -> int:
 
 
 def _cmd_conventions_fix(args: argparse.Namespace) -> int:
+    from labeling._canonical import Canonicaliser
+    from labeling._spec import load_spec
+
     canon = Canonicaliser(load_spec(args.spec))
     for item_id, text in _read_items(sys.stdin.buffer):
         print(json.dumps({"id": item_id, "text": canon.canonicalise(text)}, ensure_ascii=False))
@@ -168,36 +178,56 @@ def _cmd_conventions_fix(args: argparse.Namespace) -> int:
 
 
 def _cmd_guidelines(args: argparse.Namespace) -> int:
+    from labeling._guidelines import guidelines_html, guidelines_markdown
+    from labeling._spec import load_spec
+
     spec = load_spec(args.spec)
     print(guidelines_html(spec) if args.html else guidelines_markdown(spec))
     return EXIT_OK
 
 
 def _session(args: argparse.Namespace) -> LabelStudioSession:
-    # One session per CLI process: its connections close when the process exits.
+    from labeling._ls_client import LabelStudioConfig, LabelStudioSession
+
+    # One session per command, closed when it ends (`with`).
     return LabelStudioSession.connect(LabelStudioConfig.load(args.ls_config))
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    from labeling._ls_ops import init_project
+    from labeling._spec import load_spec
+
     spec = load_spec(args.spec)
-    info = init_project(_session(args), spec, title=args.title, mode=args.mode,
-                        annotations_per_task=args.annotations_per_task)
+    with _session(args) as session:
+        info = init_project(session, spec, title=args.title, mode=args.mode,
+                            annotations_per_task=args.annotations_per_task)
     print(json.dumps({"project": info.project_id, "title": info.title, "mode": info.mode,
                       "convention": info.convention}))
     return EXIT_OK
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    from labeling._canonical import Canonicaliser
+    from labeling._ls_ops import import_clips
+    from labeling._spec import load_spec
+
     spec = load_spec(args.spec)
-    result = import_clips(_session(args), args.project, args.manifest,
-                          canonicaliser=None if args.raw_predictions else Canonicaliser(spec))
+    with _session(args) as session:
+        result = import_clips(session, args.project, args.manifest,
+                              canonicaliser=None if args.raw_predictions else Canonicaliser(spec))
     print(json.dumps({"project": args.project, "tasks": len(result.task_ids), "predictions": result.predictions,
-                      "task_ids": list(result.task_ids), "storages_created": list(result.storages_created)}))
+                      "skipped_already_there": len(result.skipped), "task_ids": list(result.task_ids),
+                      "storages_created": list(result.storages_created)}))
     return EXIT_OK
 
 
 def _cmd_lint(args: argparse.Namespace) -> int:
-    run = lint_project(_session(args), args.project, Linter(load_spec(args.spec)), write_meta=not args.dry_run)
+    from labeling._lint import Linter
+    from labeling._ls_ops import lint_project
+    from labeling._spec import load_spec
+
+    with _session(args) as session:
+        run = lint_project(session, args.project, Linter(load_spec(args.spec)), write_meta=not args.dry_run)
     rows: list[dict[str, Any]] = [
         {"annotator": s.annotator, "annotations": s.annotations, "errors": s.errors, "warnings": s.warnings,
          "annotations_with_errors": s.annotations_with_errors,
@@ -219,30 +249,48 @@ def _cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from labeling._ls_ops import export_manifest
+    from labeling._spec import load_spec
+
     spec = load_spec(args.spec)
-    count = export_manifest(_session(args), args.project, spec, args.out if args.out else sys.stdout,
-                            all_annotations=args.all_annotations)
+    with _session(args) as session:
+        count = export_manifest(session, args.project, spec, args.out if args.out else sys.stdout,
+                                all_annotations=args.all_annotations)
     print(f"exported {count} segments" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
     return EXIT_OK
 
 
 def _cmd_webhook(args: argparse.Namespace) -> int:
+    from labeling._lint import Linter
+    from labeling._spec import load_spec
+    from labeling._webhook import WebhookConfig, WebhookReceiver, register_webhook
+
     spec: ConventionSpec = load_spec(args.spec)
-    session = _session(args)
-    session.check_project(args.project)
-    receiver = WebhookReceiver(WebhookConfig(host=args.host, port=args.port), Linter(spec), session)
-    if not args.no_register:
-        hook_id = register_webhook(session, args.project, receiver.url)
-        print(f"webhook {hook_id} registered for project {args.project}: {receiver.url}", file=sys.stderr)
-    print(f"listening on {receiver.url} (Ctrl-C stops)", file=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        receiver.serve_forever()
+    with _session(args) as session:
+        session.check_project(args.project)
+        try:
+            receiver = WebhookReceiver(WebhookConfig(host=args.host, port=args.port), Linter(spec), session)
+        except OSError as exc:
+            raise InputError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} "
+                             "(another program has the port? choose one with --port)") from None
+        if not args.no_register:
+            hook_id = register_webhook(session, args.project, receiver.url)
+            print(f"webhook {hook_id} registered for project {args.project}: {receiver.url}", file=sys.stderr)
+        print(f"listening on {receiver.url} (Ctrl-C stops)", file=sys.stderr)
+        with contextlib.suppress(KeyboardInterrupt):
+            receiver.serve_forever()
     return EXIT_OK
 
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
+    from labeling._agreement import compute_agreement
+    from labeling._ls_tasks import fetch_tasks
+    from labeling._report import report_html, report_json, report_markdown
+    from labeling._spec import load_spec
+
     spec = load_spec(args.spec)
-    report = compute_agreement(fetch_tasks(_session(args), args.project), spec)
+    with _session(args) as session:
+        report = compute_agreement(fetch_tasks(session, args.project), spec)
     if args.out_dir is None:
         print(report_markdown(report, worst_n=args.worst))
         return EXIT_OK
@@ -255,9 +303,14 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
 
 
 def _cmd_add_annotator(args: argparse.Namespace) -> int:
+    from labeling._ls_users import add_annotator
+
     password = os.environ.get("ASR_ANNOTATOR_PASSWORD")
     if not password:
         raise InputError("set ASR_ANNOTATOR_PASSWORD to the new annotator's password")
-    annotator = add_annotator(_session(args), args.email, password)
-    print(json.dumps({"user_id": annotator.user_id, "email": annotator.email}))
+    with _session(args) as session:
+        annotator = add_annotator(session, args.email, password)
+        login_url = session.config.url.rstrip("/") + "/user/login/"
+    shown = {"user_id": annotator.user_id, "email": annotator.email, "login_url": login_url}
+    print(json.dumps({**shown, "api_key": annotator.api_key} if args.show_token else shown))
     return EXIT_OK

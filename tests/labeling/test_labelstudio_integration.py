@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -250,6 +251,18 @@ def test_cli_against_the_server(ls_config: LabelStudioConfig, run_id: str, clips
     out = tmp_path / "cli.jsonl"
     export = cli("export", "--project", project, "--out", str(out))
     assert export.returncode == 0 and out.read_text() == ""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = cli("webhook", "--project", project, "--port", str(taken.getsockname()[1]), "--no-register")
+    assert busy.returncode == 2 and busy.stderr.count("\n") == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
+    password_env = {**env, "ASR_ANNOTATOR_PASSWORD": f"pw-{run_id}-cli-long"}
+    signed_up = subprocess.run([sys.executable, "-m", "labeling", "label", "add-annotator",
+                                f"cli-{run_id}@example.com"], env=password_env, capture_output=True, text=True,
+                               timeout=120, check=False)
+    assert signed_up.returncode == 0, signed_up.stderr
+    user = json.loads(signed_up.stdout)
+    assert user["login_url"] == ls_config.url + "/user/login/" and "api_key" not in user
     missing = cli("lint", "--project", "987654")
     assert missing.returncode == 3 and "find project 987654" in missing.stderr
     env["LABEL_STUDIO_API_KEY"] = "0" * 40
