@@ -10,7 +10,7 @@ One concept per module:
 - `transcription`: files through the client VAD and a transcriber (`transcribe_file`, `transcribe_files`)
 - `records`, `summary`, `results`: per-utterance records, per-slice figures, results.json
 - `runner`: the whole evaluation (`evaluate_manifest`)
-- `compare`: paired comparison and promotion gate (`compare`, `Gates`)
+- `comparison`: paired comparison and promotion gate (`compare`, `Gates`)
 - `report`: report.html and its plots (`write_report`)
 - `batch`: resumable offline transcription (`run_batch`)
 
@@ -22,20 +22,26 @@ Typical use::
     write_results(results, "out/results.json"); write_report(results, "out")
 """
 
-from asr_service.evaluation.batch import BatchItem, BatchSummary, batch_items, run_batch
-from asr_service.evaluation.bootstrap import Interval, PairedBootstrap, bootstrap_rate, paired_bootstrap
-from asr_service.evaluation.compare import Comparison, Gates, SliceComparison, compare
-from asr_service.evaluation.errors import EvaluationError, ManifestError, ResultsError, SelectionError
-from asr_service.evaluation.manifest import Manifest, RowProblem, Utterance, load_manifest
-from asr_service.evaluation.normalizers import NORMALIZERS, Normalizer, get_normalizer
-from asr_service.evaluation.records import UtteranceRecord
-from asr_service.evaluation.report import ReportOptions, worst_utterances, write_report
-from asr_service.evaluation.results import EvaluationResults, load_results, write_results
-from asr_service.evaluation.runner import EvalOptions, evaluate, evaluate_manifest, file_transcriber
-from asr_service.evaluation.scoring import AlignedWord, ErrorCounts, UtteranceScore, format_alignment, score
-from asr_service.evaluation.selection import DateWindow, Selection, select, slice_values
-from asr_service.evaluation.summary import BootstrapOptions, SliceSummary
-from asr_service.evaluation.transcription import AudioSpan, ClipOutcome, FileTranscript, transcribe_file
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asr_service.evaluation.batch import BatchItem, BatchSummary, batch_items, run_batch
+    from asr_service.evaluation.bootstrap import Interval, PairedBootstrap, bootstrap_rate, paired_bootstrap
+    from asr_service.evaluation.comparison import Comparison, Gates, SliceComparison, compare
+    from asr_service.evaluation.errors import EvaluationError, ManifestError, ResultsError, SelectionError
+    from asr_service.evaluation.manifest import Manifest, RowProblem, Utterance, load_manifest
+    from asr_service.evaluation.normalizers import NORMALIZERS, Normalizer, get_normalizer
+    from asr_service.evaluation.records import UtteranceRecord
+    from asr_service.evaluation.report import ReportOptions, worst_utterances, write_report
+    from asr_service.evaluation.results import EvaluationResults, load_results, write_results
+    from asr_service.evaluation.runner import EvalOptions, evaluate, evaluate_manifest, file_transcriber
+    from asr_service.evaluation.scoring import AlignedWord, ErrorCounts, UtteranceScore, format_alignment, score
+    from asr_service.evaluation.selection import DateWindow, Selection, select, slice_values
+    from asr_service.evaluation.summary import BootstrapOptions, SliceSummary
+    from asr_service.evaluation.transcription import AudioSpan, ClipOutcome, FileTranscript, transcribe_file
 
 __all__ = [
     "NORMALIZERS",
@@ -88,3 +94,64 @@ __all__ = [
     "write_report",
     "write_results",
 ]
+
+# Names load on first use, so that importing one module of the package (or `asr --help`) does not
+# load them all. No name may be a submodule's too: once loaded, the submodule would shadow it.
+_HOMES = {
+    "BatchItem": "asr_service.evaluation.batch",
+    "BatchSummary": "asr_service.evaluation.batch",
+    "batch_items": "asr_service.evaluation.batch",
+    "run_batch": "asr_service.evaluation.batch",
+    "Interval": "asr_service.evaluation.bootstrap",
+    "PairedBootstrap": "asr_service.evaluation.bootstrap",
+    "bootstrap_rate": "asr_service.evaluation.bootstrap",
+    "paired_bootstrap": "asr_service.evaluation.bootstrap",
+    "Comparison": "asr_service.evaluation.comparison",
+    "Gates": "asr_service.evaluation.comparison",
+    "SliceComparison": "asr_service.evaluation.comparison",
+    "compare": "asr_service.evaluation.comparison",
+    "EvaluationError": "asr_service.evaluation.errors",
+    "ManifestError": "asr_service.evaluation.errors",
+    "ResultsError": "asr_service.evaluation.errors",
+    "SelectionError": "asr_service.evaluation.errors",
+    "Manifest": "asr_service.evaluation.manifest",
+    "RowProblem": "asr_service.evaluation.manifest",
+    "Utterance": "asr_service.evaluation.manifest",
+    "load_manifest": "asr_service.evaluation.manifest",
+    "NORMALIZERS": "asr_service.evaluation.normalizers",
+    "Normalizer": "asr_service.evaluation.normalizers",
+    "get_normalizer": "asr_service.evaluation.normalizers",
+    "UtteranceRecord": "asr_service.evaluation.records",
+    "ReportOptions": "asr_service.evaluation.report",
+    "worst_utterances": "asr_service.evaluation.report",
+    "write_report": "asr_service.evaluation.report",
+    "EvaluationResults": "asr_service.evaluation.results",
+    "load_results": "asr_service.evaluation.results",
+    "write_results": "asr_service.evaluation.results",
+    "EvalOptions": "asr_service.evaluation.runner",
+    "evaluate": "asr_service.evaluation.runner",
+    "evaluate_manifest": "asr_service.evaluation.runner",
+    "file_transcriber": "asr_service.evaluation.runner",
+    "AlignedWord": "asr_service.evaluation.scoring",
+    "ErrorCounts": "asr_service.evaluation.scoring",
+    "UtteranceScore": "asr_service.evaluation.scoring",
+    "format_alignment": "asr_service.evaluation.scoring",
+    "score": "asr_service.evaluation.scoring",
+    "DateWindow": "asr_service.evaluation.selection",
+    "Selection": "asr_service.evaluation.selection",
+    "select": "asr_service.evaluation.selection",
+    "slice_values": "asr_service.evaluation.selection",
+    "BootstrapOptions": "asr_service.evaluation.summary",
+    "SliceSummary": "asr_service.evaluation.summary",
+    "AudioSpan": "asr_service.evaluation.transcription",
+    "ClipOutcome": "asr_service.evaluation.transcription",
+    "FileTranscript": "asr_service.evaluation.transcription",
+    "transcribe_file": "asr_service.evaluation.transcription",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -90,3 +90,25 @@ def test_the_heavy_check_sees_them_where_they_are_used() -> None:
         "run_tests(np.arange(50.0), np.arange(50.0) + 1, DriftOptions())")
     assert "matplotlib" in _top_level_modules_after(
         "from asr_service.evaluation.plots import latency_png; latency_png([100.0, 120.0], 300.0)")
+
+
+def test_building_the_cli_parser_loads_no_heavy_library() -> None:
+    # `asr --help` (and every command's start) builds the whole parser: it must not pay for the
+    # libraries only some commands use (took 4-6 s on a cold disk when it loaded them all).
+    heavy = {"label_studio_sdk", "httpx", "scipy", "matplotlib", "jiwer", "onnxruntime", "ctranslate2", "grpc",
+             "tokenizers", "whisper_normalizer", "yaml"}
+    loaded = _top_level_modules_after("from asr_service.cli import build_parser; build_parser()")
+    assert not loaded & heavy, f"building the parser loads {sorted(loaded & heavy)}"
+
+
+@pytest.mark.parametrize("package", ["asr_service", "asr_service.evaluation", "labeling"])
+def test_lazy_names_resolve_and_none_is_shadowed_by_a_submodule(package: str) -> None:
+    # A lazy name that is also a submodule's name turns into the module once that module is loaded.
+    import importlib
+    import pkgutil
+
+    module = importlib.import_module(package)
+    submodules = {info.name for info in pkgutil.iter_modules(module.__path__)}
+    assert not set(module.__all__) & submodules
+    for name in module.__all__:
+        assert getattr(module, name) is not None

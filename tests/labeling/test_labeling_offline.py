@@ -45,7 +45,8 @@ def test_all_is_true_and_every_name_documented() -> None:
 def test_importing_labeling_loads_neither_protos_nor_the_server() -> None:
     # Of asr_service, only the shared JSON-lines reader (and its lazy package): no gRPC, no protos, even
     # indirectly. A fresh interpreter, so that modules loaded by other tests cannot hide an import.
-    code = "import sys, json, labeling, labeling.cli; print(json.dumps(sorted(sys.modules)))"
+    code = ("import sys, json, labeling, labeling.cli; [getattr(labeling, n) for n in labeling.__all__]; "
+            "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert {m for m in loaded if m.split(".")[0] == "asr_service"} == {"asr_service", "asr_service.jsonl"}
