@@ -14,12 +14,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from labeling._numbers import NUMBER_WORDS, digits_to_words, parse_number_words
+from labeling._numbers import NUMBER_WORDS, digits_to_words, number_words, parse_number_words
 from labeling._spec import ConventionSpec
 
 __all__ = ["Analyser", "Piece", "Role", "join_pieces"]
 
-Role = Literal["word", "filler", "tag", "partial", "punct"]
+Role = Literal["word", "filler", "tag", "partial", "punct", "digits"]
 
 # One-to-one character substitutions applied before tokenising (spans stay valid).
 _CHAR_MAP = str.maketrans({
@@ -28,9 +28,12 @@ _CHAR_MAP = str.maketrans({
     "\u2014": "-", "\u2013": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-",
     "\u00a0": " ", "\u2009": " ", "\u202f": " ",
 })
-_BRACKETS = (("[", "]"), ("{", "}"), ("<", ">"), ("(", ")"))
+_BRACKETS = (("[", "]"), ("{", "}"), ("<", ">"), ("(", ")"), ("*", "*"))
 _WORD_CHARS = r"[^\W_]"
 _ELONGATION = re.compile(r"(.)\1+")
+_TIMESTAMP = re.compile(r"\b\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\b")
+_SPEAKER_NAME = re.compile(r"(?:speaker|spk|spkr)\s*\d+|s\d+", re.IGNORECASE)
+_XS = re.compile(r"x{2,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,7 @@ class Piece:
     role: Role
     rules: tuple[tuple[str, str], ...] = ()
     attach: bool = False
+    fixable: bool = True  # False: the rule needs a person (how a number was read); canonical is the original
 
 
 def join_pieces(pieces: list[Piece]) -> str:
@@ -73,25 +77,43 @@ class Analyser:
         tag_alternatives = "|".join(
             f"{re.escape(o)}[^{re.escape(o + c)}\\n]*{re.escape(c)}" for o, c in brackets
         )
+        # "Mr." and "Dr.": the word and its dot are one token, one spelling to fix (unless "." is kept)
+        keys = sorted((re.escape(k) for k in spec.spellings if k.isalpha()), key=len, reverse=True)
+        abbreviations = (f"|(?P<abbrev>(?<![\\w.])(?i:{'|'.join(keys)})\\.(?=\\s|$))"
+                         if keys and "." not in spec.punctuation_keep else "")
         self._token_re = re.compile(
-            f"(?P<tag>{tag_alternatives}|%{_WORD_CHARS}+)"
-            rf"|(?P<number>(?<!{_WORD_CHARS})\d+(?:[.,]\d+)*(?:st|nd|rd|th)?%?(?!{_WORD_CHARS}))"
+            # a speaker label at the start of a line ("Interviewer:", "A:", "Speaker 2:"), or of a sentence
+            # when it names a speaker by number ("... ok. S2: yes")
+            r"(?P<speaker>(?:(?:^|(?<=\n))[ \t]*(?:(?:speaker|spk|spkr)[ \t]*\d+"
+            r"|(?:(?i:mr|mrs|ms|dr)\.?[ \t]+)?[A-Z][A-Za-z]*(?:[ \t]?\d+)?)"
+            r"|(?<=[.!?\]][ \t])(?:(?:speaker|spk|spkr)[ \t]*\d+|[A-Z][A-Za-z]*[ \t]?\d+|[A-Z]{2,}))[ \t]*:(?=\s|$))"
+            r"|(?P<uncertain>\(\([^()\n]*\)\))"
+            f"{abbreviations}"
+            f"|(?P<tag>{tag_alternatives}|%{_WORD_CHARS}+)"
+            rf"|(?P<acronym>(?<![\w.])(?:[A-Za-z]\.){{2,}}(?!\w))"
+            rf"|(?P<time>(?<![\w:])\d{{1,2}}:\d{{2}}(?![\w:]))"
+            rf"|(?P<digits>(?<![\w/-])(?:\+\d+[ -]?)?(?:\(\d+\)[ -]?)?\d+(?:[-/]\d+)+(?![\w/-]))"
+            rf"|(?P<number>(?:'(?=\d\d'?s(?!\w)))?(?<!{_WORD_CHARS})\d+(?:[.,]\d+)*(?:st|nd|rd|th|'?s)?%?"
+            rf"(?!{_WORD_CHARS}))"
             rf"|(?P<word>{_WORD_CHARS}+(?:['\-]{_WORD_CHARS}+)*[\-~]?)"
             r"|(?P<space>\s+)"
             r"|(?P<other>.)",
-            re.DOTALL,
+            re.DOTALL | re.MULTILINE,
         )
         self._fillers: dict[str, str] = {}
         for canonical, variants in spec.fillers.canonical.items():
             for form in (canonical, *variants):
                 self._fillers[form] = canonical
-                if spec.fillers.collapse_elongation:
-                    self._fillers.setdefault(_ELONGATION.sub(r"\1", form), canonical)
+                collapsed = _ELONGATION.sub(r"\1", form)
+                # not a single letter: "mm" collapses to "m", which is the "m" of "a.m." or "m&m"
+                if spec.fillers.collapse_elongation and len(collapsed) > 1:
+                    self._fillers.setdefault(collapsed, canonical)
         self._canonical_fillers = frozenset(spec.fillers.canonical)
         self._tag_names = {name: name for name in spec.tags.allowed} | dict(spec.tags.variants)
         self._allowed_char = re.compile(f"[{spec.characters.allowed}]")
         self._disallowed = re.compile(f"[^{spec.characters.allowed}\\- ]")
         self._severity = spec.severities
+        self._unfixable = tuple(r for r in spec.rules if r.replace is None)
 
     # -- tokens ---------------------------------------------------------------------------------------
 
@@ -100,6 +122,8 @@ class Analyser:
         mapped = text.translate(_CHAR_MAP)
         pieces: list[Piece] = []
         spaces: list[tuple[int, int]] = []
+        # what a spec rule without a fix matched ("$4.99") is the annotator's to rewrite: kept as it is
+        protected = [m.span() for rule in self._unfixable for m in rule.pattern.finditer(text)]
         for match in self._token_re.finditer(mapped):
             kind = match.lastgroup
             start, end = match.span()
@@ -107,8 +131,27 @@ class Analyser:
             if kind == "space":
                 spaces.append((start, end))
                 continue
-            if kind == "tag":
+            if any(a <= start and end <= b for a, b in protected):
+                role: Role = "digits" if any(c.isdigit() for c in raw) else "punct"
+                glued = bool(pieces) and pieces[-1].end == start and not pieces[-1].fixable
+                pieces.append(Piece(start, end, raw, raw, role, (), attach=glued, fixable=False))
+                continue
+            if kind == "speaker":
+                piece = Piece(start, end, raw, "", "punct",
+                              (("speaker-label", "no speaker labels: one transcript per clip"),))
+            elif kind == "uncertain":
+                piece = self._uncertain(raw, match.group()[2:-2], start, end)
+            elif kind == "tag":
                 piece = self._tag(raw, match.group(), start, end)
+            elif kind == "abbrev":
+                word = self._word(raw[:-1], match.group()[:-1], start, end - 1)
+                piece = Piece(start, end, raw, word.canonical, word.role, word.rules, fixable=word.fixable)
+            elif kind == "acronym":
+                piece = self._acronym(raw, match.group(), start, end)
+            elif kind == "time":
+                piece = self._time(raw, match.group(), start, end)
+            elif kind == "digits":
+                piece = self._digit_string(raw, start, end)
             elif kind == "number":
                 piece = self._number(raw, match.group(), start, end)
             elif kind == "word":
@@ -127,17 +170,70 @@ class Analyser:
 
     def _tag(self, raw: str, text: str, start: int, end: int) -> Piece:
         inner = text[1:] if text.startswith("%") else text[1:-1]
+        inner = _TIMESTAMP.sub(" ", inner)  # "[inaudible 00:14:02]"
         name = " ".join(unicodedata.normalize("NFKC", inner).lower().split())
         filler = self._filler_of(name)
         if filler is not None:
             return self._finish(self._filler_piece(raw, start, end, filler, [], written=raw))
         if name in self._tag_names:
-            canonical_name = self._tag_names[name]
-            canonical = self.spec.tags.render(canonical_name)
-            rules = [("tag-form", f"write this event as {canonical}")] if raw != canonical else []
-            return self._finish(Piece(start, end, raw, canonical, "tag", tuple(rules)))
+            return self._tag_piece(raw, start, end, self._tag_names[name])
+        if _SPEAKER_NAME.fullmatch(name):
+            return Piece(start, end, raw, "", "punct",
+                         (("speaker-label", "no speaker labels: one transcript per clip"),))
+        if name.endswith("?") and any(c.isalnum() for c in name):  # "[tuesday?]": a guess
+            return self._uncertain(raw, inner.strip().rstrip("?").strip(), start, end)
         allowed = ", ".join(self.spec.tags.render(t) for t in self.spec.tags.allowed)
-        return Piece(start, end, raw, "", "tag", (("tag-unknown", f"unknown tag {raw!r} (allowed: {allowed})"),))
+        return Piece(start, end, raw, raw, "tag",
+                     (("tag-unknown", f"unknown tag {raw!r}: use one of {allowed}, or write the words said"),),
+                     fixable=False)
+
+    def _tag_piece(self, raw: str, start: int, end: int, name: str) -> Piece:
+        canonical = self.spec.tags.render(name)
+        rules = [("tag-form", f"write this event as {canonical}")] if raw != canonical else []
+        return self._finish(Piece(start, end, raw, canonical, "tag", tuple(rules)))
+
+    def _uncertain(self, raw: str, words: str, start: int, end: int) -> Piece:
+        """A guessed word in LDC's ``((word))`` or ``[word?]``: the guess, written plainly (the next pass
+        canonicalises its words); no guess at all is ``[unintelligible]``."""
+        guess = " ".join(words.split())
+        if not guess:
+            if "unintelligible" in self.spec.tags.allowed:
+                canonical = self.spec.tags.render("unintelligible")
+                return Piece(start, end, raw, canonical, "tag",
+                             (("uncertain-word", f"no guess: write {canonical}"),))
+            return Piece(start, end, raw, raw, "tag", (("uncertain-word", "write your best guess"),), fixable=False)
+        return Piece(start, end, raw, guess, "word",
+                     (("uncertain-word", f"write your best guess plainly, without marks: {guess!r}"),))
+
+    def _acronym(self, raw: str, text: str, start: int, end: int) -> Piece:
+        """Letters said one by one and written with dots ("F.B.I.", "a.m."): one word, no dots."""
+        letters = text.replace(".", "")
+        canonical = letters.lower() if self.spec.casing == "lower" else letters
+        return Piece(start, end, raw, canonical, "word", (("acronym", f"write it {canonical!r}, without dots"),))
+
+    def _time(self, raw: str, text: str, start: int, end: int) -> Piece:
+        """A clock time: "7:45" is "seven forty five", "9:05" "nine oh five"; "10:00" may have been read
+        "ten", "ten o'clock" or "ten hundred", so the annotator writes it."""
+        hours, minutes = (int(x) for x in text.split(":"))
+        if self.spec.numbers.style == "digits":
+            return self._finish(Piece(start, end, raw, text, "word"))
+        if hours > 24 or minutes > 59 or minutes == 0:
+            return self._unknown_reading(raw, start, end, "a time on the hour, or not a time")
+        minute_words = f"oh {digits_to_words(str(minutes))}" if minutes < 10 else digits_to_words(str(minutes))
+        words = f"{digits_to_words(str(hours))} {minute_words}"
+        return Piece(start, end, raw, words, "word", (("numbers", f"write the time as it is read: {words}"),))
+
+    def _digit_string(self, raw: str, start: int, end: int) -> Piece:
+        if self.spec.numbers.style == "digits":
+            return self._finish(Piece(start, end, raw, raw, "word"))
+        return self._unknown_reading(raw, start, end, "a digit string (phone, code, score)")
+
+    def _unknown_reading(self, raw: str, start: int, end: int, what: str) -> Piece:
+        """Digits whose spoken form fix cannot know: flagged, kept as they are for the annotator."""
+        return Piece(start, end, raw, raw, "digits",
+                     (("digit-string", f"{what}: write the digits in words as they were read, e.g. "
+                                       "'seven four seven', 'seven forty seven' or 'oh' for a spoken zero"),),
+                     fixable=False)
 
     def _filler_of(self, word: str) -> str | None:
         canonical = self._fillers.get(word)
@@ -160,9 +256,10 @@ class Analyser:
 
     def _number(self, raw: str, text: str, start: int, end: int) -> Piece:
         if self.spec.numbers.style == "words":
-            words = digits_to_words(text)
-            if words is not None:
-                return Piece(start, end, raw, words, "word", (("numbers", f"write numbers as words: {words}"),))
+            words = number_words(text)
+            if words is None:
+                return self._unknown_reading(raw, start, end, f"{text!r} can be read more than one way")
+            return Piece(start, end, raw, words, "word", (("numbers", f"write numbers as words: {words}"),))
         canonical = text.replace(",", "") if "." not in text else text
         return self._finish(Piece(start, end, raw, canonical, "word", (("numbers", "write 1000, not 1,000"),)))
 
@@ -190,12 +287,19 @@ class Analyser:
         filler = self._filler_of(lowered)
         if filler is not None:
             return self._finish(self._filler_piece(raw, start, end, filler, rules, written=lowered))
+        tag = self.spec.tags.word_forms.get("xxx" if _XS.fullmatch(lowered) else lowered)
+        if tag is not None:
+            return self._tag_piece(raw, start, end, tag)
         if word[-1] in "-~":
             return self._finish(self._partial(raw, word, start, end, rules))
         spelled = self.spec.spellings.get(lowered)
         if spelled is not None:
             rules.append(("spelling", f"spell it {spelled!r}"))
             word = spelled
+        reduced = self.spec.reductions.get(lowered)
+        if reduced is not None and self.spec.verbatim == "clean":
+            rules.append(("reduction", f"clean verbatim: write it out, {reduced!r}"))
+            word = reduced
         if "-" in word and self.spec.compound_hyphens == "split":
             rules.append(("compound-hyphen", "write compounds as separate words"))
             word = word.replace("-", " ")
@@ -211,7 +315,7 @@ class Analyser:
             return Piece(start, end, raw, "", "partial", (("partial-word", "partial words are not transcribed"),))
         stem = self._clean_characters(word.rstrip("-~"), rules).replace(" ", "")
         canonical = stem + spec.marker if stem else ""
-        if canonical != word:
+        if canonical != word or raw[-1] != spec.marker:  # "wor—": the dash is the marker's, not a character
             rules.append(("partial-word", f"write a cut-off word as {canonical!r}"))
         return Piece(start, end, raw, canonical, "partial", tuple(rules))
 

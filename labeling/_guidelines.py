@@ -28,15 +28,12 @@ def guidelines_markdown(spec: ConventionSpec) -> str:
         "Submitted transcripts are checked automatically against these rules; the task is marked when one "
         "breaks them. Write what was said, not what was meant: no corrections of grammar, no additions.",
         "",
+        *_section_verbatim(spec),
         *_section_text(spec),
+        *_section_numbers(spec),
         *_section_fillers(spec),
         *_section_tags(spec),
-        "## Partial words",
-        "",
-        (f"A word cut off by the speaker is written as the part spoken followed by `{spec.partial_words.marker}`"
-         f" (for example `wor{spec.partial_words.marker} word`)."
-         if spec.partial_words.policy == "keep" else "Leave out words cut off by the speaker."),
-        "",
+        *_section_speech(spec),
         *_section_spellings(spec),
         *_section_rules(spec),
         "## Examples",
@@ -54,7 +51,67 @@ _EXAMPLES = (
     "Um, today's weather is OK.",
     "Uhm... I paid $5 for 2 tickets (laughs)",
     "the wor- word was well-known {noise}",
+    "Oh, I think it was ((Tuesday)) at 7:45 a.m.",
+    "Interviewer: Mr. Diaz, were you born in the '70s?",
 )
+
+
+def _section_verbatim(spec: ConventionSpec) -> list[str]:
+    reductions = ", ".join(f"`{k}`" for k in list(spec.reductions)[:6])
+    if spec.verbatim == "full":
+        text = ("**Full verbatim.** Write every word as it was said, including repetitions, false starts and "
+                f"spoken reductions ({reductions}: write them as said, not as `going to`). Do not correct grammar.")
+    else:
+        text = ("**Clean verbatim.** Write the words said, without hesitations and cut-off words, and write "
+                f"spoken reductions out ({reductions} as `going to`, `want to` ...). Do not correct grammar.")
+    return ["## Verbatim", "", text, ""]
+
+
+def _section_numbers(spec: ConventionSpec) -> list[str]:
+    if spec.numbers.style == "digits":
+        return ["## Numbers", "", "Write numbers as digits: `25`, `1984`.", ""]
+    return [
+        "## Numbers", "",
+        "Write numbers as words, the way they were read, never with hyphens.", "",
+        "- Counts and amounts: `twenty five`, `three hundred`, `one thousand two hundred fifty`, "
+        "`three point five`, `fifty percent`.",
+        "- Years as read: `nineteen eighty four`, `nineteen oh five`, `two thousand four`, `twenty nineteen`; "
+        "decades: `the eighties`, `the nineteen sixties`.",
+        "- Ordinals: `first`, `twenty first`. Times: `seven forty five`, `nine oh five`, `ten o'clock`; "
+        "`am` and `pm` as one word.",
+        "- Money: the number as read, then the unit: `twenty five dollars`, `four ninety nine`, "
+        "`four dollars ninety nine` — whatever the speaker said.",
+        "- Digit strings (phone numbers, zip codes, card and flight numbers, scores): digit by digit or in "
+        "groups, exactly as read, `oh` where the speaker said oh and `zero` where they said zero: "
+        "`six one seven five five five oh one four seven`, `seven forty seven`.",
+        "- When digits could be read more than one way (`747`, `2019`, `10:00`, `$4.99`), the check cannot "
+        "fix them for you: it marks them, and you write what you heard.",
+        "",
+    ]
+
+
+def _section_speech(spec: ConventionSpec) -> list[str]:
+    tag = spec.tags.render
+    unintelligible = tag("unintelligible") if "unintelligible" in spec.tags.allowed else "the tag for it"
+    silence = tag("silence") if "silence" in spec.tags.allowed else "a tag"
+    crosstalk = (f"; overlapping speech you cannot follow is `{tag('crosstalk')}`"
+                 if "crosstalk" in spec.tags.allowed else "")
+    partial = (f"- **Cut-off words and false starts**: the part spoken, then `{spec.partial_words.marker}`: "
+               f"`wor{spec.partial_words.marker} word`, `I- I think`; repeated words as often as said."
+               if spec.partial_words.policy == "keep" else
+               "- **Cut-off words**: leave them out; repeated words once.")
+    return [
+        "## Speakers, uncertain words and silence", "",
+        f"- **Speakers**: no speaker labels (`Speaker 2:`, `A:`); one transcript per clip{crosstalk}.",
+        f"- **Uncertain words**: write your best guess plainly, without marks (not `((word))` or `word?`); "
+        f"when you cannot guess, `{unintelligible}` (not `xxx`).",
+        partial,
+        "- **Acronyms and letters**: as one lower-case word without dots: `fbi`, `nhs`, `am`. Titles as "
+        "spoken: `mister`, `missus`, `doctor`.",
+        "- **Foreign words**: as heard, in the Latin alphabet, accents left off (`cafe`, `senor`).",
+        f"- **A clip without speech**: never submit it empty; write `{silence}` or the event you hear.",
+        "",
+    ]
 
 
 def _section_text(spec: ConventionSpec) -> list[str]:
@@ -66,15 +123,12 @@ def _section_text(spec: ConventionSpec) -> list[str]:
     else:
         punct = "No punctuation: no commas, full stops, question marks or quotes. Apostrophes inside " \
             "words (`today's`) stay."
-    numbers = ("Write numbers as words, as they are spoken: `twenty five`, `nineteen eighty four`, "
-               "`three point five`, never with hyphens." if spec.numbers.style == "words"
-               else "Write numbers as digits: `25`, `1984`.")
     hyphens = ("Write compound words as separate words (`well known`, not `well-known`)."
                if spec.compound_hyphens == "split" else "Keep the hyphen of compound words (`well-known`).")
     symbols = ", ".join(f"`{k}` as `{v}`" for k, v in spec.characters.symbols.items())
     lines = [
         "## Text", "",
-        f"- {casing}", f"- {punct}", f"- {numbers}", f"- {hyphens}",
+        f"- {casing}", f"- {punct}", f"- {hyphens}",
         f"- Words contain only the characters `[{spec.characters.allowed}]`"
         + (" (write accented letters without accents)." if spec.characters.fold_accents else "."),
         "- One space between words; none at the start or the end.",
@@ -93,6 +147,11 @@ def _section_fillers(spec: ConventionSpec) -> list[str]:
         lines.append(f"| {shown} | {', '.join(variants) or '-'} |")
     if spec.fillers.collapse_elongation:
         lines += ["", "Drawn-out fillers (`ummmm`, `uhhh`) are the same filler."]
+    fillers = {form for canonical, variants in spec.fillers.canonical.items() for form in (canonical, *variants)}
+    words = [f"`{w}`" for w in ("oh", "ah", "eh", "huh") if w not in fillers]
+    if words:
+        lines += ["", f"Only hesitations are fillers: {', '.join(words)} are words, written as said (`oh` is "
+                      "also a spoken zero, `eh` a question)."]
     return [*lines, ""]
 
 

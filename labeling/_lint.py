@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from labeling._analysis import Analyser, Piece
 from labeling._spec import ConventionSpec, Severity
+
+if TYPE_CHECKING:
+    from labeling._canonical import Canonicaliser
 
 __all__ = ["Linter", "Violation"]
 
@@ -39,9 +43,15 @@ class Linter:
     def __init__(self, spec: ConventionSpec) -> None:
         self.spec = spec
         self._analyser = Analyser(spec)
+        self._canonicaliser: Canonicaliser | None = None
 
     def lint(self, text: str) -> list[Violation]:
-        """All violations in ``text``, ordered by position then rule."""
+        """All violations in ``text``, ordered by position then rule; each span once, under its most
+        specific rule ("Umm" is a filler spelling, not also a casing error; "$25" a dollar amount, not
+        also a symbol and a number)."""
+        if not text.strip():
+            return [Violation(0, len(text), "empty-transcript", self.spec.severity_of("empty-transcript"),
+                              "nothing written: if nothing is said, write [silence] or the event heard", None)]
         violations = self._regex_violations(text)
         pieces, whitespace = self._analyser.analyse(text)
         severity = self.spec.severity_of
@@ -51,15 +61,14 @@ class Linter:
         for i, piece in enumerate(pieces):
             if not piece.rules:
                 continue
-            fix = _glued_fix(pieces, i) if not piece.canonical else piece.canonical
-            seen: set[str] = set()
-            for rule, message in piece.rules:
-                if rule in seen:
-                    continue
-                seen.add(rule)
-                violations.append(Violation(piece.start, piece.end, rule, severity(rule), message, fix))
-        violations.sort(key=lambda v: (v.start, v.end, v.rule))
-        return violations
+            rule, message = min(piece.rules, key=lambda r: _PRECEDENCE.get(r[0], 0))
+            piece_fix: str | None = None
+            if piece.fixable:
+                piece_fix = _glued_fix(pieces, i) if not piece.canonical else piece.canonical
+                if rule == "uncertain-word":  # the guess, itself written in the convention
+                    piece_fix = self._canonical_of(piece_fix)
+            violations.append(Violation(piece.start, piece.end, rule, severity(rule), message, piece_fix))
+        return _runs_once(_most_specific(violations))
 
     def _regex_violations(self, text: str) -> list[Violation]:
         found: list[Violation] = []
@@ -68,8 +77,51 @@ class Linter:
                 fix = match.expand(rule.replace) if rule.replace is not None else None
                 if fix == match.group():
                     continue
+                if fix is not None:  # the whole canonical form of the span, not only this rule's step
+                    fix = self._canonical_of(fix)
                 found.append(Violation(match.start(), match.end(), rule.id, rule.severity, rule.message, fix))
         return found
+
+    def _canonical_of(self, text: str) -> str:
+        from labeling._canonical import Canonicaliser  # the canonicaliser is built on the analyser, as we are
+
+        if self._canonicaliser is None:
+            self._canonicaliser = Canonicaliser(self.spec)
+        return self._canonicaliser.canonicalise(text)
+
+
+#: Which rule names a span when several apply, most specific first: the spec's own rules (not listed,
+#: rank 0), then the built-in ones. Unknown ids rank with the spec's rules.
+_PRECEDENCE = {rule: rank for rank, rule in enumerate((
+    "speaker-label", "uncertain-word", "tag-unknown", "tag-form", "filler-policy", "filler-spelling",
+    "partial-word", "digit-string", "numbers", "acronym", "spelling", "reduction", "compound-hyphen",
+    "casing", "characters", "punctuation", "whitespace",
+), start=1)}
+
+
+def _runs_once(violations: list[Violation]) -> list[Violation]:
+    """A run of marks ("...", "?!") is one violation, not one per character."""
+    out: list[Violation] = []
+    for v in violations:
+        last = out[-1] if out else None
+        if (last is not None and v.rule == "punctuation" and last.rule == "punctuation" and last.end == v.start
+                and last.fix == v.fix == ""):
+            out[-1] = Violation(last.start, v.end, last.rule, last.severity, last.message, "")
+        else:
+            out.append(v)
+    return out
+
+
+def _most_specific(violations: list[Violation]) -> list[Violation]:
+    """One violation per span: of overlapping ones, the most specific rule's (the longer span on a tie)."""
+    ranked = sorted(violations, key=lambda v: (_PRECEDENCE.get(v.rule, 0), -(v.end - v.start), v.start))
+    kept: list[Violation] = []
+    for v in ranked:
+        empty = v.start == v.end  # a missing space sits between characters: it overlaps nothing
+        if empty or not any(k.start < v.end and v.start < k.end for k in kept if k.start != k.end):
+            kept.append(v)
+    kept.sort(key=lambda v: (v.start, v.end, v.rule))
+    return kept
 
 
 def _glued_fix(pieces: list[Piece], i: int) -> str:

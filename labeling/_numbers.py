@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["NUMBER_WORDS", "digits_to_words", "parse_number_words"]
+__all__ = ["NUMBER_WORDS", "digits_to_words", "number_words", "paired_digits", "parse_number_words", "spoken_digits"]
 
 _ONES = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -23,6 +23,7 @@ _ORDINAL_IRREGULAR = {
     "nine": "ninth", "twelve": "twelfth",
 }
 _NUMBER_TOKEN = re.compile(r"(\d+(?:,\d{3})*)(?:\.(\d+))?(st|nd|rd|th)?(%)?")
+_DECADE = re.compile(r"'?(\d+)'?s")
 
 _WORD_VALUES: dict[str, int] = {w: i for i, w in enumerate(_ONES)}
 _WORD_VALUES.update({w: 10 * i for i, w in enumerate(_TENS) if w != "_"})
@@ -181,3 +182,62 @@ def _parse_year(words: list[str]) -> tuple[int, int] | None:
     if words[1] in _WORD_VALUES and 10 <= _WORD_VALUES[words[1]] <= 19:
         return century + _WORD_VALUES[words[1]], 2
     return None
+
+
+def _plural(words: list[str]) -> list[str]:
+    last = words[-1]
+    return [*words[:-1], last[:-1] + "ies" if last.endswith("y") else last + "s"]
+
+
+def number_words(token: str) -> str | None:
+    """A number token in words when only one reading is likely; None when the annotator must say how it
+    was read.
+
+    Certain: 0-99, round hundreds below a thousand and round thousands, comma-grouped cardinals
+    ("1,250"), decimals, ordinals, percentages, years 1100-1999 (in pairs) and 2000-2009, decades ("80s",
+    "1980s"). Not: other numbers of three digits or more ("747" is "seven four seven", "seven forty
+    seven" or "seven hundred forty seven"), years 2010-2099 ("twenty nineteen" or "two thousand
+    nineteen"), a leading zero ("007": "oh" or "zero"), several decimal points (a code or a version).
+    """
+    decade = _DECADE.fullmatch(token)
+    if decade is not None:
+        digits = decade.group(1)
+        value = int(digits)
+        if (len(digits) == 2 and value % 10 == 0 and value >= 10) or (len(digits) == 4 and 1100 <= value <= 1999
+                                                                      and value % 10 == 0):
+            return " ".join(_plural(_year_words(value) if len(digits) == 4 else cardinal_words(value)))
+        return None
+    match = _NUMBER_TOKEN.fullmatch(token)
+    if match is None:
+        return None
+    integer_text, fraction, ordinal, percent = match.groups()
+    if len(integer_text) > 1 and integer_text.startswith("0"):
+        return None
+    if "," in integer_text or fraction is not None or ordinal is not None or percent is not None:
+        return digits_to_words(token)
+    value = int(integer_text)
+    certain = (
+        value < 100
+        or (value < 1000 and value % 100 == 0)
+        or (value % 1000 == 0 and value < 10**15)
+        or (len(integer_text) == 4 and (1100 <= value <= 1999 or 2000 <= value <= 2009))
+    )
+    return digits_to_words(token) if certain else None
+
+
+def spoken_digits(text: str) -> list[str]:
+    """Every digit of ``text`` as a word, zero as "zero": a reading for scoring, not for transcripts."""
+    return _spell_digits(text)
+
+
+def paired_digits(text: str) -> list[str] | None:
+    """A number of 3 or 4 digits read in pairs, as years, model and flight numbers usually are ("747"
+    "seven forty seven", "1450" "fourteen fifty", "2019" "twenty nineteen"); None for other tokens. A
+    reading for scoring, not for transcripts."""
+    if not re.fullmatch(r"[1-9]\d{2,3}", text):
+        return None
+    value = int(text)
+    high, low = divmod(value, 100)
+    if low == 0:
+        return cardinal_words(value) if len(text) == 3 else [*_below_thousand(high), "hundred"]
+    return [*_below_thousand(high), *(["oh", _ONES[low]] if low < 10 else _below_thousand(low))]

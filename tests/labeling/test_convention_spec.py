@@ -13,15 +13,16 @@ MINIMAL = "format: 1\nconvention: {name: t, version: '2'}\n"
 
 def test_default_spec_loads_with_documented_choices() -> None:
     spec = load_spec()
-    assert spec.label == "asr-default@1.0.0"
+    assert spec.label == "asr-default@2.0.0"
     assert spec.fillers.policy == "transcribe"
-    assert spec.fillers.canonical["um"] == ("umm", "uhm", "uhmm", "erm")
+    assert spec.fillers.canonical["um"] == ("umm", "uhm", "uhmm", "erm", "errm")
+    assert "oh" not in spec.fillers.canonical and "eh" not in spec.fillers.canonical["uh"]
     assert spec.tags.render("noise") == "[noise]"
     assert spec.numbers.style == "words"
     assert spec.casing == "lower"
     assert spec.severity_of("whitespace") == "info"
     assert spec.severity_of("casing") == "error"
-    assert [r.id for r in spec.rules] == ["repeated-tag", "dollar-amount"]
+    assert [r.id for r in spec.rules] == ["dollar-amount", "dollars-and-cents"]
 
 
 def test_minimal_spec_gets_defaults() -> None:

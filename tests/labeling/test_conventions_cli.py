@@ -65,7 +65,7 @@ def test_bad_input_and_bad_spec_exit_2_with_a_message(tmp_path: Path) -> None:
 
 def test_guidelines_command_prints_markdown_and_html() -> None:
     md = run(["conventions", "guidelines"])
-    assert md.returncode == 0 and md.stdout.startswith("# Transcription guidelines: asr-default (version 1.0.0)")
+    assert md.returncode == 0 and md.stdout.startswith("# Transcription guidelines: asr-default (version 2.0.0)")
     html = run(["conventions", "guidelines", "--html"])
     assert html.returncode == 0 and "<h1>Transcription guidelines" in html.stdout and "<table>" in html.stdout
 

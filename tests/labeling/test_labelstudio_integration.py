@@ -99,7 +99,7 @@ def receiver(ls_session: LabelStudioSession, project: int) -> Iterator[WebhookRe
 def test_init_creates_project_with_config_and_guidelines(ls_session: LabelStudioSession, project: int) -> None:
     got = ls_session.client.projects.get(project)
     assert '<TextArea name="transcription" toName="audio"' in (got.label_config or "")
-    assert "Transcription guidelines: asr-default (version 1.0.0)" in (got.expert_instruction or "")
+    assert "Transcription guidelines: asr-default (version 2.0.0)" in (got.expert_instruction or "")
     assert got.show_instruction is True
     assert got.sampling == "Uncertainty sampling"
     assert got.maximum_annotations == 2
@@ -172,7 +172,7 @@ def test_two_annotators_webhook_lint_export_agreement(
     assert stats[admin_email].errors == 0
     assert ls_session.client.tasks.get(str(mid)).meta["convention_lint"]["annotations"][str(a3.id)]["errors"] == 0
     meta = ls_session.client.tasks.get(str(low)).meta["convention_lint"]
-    assert meta["convention"] == "asr-default@1.0.0" and meta["errors"] == 3 and not meta["clean"]
+    assert meta["convention"] == "asr-default@2.0.0" and meta["errors"] == 3 and not meta["clean"]
 
     # Export: canonical text, annotator, convention; the unannotated task is left out.
     out = tmp_path / "manifest.jsonl"
@@ -182,7 +182,7 @@ def test_two_annotators_webhook_lint_export_agreement(
     by_annotation = {line["annotation_id"]: line for line in lines}
     exported = by_annotation[a2.id]
     assert exported["text"] == "um today's weather" and exported["raw_text"] == "Um, today's weather."
-    assert exported["annotator"] == annotator.email and exported["convention_version"] == "1.0.0"
+    assert exported["annotator"] == annotator.email and exported["convention_version"] == "2.0.0"
     assert exported["audio"].endswith("audio/low.wav") and exported["start_s"] == 0.0
     assert export_manifest(ls_session, project, SPEC, tmp_path / "latest.jsonl") == 2
 
