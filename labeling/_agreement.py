@@ -1,9 +1,13 @@
 """Agreement between annotators, and consistency of the convention across tasks.
 
-For tasks with two or more annotations: WER/CER between each pair of annotators on the raw text and on
-the normalised text. Raw disagreement minus normalised disagreement is the part caused by convention
-(spelling, fillers, tags, punctuation), not content. Across tasks: clips whose model transcripts match
-but whose human transcripts say the same words written differently.
+For tasks with two or more annotations: WER/CER between each pair of annotators on the raw text, on
+the content form and on the scoring form. The content form (`Normalizer.content`) is what the
+convention says was heard: the canonical words, fillers, tags and partial words included. So a
+disagreement that survives it is about content ("forced aligner" against "uh forced aligner": one
+annotator heard an "uh"), and raw disagreement minus content disagreement is the part caused by writing
+(casing, punctuation, spellings, digits against spoken digits). The scoring form drops fillers and tags
+as WER does, so it says what the disagreement costs in WER, not what it is. Across tasks: clips whose
+model transcripts match but whose human transcripts say the same words written differently.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class PairScore:
     annotator_b: str
     raw_wer: float
     raw_cer: float
+    content_wer: float
     normalised_wer: float
     normalised_cer: float
 
@@ -61,10 +66,11 @@ class TaskAgreement:
     task_id: int
     annotations: int
     raw_wer: float
+    content_wer: float
     normalised_wer: float
     raw_cer: float
     normalised_cer: float
-    convention_gap_wer: float
+    convention_gap_wer: float  # raw minus content: disagreement in writing only
     texts: dict[str, str]
     pairs: tuple[PairScore, ...]
 
@@ -103,6 +109,7 @@ class AgreementReport:
     tasks: int
     tasks_with_overlap: int
     mean_raw_wer: float
+    mean_content_wer: float
     mean_normalised_wer: float
     mean_convention_gap_wer: float
     task_agreement: tuple[TaskAgreement, ...]
@@ -110,8 +117,8 @@ class AgreementReport:
     conflicts: tuple[ConventionConflict, ...]
 
     def worst(self, n: int = 10) -> list[TaskAgreement]:
-        """The ``n`` tasks where annotators disagree most (raw WER, then normalised)."""
-        return sorted(self.task_agreement, key=lambda t: (-t.raw_wer, -t.normalised_wer, t.task_id))[:n]
+        """The ``n`` tasks where annotators disagree most (raw WER, then content)."""
+        return sorted(self.task_agreement, key=lambda t: (-t.raw_wer, -t.content_wer, t.task_id))[:n]
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -129,6 +136,7 @@ def compute_agreement(tasks: Iterable[TaskRecord], spec: ConventionSpec) -> Agre
         tasks=len(records),
         tasks_with_overlap=len(agreements),
         mean_raw_wer=_mean(a.raw_wer for a in agreements),
+        mean_content_wer=_mean(a.content_wer for a in agreements),
         mean_normalised_wer=_mean(a.normalised_wer for a in agreements),
         mean_convention_gap_wer=_mean(a.convention_gap_wer for a in agreements),
         task_agreement=tuple(agreements),
@@ -145,13 +153,15 @@ def _task_agreement(task: TaskRecord, normalizer: Normalizer) -> TaskAgreement:
         pairs.append(PairScore(
             annotator_a=a.annotator, annotator_b=b.annotator,
             raw_wer=error_rate(a.text, b.text), raw_cer=error_rate(a.text, b.text, unit="char"),
+            content_wer=error_rate(normalizer.content(a.text), normalizer.content(b.text)),
             normalised_wer=error_rate(norm_a, norm_b), normalised_cer=error_rate(norm_a, norm_b, unit="char"),
         ))
-    raw_wer, norm_wer = _mean(p.raw_wer for p in pairs), _mean(p.normalised_wer for p in pairs)
+    raw_wer, content_wer = _mean(p.raw_wer for p in pairs), _mean(p.content_wer for p in pairs)
     return TaskAgreement(
-        task_id=task.task_id, annotations=len(annotations), raw_wer=raw_wer, normalised_wer=norm_wer,
+        task_id=task.task_id, annotations=len(annotations), raw_wer=raw_wer, content_wer=content_wer,
+        normalised_wer=_mean(p.normalised_wer for p in pairs),
         raw_cer=_mean(p.raw_cer for p in pairs), normalised_cer=_mean(p.normalised_cer for p in pairs),
-        convention_gap_wer=raw_wer - norm_wer,
+        convention_gap_wer=max(0.0, raw_wer - content_wer),
         texts={f"{a.annotator}#{a.annotation_id}": a.text for a in annotations}, pairs=tuple(pairs),
     )
 
@@ -190,7 +200,8 @@ def _conflicts(records: list[TaskRecord], normalizer: Normalizer) -> tuple[Conve
         for task in tasks:
             for annotation in task.annotations:
                 written = " ".join(annotation.text.split())
-                groups[normalizer.normalize(annotation.text)][written].add(task.task_id)
+                # same content ("um" heard or not is content), written differently
+                groups[normalizer.content(annotation.text)][written].add(task.task_id)
         for normalised, variants in sorted(groups.items()):
             task_ids = set().union(*variants.values())
             if len(variants) > 1 and len(task_ids) > 1:

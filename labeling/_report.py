@@ -31,15 +31,16 @@ def _rows(report: AgreementReport, worst_n: int) -> dict[str, tuple[list[str], l
         ["tasks", str(report.tasks)],
         ["tasks with 2+ annotations", str(report.tasks_with_overlap)],
         ["mean WER between annotators, raw", _pct(report.mean_raw_wer)],
-        ["mean WER between annotators, normalised", _pct(report.mean_normalised_wer)],
-        ["gap (disagreement caused by convention)", _pct(report.mean_convention_gap_wer)],
+        ["mean WER between annotators, content (what was heard)", _pct(report.mean_content_wer)],
+        ["mean WER between annotators, scoring form (fillers, tags dropped)", _pct(report.mean_normalised_wer)],
+        ["gap: raw minus content (disagreement in writing only)", _pct(report.mean_convention_gap_wer)],
     ]
     annotators = [
         [a.annotator, str(a.annotations), str(a.errors), str(a.warnings), _pct(a.violation_rate)]
         for a in report.annotators
     ]
     worst = [
-        [str(t.task_id), _pct(t.raw_wer), _pct(t.normalised_wer), _pct(t.convention_gap_wer),
+        [str(t.task_id), _pct(t.raw_wer), _pct(t.content_wer), _pct(t.normalised_wer), _pct(t.convention_gap_wer),
          " / ".join(repr(text) for text in t.texts.values())]
         for t in report.worst(worst_n)
     ]
@@ -53,7 +54,7 @@ def _rows(report: AgreementReport, worst_n: int) -> dict[str, tuple[list[str], l
         "Annotators (convention violations)": (
             ["annotator", "annotations", "errors", "warnings", "annotations with violations"], annotators),
         f"Tasks where annotators disagree most (top {worst_n})": (
-            ["task", "raw WER", "normalised WER", "gap", "transcripts"], worst),
+            ["task", "raw WER", "content WER", "scoring WER", "writing gap", "transcripts"], worst),
         "Same model transcript, same words, different writing": (
             ["model transcript", "normalised", "written as"], conflicts),
     }

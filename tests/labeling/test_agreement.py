@@ -37,18 +37,31 @@ def test_error_rate_edges() -> None:
     assert error_rate("ab", "ac", unit="char") == pytest.approx(0.5)
 
 
-def test_raw_versus_normalised_gap_separates_convention_from_content() -> None:
+def test_raw_versus_content_gap_separates_convention_from_content() -> None:
     report = compute_agreement(TASKS, load_spec())
     assert report.tasks == 5 and report.tasks_with_overlap == 2
     by_task = {t.task_id: t for t in report.task_agreement}
-    # Task 1: same words, different writing -> raw disagreement, none after normalising.
+    # Task 1: same words, different writing -> raw disagreement, none in content.
     assert by_task[1].raw_wer == pytest.approx(2 / 3)
-    assert by_task[1].normalised_wer == 0.0
+    assert by_task[1].content_wer == 0.0 and by_task[1].normalised_wer == 0.0
     assert by_task[1].convention_gap_wer == pytest.approx(2 / 3)
-    # Task 2: a content disagreement survives normalisation.
-    assert by_task[2].normalised_wer == pytest.approx(2 / 3)
+    # Task 2: a content disagreement survives.
+    assert by_task[2].content_wer == pytest.approx(2 / 3)
     assert by_task[2].convention_gap_wer == 0.0
     assert [t.task_id for t in report.worst(2)] == [2, 1]  # raw WER ties; content disagreement first
+
+
+def test_a_filler_heard_by_one_is_content_and_digits_against_words_is_writing() -> None:
+    report = compute_agreement([
+        task(1, "forced aligner", ("ann", "forced aligner"), ("bob", "uh forced aligner")),
+        task(2, "nine oh two one oh", ("ann", "Zip code 90210."), ("bob", "zip code nine oh two one oh")),
+    ], load_spec())
+    by_task = {t.task_id: t for t in report.task_agreement}
+    # the scoring normaliser drops the "uh", but one annotator heard it: a disagreement of content
+    assert by_task[1].normalised_wer == 0.0 and by_task[1].content_wer == pytest.approx(1 / 2)
+    assert by_task[1].convention_gap_wer == 0.0
+    # the same sounds, one written as digits against the convention: writing, not content
+    assert by_task[2].raw_wer > 0.5 and by_task[2].content_wer == 0.0
 
 
 def test_per_annotator_violation_rates() -> None:
@@ -60,22 +73,24 @@ def test_per_annotator_violation_rates() -> None:
 
 
 def test_cross_task_conflicts_same_model_text_different_writing() -> None:
-    report = compute_agreement(TASKS, load_spec())
-    # Tasks 1, 3, 4: model says "(um) today's weather"; humans wrote the same words in three ways.
+    report = compute_agreement([*TASKS, task(6, "um today's weather", ("cy", "UM -- today's weather!"))], load_spec())
+    # Tasks 1, 4, 6: the model says "(um) today's weather". The humans who heard the "um" wrote the same
+    # words three ways; task 4's annotator did not hear it, which is content, not writing.
     assert len(report.conflicts) == 1
     conflict = report.conflicts[0]
-    assert conflict.normalised_text == "today's weather"
-    assert conflict.variants == {"Um, today's weather.": [1], "today's weather": [3, 4], "um today's weather": [1]}
+    assert conflict.normalised_text == "um today's weather"  # the content form: the "um" was heard
+    assert conflict.variants == {"UM -- today's weather!": [6], "Um, today's weather.": [1],
+                                 "um today's weather": [1]}
 
 
 def test_reports_render() -> None:
     report = compute_agreement(TASKS, load_spec())
     data = json.loads(json.dumps(report_json(report)))
-    assert data["convention"] == "asr-default@1.0.0" and data["worst_tasks"] == [2, 1]
+    assert data["convention"] == "asr-default@2.0.0" and data["worst_tasks"] == [2, 1]
     md = report_markdown(report)
-    assert "| 1 | 66.7 % | 0.0 % | 66.7 % |" in md
+    assert "| 1 | 66.7 % | 0.0 % | 0.0 % | 66.7 % |" in md
     html = report_html(report)
-    assert "<h1>Annotator agreement: convention asr-default@1.0.0</h1>" in html
+    assert "<h1>Annotator agreement: convention asr-default@2.0.0</h1>" in html
     assert "Um, today&#x27;s weather." in html
 
 
