@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from labeling._guidelines import guidelines_html, guidelines_markdown
     from labeling._lint import Linter, Violation
     from labeling._ls_client import LabelStudioConfig, LabelStudioSession
-    from labeling._ls_ops import export_manifest, import_clips, init_project, lint_project
+    from labeling._ls_ops import export_manifest, import_clips, init_project, lint_project, review_task
     from labeling._ls_tasks import fetch_tasks
     from labeling._ls_users import Annotator, add_annotator
     from labeling._normalize import Normalizer
@@ -71,6 +71,7 @@ __all__ = [
     "report_html",
     "report_json",
     "report_markdown",
+    "review_task",
 ]
 
 # Names load on first use, so that importing one module of the package (or `asr --help`) does not
@@ -98,6 +99,7 @@ _HOMES = {
     "import_clips": "labeling._ls_ops",
     "init_project": "labeling._ls_ops",
     "lint_project": "labeling._ls_ops",
+    "review_task": "labeling._ls_ops",
     "fetch_tasks": "labeling._ls_tasks",
     "Annotator": "labeling._ls_users",
     "add_annotator": "labeling._ls_users",

@@ -25,11 +25,15 @@ Mode = Literal["clip", "segments"]
 FROM_NAME = "transcription"
 TO_NAME = "audio"
 REGION_LABELS = "segment"
+FEEDBACK_NAME = "feedback"
 
 
 def label_config(mode: Mode, convention_label: str) -> str:
     """The XML labeling config for ``mode``."""
     header = quoteattr(f"Transcribe what is said, following convention {convention_label} (see the guidelines)")
+    # the convention check and the review, written into task data when a transcript is submitted
+    feedback = ('  <Header value="Check and review (updated after you submit)" size="6"/>\n'
+                f'  <Text name="{FEEDBACK_NAME}" value="$feedback"/>\n')
     if mode == "clip":
         return (
             "<View>\n"
@@ -37,6 +41,7 @@ def label_config(mode: Mode, convention_label: str) -> str:
             f'  <Audio name="{TO_NAME}" value="$audio" hotkey="ctrl+space"/>\n'
             f'  <TextArea name="{FROM_NAME}" toName="{TO_NAME}" rows="4" editable="true" maxSubmissions="1"'
             ' transcription="true" placeholder="transcript"/>\n'
+            f"{feedback}"
             "</View>\n"
         )
     return (
@@ -48,6 +53,7 @@ def label_config(mode: Mode, convention_label: str) -> str:
         f'  <Audio name="{TO_NAME}" value="$audio" hotkey="ctrl+space"/>\n'
         f'  <TextArea name="{FROM_NAME}" toName="{TO_NAME}" perRegion="true" rows="2" editable="true"'
         ' maxSubmissions="1" required="true" placeholder="transcript of the selected region"/>\n'
+        f"{feedback}"
         "</View>\n"
     )
 

@@ -19,30 +19,35 @@ from typing import Any, TextIO
 
 from labeling._canonical import Canonicaliser
 from labeling._clips import Clip, local_files_url, read_clips, storage_dirs
-from labeling._errors import LabelStudioError
+from labeling._errors import InputError, LabelStudioError
 from labeling._guidelines import guidelines_html
 from labeling._lint import Linter
 from labeling._ls_client import LabelStudioSession
 from labeling._ls_config import Mode, label_config, prediction_result
 from labeling._ls_tasks import (
-    AnnotationRecord,
+    META_KEY,
     TaskRecord,
     existing_utt_ids,
     fetch_tasks,
     lint_annotation,
     merge_lint_meta,
 )
+from labeling._normalize import Normalizer
+from labeling._review import chosen_annotation, feedback_fields, initial_fields
 from labeling._spec import ConventionSpec
 
 __all__ = [
     "AnnotatorLintStats",
+    "ExportResult",
     "ImportResult",
     "LintRun",
     "ProjectInfo",
+    "ReviewResult",
     "export_manifest",
     "import_clips",
     "init_project",
     "lint_project",
+    "review_task",
 ]
 
 logger = logging.getLogger(__name__)
@@ -148,7 +153,7 @@ def import_clips(
 
 
 def _task(clip: Clip, mode: Mode, document_root: Path, canonicaliser: Canonicaliser | None) -> dict[str, Any]:
-    data: dict[str, Any] = {**clip.extra, "utt_id": clip.utt_id,
+    data: dict[str, Any] = {**clip.extra, **initial_fields(), "utt_id": clip.utt_id,
                             "audio": local_files_url(clip.audio_path, document_root),
                             "audio_path": str(clip.audio_path)}
     for key, value in (("start_s", clip.start_s), ("end_s", clip.end_s), ("model_text", clip.text),
@@ -221,6 +226,7 @@ class AnnotatorLintStats:
     warnings: int = 0
     infos: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
+    failing_tasks: list[int] = field(default_factory=list)  # tasks whose annotation by them has errors
 
     @property
     def violations_per_annotation(self) -> float:
@@ -244,7 +250,7 @@ def lint_project(
     """Lint every annotation of the project and write the result into each task's meta."""
     records = list(fetch_tasks(session, project_id))  # read everything first
     stats: dict[str, AnnotatorLintStats] = {}
-    updates: list[tuple[TaskRecord, dict[str, Any]]] = []
+    updates: list[tuple[TaskRecord, dict[str, Any], dict[str, Any]]] = []
     annotations = 0
     for task in records:
         results: dict[int, dict[str, Any]] = {}
@@ -252,33 +258,30 @@ def lint_project(
             result = lint_annotation(linter, record)
             results[record.annotation_id] = result
             annotations += 1
-            _count(stats.setdefault(record.annotator, AnnotatorLintStats(annotator=record.annotator)), result)
+            annotator = stats.setdefault(record.annotator, AnnotatorLintStats(annotator=record.annotator))
+            _count(annotator, result, task.task_id)
         meta = merge_lint_meta(task.meta, linter.spec.label, results, replace_all=True)
-        if meta != task.meta:
-            updates.append((task, meta))
+        data = {**task.data, **feedback_fields(task.data, meta[META_KEY])}
+        if meta != task.meta or data != task.data:
+            updates.append((task, meta, data))
     if write_meta:
-        for task, meta in updates:
+        for task, meta, data in updates:
             session.call(f"write the lint result of task {task.task_id}", session.client.tasks.update,
-                         str(task.task_id), meta=meta)
+                         str(task.task_id), meta=meta, data=data)
     ordered = tuple(sorted(stats.values(), key=lambda s: (-s.violations_per_annotation, s.annotator)))
     return LintRun(tasks=len(records), annotations=annotations,
                    tasks_updated=len(updates) if write_meta else 0, annotators=ordered)
 
 
-def _count(stats: AnnotatorLintStats, result: dict[str, Any]) -> None:
+def _count(stats: AnnotatorLintStats, result: dict[str, Any], task_id: int) -> None:
     stats.annotations += 1
     stats.errors += int(result["errors"])
     stats.warnings += int(result["warnings"])
     stats.infos += int(result["infos"])
     stats.annotations_with_errors += int(result["errors"] > 0)
     stats.by_rule.update(v["rule"] for v in result["violations"])
-
-
-def _chosen(annotations: Iterable[AnnotationRecord], all_annotations: bool) -> list[AnnotationRecord]:
-    items = list(annotations)
-    if all_annotations or not items:
-        return items
-    return [max(items, key=lambda a: (a.updated_at, a.annotation_id))]
+    if result["errors"] > 0:
+        stats.failing_tasks.append(task_id)
 
 
 # Task data written by `_task` for Label Studio's own use, not carried into the exported lines.
@@ -286,8 +289,54 @@ _TASK_OWN = frozenset({"audio", "audio_path", "model_text", "confidence", "model
                        "clips"})
 
 
+@dataclass(frozen=True, kw_only=True)
+class ReviewResult:
+    """A reviewer's decision on one task, as written into it."""
+
+    task_id: int
+    status: str
+    annotation_id: int | None
+    feedback: str
+
+
+def review_task(
+    session: LabelStudioSession, project_id: int, task_id: int, *, accept: bool,
+    annotation_id: int | None = None, note: str = "",
+) -> ReviewResult:
+    """Accept an annotation of the task (the latest unless ``annotation_id``; with two annotators, the
+    adjudication export follows) or send the task back to its annotator with ``note``. Written into task
+    data (`_review`), where the annotator sees it with the convention findings."""
+    session.check_project(project_id)
+    task = next((t for t in fetch_tasks(session, project_id) if t.task_id == task_id), None)
+    if task is None:
+        raise InputError(f"project {project_id} has no task {task_id}")
+    if not task.annotations:
+        raise InputError(f"task {task_id} has no annotation to review")
+    if annotation_id is None:
+        annotation_id = max(task.annotations, key=lambda a: (a.updated_at, a.annotation_id)).annotation_id
+    elif annotation_id not in {a.annotation_id for a in task.annotations}:
+        ids = ", ".join(str(a.annotation_id) for a in task.annotations)
+        raise InputError(f"task {task_id} has no annotation {annotation_id} (it has {ids})")
+    review = {"review_status": "accepted" if accept else "returned",
+              "review_annotation": annotation_id if accept else None, "review_note": note}
+    fields = feedback_fields(task.data, task.meta.get(META_KEY), review=review)
+    session.call(f"write the review of task {task_id}", session.client.tasks.update, str(task_id),
+                 data={**task.data, **fields})
+    return ReviewResult(task_id=task_id, status=str(review["review_status"]),
+                        annotation_id=annotation_id if accept else None, feedback=str(fields["feedback"]))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportResult:
+    """What an export wrote, and the annotated tasks it left out (and why)."""
+
+    lines: int
+    left_out: dict[str, list[int]]  # "returned" / "disputed": task ids
+
+
 def manifest_lines(
-    tasks: Iterable[TaskRecord], spec: ConventionSpec, *, all_annotations: bool
+    tasks: Iterable[TaskRecord], spec: ConventionSpec, *, all_annotations: bool,
+    left_out: dict[str, list[int]] | None = None,
 ) -> Iterable[dict[str, Any]]:
     """Segment-level manifest lines: one per transcribed segment of the chosen annotations.
 
@@ -295,12 +344,24 @@ def manifest_lines(
     ``@START-END`` for a region of a segments project, and ``#ANNOTATION`` with ``all_annotations``),
     ``audio``, ``start_s``/``end_s``, the canonical ``text``, and the task's data (``tags``,
     ``recorded_at``, ``speaker`` ...) carried through.
+
+    One annotation per task unless ``all_annotations``: the one a reviewer accepted, else the latest when
+    the annotations say the same words. A task sent back and not corrected, or whose annotators disagree
+    on what was said and nobody adjudicated (`asr label review --accept`), is left out and its id added
+    to ``left_out[reason]``.
     """
-    canonicaliser, linter = Canonicaliser(spec), Linter(spec)
+    canonicaliser, linter, normalizer = Canonicaliser(spec), Linter(spec), Normalizer(spec)
     for task in tasks:
         carried = {k: v for k, v in task.data.items() if k not in _TASK_OWN}
         base = str(task.data.get("utt_id") or f"task-{task.task_id}")
-        for record in _chosen(task.annotations, all_annotations):
+        if all_annotations:
+            chosen = list(task.annotations)
+        else:
+            annotation, why = chosen_annotation(task, normalizer)
+            chosen = [annotation] if annotation is not None else []
+            if why in ("returned", "disputed") and left_out is not None:
+                left_out.setdefault(why, []).append(task.task_id)
+        for record in chosen:
             for index, segment in enumerate(record.segments):
                 utt_id = base
                 if segment.region_id is not None:
@@ -326,17 +387,20 @@ def manifest_lines(
 def export_manifest(
     session: LabelStudioSession, project_id: int, spec: ConventionSpec, out: Path | TextIO, *,
     all_annotations: bool = False,
-) -> int:
-    """Write the segment-level JSON-lines manifest; returns the number of lines.
+) -> ExportResult:
+    """Write the segment-level JSON-lines manifest (`manifest_lines`).
 
     Tasks without annotations are left out (Label Studio's own ASR_MANIFEST export gives them another
     task's text). A file is written to a temporary name and renamed, so it is never half written.
     """
+    left_out: dict[str, list[int]] = {}
     lines = [json.dumps(line, ensure_ascii=False) + "\n"
-             for line in manifest_lines(fetch_tasks(session, project_id), spec, all_annotations=all_annotations)]
+             for line in manifest_lines(fetch_tasks(session, project_id), spec, all_annotations=all_annotations,
+                                        left_out=left_out)]
+    result = ExportResult(lines=len(lines), left_out=left_out)
     if not isinstance(out, Path):
         out.writelines(lines)
-        return len(lines)
+        return result
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     try:
@@ -346,4 +410,4 @@ def export_manifest(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return len(lines)
+    return result

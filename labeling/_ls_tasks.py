@@ -140,7 +140,9 @@ def lint_annotation(linter: Linter, record: AnnotationRecord) -> dict[str, Any]:
     """The lint result of one annotation, as stored in task meta (segment index + violation)."""
     items: list[dict[str, Any]] = []
     counts = {"error": 0, "warning": 0, "info": 0}
-    for index, segment in enumerate(record.segments):
+    # an annotation with no segment at all (no region drawn) is as empty as an empty text
+    segments = record.segments or (Segment(start_s=0.0, end_s=None, text=""),)
+    for index, segment in enumerate(segments):
         violations: list[Violation] = linter.lint(segment.text)
         for v in violations:
             counts[v.severity] += 1
@@ -172,6 +174,7 @@ def merge_lint_meta(
         **meta,
         META_KEY: {
             "convention": convention, "errors": errors, "warnings": warnings,
-            "clean": errors == 0 and warnings == 0, "annotations": annotations,
+            # nothing to check is not clean: an unannotated task has not passed
+            "clean": bool(annotations) and errors == 0 and warnings == 0, "annotations": annotations,
         },
     }

@@ -20,7 +20,8 @@ from typing import Any
 from labeling._errors import LabelStudioError
 from labeling._lint import Linter
 from labeling._ls_client import LabelStudioSession
-from labeling._ls_tasks import annotation_record, fetch_users, lint_annotation, merge_lint_meta
+from labeling._ls_tasks import META_KEY, annotation_record, fetch_users, lint_annotation, merge_lint_meta
+from labeling._review import after_resubmission, feedback_fields
 
 __all__ = ["WEBHOOK_ACTIONS", "WebhookConfig", "WebhookReceiver", "register_webhook"]
 
@@ -130,8 +131,11 @@ class WebhookReceiver:
         task = session.call(f"read task {task_id}", session.client.tasks.get, str(task_id))
         current = getattr(task, "meta", None) or {}
         meta = merge_lint_meta(current, self.linter.spec.label, {annotation_id: result}, replace_all=False)
+        data = dict(getattr(task, "data", None) or {})
+        # where annotators and reviewers see it: task data (the config shows $feedback; Data Manager columns)
+        fields = feedback_fields(data, meta[META_KEY], review=after_resubmission(data))
         session.call(f"write the lint result of task {task_id}", session.client.tasks.update,
-                     str(task_id), meta=meta)
+                     str(task_id), meta=meta, data={**data, **fields})
         logger.info("task %d annotation %d: %d errors, %d warnings", task_id, annotation_id,
                     result["errors"], result["warnings"])
 

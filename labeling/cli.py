@@ -97,6 +97,23 @@ def _register_label(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
                         help="every annotation of a task, not only the latest")
     export.set_defaults(func=_guarded(_cmd_export))
 
+    review = sub.add_parser("review", help="list what waits for a reviewer; accept an annotation or send it back",
+                            description="Without --task: the tasks waiting for a reviewer (annotators disagree "
+                            "on what was said, the transcript breaks the convention, or a task sent back came "
+                            "back). With --task: --accept [ANNOTATION] takes that annotation (the latest by "
+                            "default) as the task's transcript, which is how two annotators' disagreement is "
+                            "adjudicated; --send-back returns the task to its annotator with --note and the "
+                            "convention findings, shown above the transcript in Label Studio.")
+    _spec_arg(review)
+    review.add_argument("--project", type=int, required=True)
+    review.add_argument("--task", type=int, default=None)
+    decision = review.add_mutually_exclusive_group()
+    decision.add_argument("--accept", nargs="?", type=int, const=-1, default=None, metavar="ANNOTATION")
+    decision.add_argument("--send-back", action="store_true")
+    review.add_argument("--note", default="", help="what the annotator should change (with --send-back)")
+    review.add_argument("--json", action="store_true")
+    review.set_defaults(func=_guarded(_cmd_review))
+
     hook = sub.add_parser("webhook", help="serve a webhook that lints annotations as they are submitted")
     _spec_arg(hook)
     hook.add_argument("--project", type=int, required=True)
@@ -232,7 +249,7 @@ def _cmd_lint(args: argparse.Namespace) -> int:
         {"annotator": s.annotator, "annotations": s.annotations, "errors": s.errors, "warnings": s.warnings,
          "annotations_with_errors": s.annotations_with_errors,
          "violations_per_annotation": round(s.violations_per_annotation, 3),
-         "top_rules": dict(s.by_rule.most_common(5))}
+         "top_rules": dict(s.by_rule.most_common(5)), "failing_tasks": s.failing_tasks}
         for s in run.annotators
     ]
     if args.json:
@@ -245,6 +262,9 @@ def _cmd_lint(args: argparse.Namespace) -> int:
             rules = ", ".join(f"{k} {v}" for k, v in r["top_rules"].items())
             print(f"{r['annotator']:32} {r['annotations']:>6} {r['errors']:>6} {r['warnings']:>6} "
                   f"{r['violations_per_annotation']:>9}  {rules}")
+        for r in rows:
+            if r["failing_tasks"]:
+                print(f"{r['annotator']}: tasks with errors: {', '.join(map(str, r['failing_tasks']))}")
     return EXIT_VIOLATIONS if any(s.errors for s in run.annotators) else EXIT_OK
 
 
@@ -254,9 +274,47 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     with _session(args) as session:
-        count = export_manifest(session, args.project, spec, args.out if args.out else sys.stdout,
-                                all_annotations=args.all_annotations)
-    print(f"exported {count} segments" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+        result = export_manifest(session, args.project, spec, args.out if args.out else sys.stdout,
+                                 all_annotations=args.all_annotations)
+    print(f"exported {result.lines} segments" + (f" to {args.out}" if args.out else ""), file=sys.stderr)
+    for why, tasks in sorted(result.left_out.items()):
+        hint = ("annotators disagree on what was said: adjudicate with `asr label review --task T --accept A`"
+                if why == "disputed" else "sent back and not corrected yet")
+        print(f"left out {len(tasks)} {why} tasks ({hint}): {', '.join(map(str, tasks))}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    from labeling._ls_ops import review_task
+    from labeling._ls_tasks import fetch_tasks
+    from labeling._normalize import Normalizer
+    from labeling._review import review_queue
+    from labeling._spec import load_spec
+
+    if args.task is None:
+        if args.accept is not None or args.send_back:
+            raise InputError("--accept and --send-back need --task")
+        with _session(args) as session:
+            queue = review_queue(list(fetch_tasks(session, args.project)), Normalizer(load_spec(args.spec)))
+        if args.json:
+            print(json.dumps([{"task": i.task_id, "reason": i.reason, "annotators": list(i.annotators),
+                               "texts": list(i.texts)} for i in queue], ensure_ascii=False))
+        else:
+            print(f"{len(queue)} tasks wait for review")
+            for item in queue:
+                print(f"task {item.task_id:>6}  {item.reason:11}  " + " | ".join(
+                    f"{who}: {text!r}" for who, text in zip(item.annotators, item.texts, strict=True)))
+        return EXIT_OK
+    if args.accept is None and not args.send_back:
+        raise InputError("with --task, say --accept [ANNOTATION] or --send-back")
+    with _session(args) as session:
+        result = review_task(session, args.project, args.task, accept=args.accept is not None,
+                             annotation_id=args.accept if args.accept not in (None, -1) else None, note=args.note)
+    if args.json:
+        print(json.dumps({"task": result.task_id, "review_status": result.status,
+                          "annotation": result.annotation_id, "feedback": result.feedback}, ensure_ascii=False))
+    else:
+        print(f"task {result.task_id}: {result.status}\n{result.feedback}")
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ from labeling import (
     LabelStudioNotFound,
     LabelStudioSession,
     Linter,
+    Normalizer,
     WebhookConfig,
     WebhookReceiver,
     add_annotator,
@@ -36,7 +37,9 @@ from labeling import (
     lint_project,
     load_spec,
     register_webhook,
+    review_task,
 )
+from labeling._review import review_queue
 from tests.labeling.wavs import write_wav
 
 pytestmark = pytest.mark.labelstudio
@@ -141,7 +144,7 @@ def test_two_annotators_webhook_lint_export_agreement(
     ls_session: LabelStudioSession, ls_config: LabelStudioConfig, project: int, imported: tuple[int, ...],
     annotator: Annotator, receiver: WebhookReceiver, tmp_path: Path, request: pytest.FixtureRequest,
 ) -> None:
-    low, mid, _high = imported
+    low, mid, high = imported
     second = LabelStudioSession.connect(annotator.config(ls_config))
     request.addfinalizer(second.close)
     assert second.user_id() == annotator.user_id != ls_session.user_id()
@@ -163,6 +166,13 @@ def test_two_annotators_webhook_lint_export_agreement(
         time.sleep(0.2)
     second.client.annotations.update(a2.id, result=textarea("Um, today's weather."))
     assert receiver.write_errors == 0
+    # ...and where people see it: task data, shown above the transcript and as Data Manager columns
+    deadline = time.monotonic() + 15
+    while (data := ls_session.client.tasks.get(str(low)).data)["lint_status"] != "errors":
+        assert time.monotonic() < deadline, "the webhook never wrote the feedback into the task data"
+        time.sleep(0.2)
+    assert data["lint_errors"] == 3 and "'Um' -> 'um'" in data["feedback"] and annotator.email in data["feedback"]
+    assert ls_session.client.tasks.get(str(high)).data["lint_status"] == "unannotated"
 
     # Lint: every annotation, per-annotator report, meta of every annotated task.
     run = lint_project(ls_session, project, Linter(SPEC))
@@ -176,7 +186,7 @@ def test_two_annotators_webhook_lint_export_agreement(
 
     # Export: canonical text, annotator, convention; the unannotated task is left out.
     out = tmp_path / "manifest.jsonl"
-    assert export_manifest(ls_session, project, SPEC, out, all_annotations=True) == 3
+    assert export_manifest(ls_session, project, SPEC, out, all_annotations=True).lines == 3
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert {line["task_id"] for line in lines} == {low, mid}
     by_annotation = {line["annotation_id"]: line for line in lines}
@@ -184,7 +194,7 @@ def test_two_annotators_webhook_lint_export_agreement(
     assert exported["text"] == "um today's weather" and exported["raw_text"] == "Um, today's weather."
     assert exported["annotator"] == annotator.email and exported["convention_version"] == "2.0.0"
     assert exported["audio"].endswith("audio/low.wav") and exported["start_s"] == 0.0
-    assert export_manifest(ls_session, project, SPEC, tmp_path / "latest.jsonl") == 2
+    assert export_manifest(ls_session, project, SPEC, tmp_path / "latest.jsonl").lines == 2
 
     # Agreement: the two annotations of `low` differ only by convention.
     report = compute_agreement(fetch_tasks(ls_session, project), SPEC)
@@ -207,10 +217,45 @@ def test_segments_project_exports_regions(
     ls_session.client.annotations.create(
         task_id, result=region("r2", 2.5, 3.5, "General Kenobi!") + region("r1", 0.5, 2.0, "hello there"))
     out = tmp_path / "m.jsonl"
-    assert export_manifest(ls_session, project, SPEC, out) == 2
+    assert export_manifest(ls_session, project, SPEC, out).lines == 2
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(x["start_s"], x["end_s"], x["text"]) for x in lines] == [
         (0.5, 2.0, "hello there"), (2.5, 3.5, "general kenobi")]
+
+
+def test_review_adjudicates_disagreement_and_sends_back(
+    ls_session: LabelStudioSession, ls_config: LabelStudioConfig, annotator: Annotator, run_id: str, clips: Path,
+    tmp_path: Path, request: pytest.FixtureRequest,
+) -> None:
+    project = init_project(ls_session, SPEC, title=f"review {run_id}", mode="clip",
+                           annotations_per_task=2).project_id
+    low, mid, high = import_clips(ls_session, project, clips, canonicaliser=None).task_ids
+    second = LabelStudioSession.connect(annotator.config(ls_config))
+    request.addfinalizer(second.close)
+    ls_session.client.annotations.create(mid, result=textarea("i paid five dollars"))
+    theirs = second.client.annotations.create(mid, result=textarea("I paid $9"))  # heard another amount
+    ls_session.client.annotations.create(low, result=textarea("um today's weather"))
+    second.client.annotations.create(low, result=textarea("Um, today's weather."))  # same words
+    ls_session.client.annotations.create(high, result=textarea("it's sunny"))
+
+    # the disagreement on content waits for a reviewer and is not exported as if settled
+    queue = review_queue(list(fetch_tasks(ls_session, project)), Normalizer(SPEC))
+    assert [(i.task_id, i.reason) for i in queue] == [(mid, "disputed")]
+    result = export_manifest(ls_session, project, SPEC, tmp_path / "before.jsonl")
+    assert result.lines == 2 and result.left_out == {"disputed": [mid]}
+
+    # the reviewer adjudicates: the second annotator heard it right
+    review_task(ls_session, project, mid, accept=True, annotation_id=theirs.id)
+    assert ls_session.client.tasks.get(str(mid)).data["review_status"] == "accepted"
+    # ...and sends another task back, with the convention findings attached
+    back = review_task(ls_session, project, high, accept=False, note="she says 'it is', not 'it's'")
+    data = ls_session.client.tasks.get(str(high)).data
+    assert data["review_status"] == "returned" and "she says 'it is'" in data["feedback"] == back.feedback
+    after = export_manifest(ls_session, project, SPEC, tmp_path / "after.jsonl")
+    lines = {json.loads(x)["task_id"]: json.loads(x) for x in (tmp_path / "after.jsonl").read_text().splitlines()}
+    assert after.left_out == {"returned": [high]} and lines[mid]["text"] == "i paid nine dollars"
+    with pytest.raises(InputError, match="has no annotation 1"):
+        review_task(ls_session, project, mid, accept=True, annotation_id=1)
 
 
 def test_failures_are_one_clear_error_and_write_nothing(
