@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from asr_service.jsonl import Row, read_rows
+from tests.browser import WebDriver, chromium
 from tests.paths import SHARED_SPEECH
 
 
@@ -26,3 +28,10 @@ def speech_manifest(shared_speech: Path) -> list[dict[str, object]]:
         assert isinstance(row, Row), row
         rows.append(row.data)
     return rows
+
+
+@pytest.fixture()
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    """A headless Chromium (tests.browser), or a skip saying what is missing."""
+    with chromium(tmp_path / "chromium-profile") as driver:
+        yield driver

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import os
-import shutil
-import socket
-import subprocess
 import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,77 +14,10 @@ from asr_service.config import MonitoringOptions, ServerConfig
 from asr_service.monitoring import Baseline
 from asr_service.server import BackgroundServer
 from tests.asr_service.monitoring.probes import get_json
+from tests.browser import WebDriver
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared_data, pytest.mark.slow]
-
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
 PLOTS = ("plot-latency", "plot-rps", "plot-null", "plot-volume", "plot-duration")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class WebDriver:
-    """The few W3C WebDriver calls the test needs, over urllib."""
-
-    def __init__(self, port: int, user_data_dir: Path) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--no-first-run", f"--user-data-dir={user_data_dir}",
-                "--window-size=1280,1100"]
-        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome",
-                                                 "goog:chromeOptions": {"binary": CHROMIUM, "args": args}}}}
-        self.session = self._call("POST", "/session", caps)["sessionId"]
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=60) as reply:
-            return json.loads(reply.read())["value"]
-
-    def get(self, url: str) -> None:
-        self._call("POST", f"/session/{self.session}/url", {"url": url})
-
-    def script(self, source: str) -> Any:
-        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": source, "args": []})
-
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot"))
-
-    def quit(self) -> None:
-        self._call("DELETE", f"/session/{self.session}")
-
-
-@pytest.fixture()
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("needs Debian's chromium and chromium-driver (installed by .ci/run)")
-    port = free_port()
-    driver_process = subprocess.Popen([CHROMEDRIVER, f"--port={port}"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        driver = WebDriver(port, tmp_path / "chromium-profile")
-        try:
-            yield driver
-        finally:
-            driver.quit()
-    finally:
-        driver_process.terminate()
-        driver_process.wait(10)
 
 
 def test_dashboard_plots_real_traffic(shared_speech: Path, tmp_path: Path, browser: WebDriver) -> None:
