@@ -27,6 +27,7 @@ a typo in a config file must not silently fall back to a default.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import tomllib
 import types
@@ -44,6 +45,7 @@ __all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "MonitoringOptions", 
 
 DEFAULT_BUDGET_MS = 300.0  # the service's latency budget per clip, server time
 DEFAULT_SAMPLE_RATES_HZ = (8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+_MAX_CONCURRENT = 1024  # requests admitted at once; far past what any host's cores transcribe in a budget
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +138,13 @@ class ServerConfig:
     # words either way (bench/bench_vad_path.py --split tune; docs/vad-path.md): no clear gain.
     session_context: bool = False
     session_context_min_confidence: float = 0.5
+    # What a client may send (asr_service/server/_limits.py): ids, and streams that go quiet or run on.
+    # A live client sends nothing between utterances, so the idle limit is a long pause, not a gap.
+    max_id_chars: int = 128
+    stream_first_message_timeout_s: float = 10.0
+    stream_idle_timeout_s: float = 300.0
+    stream_max_duration_s: float = 14_400.0
+    stream_max_clips: int = 20_000
     log_level: str = "INFO"
     # HTTP port beside gRPC, for /metrics, the dashboard and /api/*: None serves no HTTP, 0 picks a free port.
     http_port: int | None = None
@@ -152,24 +161,40 @@ class ServerConfig:
         )
         _check(1 <= self.max_channels <= 8, "max_channels", self.max_channels, "1..8")
         _check(
-            self.max_concurrent_requests >= 1,
+            1 <= self.max_concurrent_requests <= _MAX_CONCURRENT,
             "max_concurrent_requests",
             self.max_concurrent_requests,
-            ">= 1",
+            f"1..{_MAX_CONCURRENT}",
         )
-        _check(self.budget_ms > 0, "budget_ms", self.budget_ms, "> 0 ms")
+        # finite, and in reach: `inf` would turn the budget and the drain into "never" (a server that
+        # ignores SIGTERM until it is killed)
+        _check(0 < self.budget_ms <= 60_000, "budget_ms", self.budget_ms, "(0, 60000] ms")
         _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
-        _check(self.drain_timeout_s >= 0, "drain_timeout_s", self.drain_timeout_s, ">= 0 s")
+        _check(0 <= self.drain_timeout_s <= 3600, "drain_timeout_s", self.drain_timeout_s, "0..3600 s")
         _check(0 <= self.session_context_min_confidence <= 1, "session_context_min_confidence",
                self.session_context_min_confidence, "0..1")
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
+        _check(16 <= self.max_id_chars <= 4096, "max_id_chars", self.max_id_chars, "16..4096")
+        _check(0 < self.stream_first_message_timeout_s <= 3600, "stream_first_message_timeout_s",
+               self.stream_first_message_timeout_s, "(0, 3600] s")
+        _check(0 < self.stream_idle_timeout_s <= 86_400, "stream_idle_timeout_s", self.stream_idle_timeout_s,
+               "(0, 86400] s")
+        _check(0 < self.stream_max_duration_s <= 7 * 86_400, "stream_max_duration_s", self.stream_max_duration_s,
+               "(0, 604800] s")
+        _check(1 <= self.stream_max_clips <= 10_000_000, "stream_max_clips", self.stream_max_clips, "1..10000000")
         _check(
             self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
             "log_level",
             self.log_level,
             "DEBUG, INFO, WARNING or ERROR",
         )
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest request message worth receiving: a whole clip of `max_clip_s` at the highest
+        accepted rate and channel count in LINEAR16, plus room for the rest of the message."""
+        return int(self.max_clip_s * max(self.sample_rates_hz) * self.max_channels * 2) + 64 * 1024
 
     @property
     def clip_limits(self) -> ClipLimits:
@@ -239,6 +264,9 @@ def _merge_file(path: Path, values: dict[str, dict[str, Any]]) -> None:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                          "save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path}: not valid TOML ({exc})") from exc
     unknown = set(data) - set(_SECTIONS)
@@ -258,8 +286,18 @@ def _merge_env(env: Mapping[str, str], values: dict[str, dict[str, Any]]) -> Non
         if section is not None:
             key = name.removeprefix(f"ASR_{section.upper()}_").lower()
             _set(values, section, key, value, where=f"environment {name}")
-        elif name.startswith("ASR_") and name.removeprefix("ASR_").lower() in _field_types(ServerConfig):
-            _set(values, "server", name.removeprefix("ASR_").lower(), value, where=f"environment {name}")
+        elif name.startswith("ASR_"):
+            key = name.removeprefix("ASR_").lower()
+            server_keys = _field_types(ServerConfig)
+            if key in server_keys:
+                _set(values, "server", key, value, where=f"environment {name}")
+                continue
+            # Other ASR_ variables belong to other tools (ASR_ANNOTATOR_PASSWORD ...); one that is a
+            # typo of a server key (ASR_MAX_CLIPS_S) must not be silently ignored.
+            close = difflib.get_close_matches(key, server_keys, n=1, cutoff=0.85)
+            if close:
+                raise ConfigError(f"environment {name}: unknown setting {key!r}; did you mean "
+                                  f"ASR_{close[0].upper()}?")
 
 
 def _field_types(cls: type) -> dict[str, Any]:

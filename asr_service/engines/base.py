@@ -20,6 +20,9 @@ from asr_service.errors import ConfigError
 SAMPLE_RATE_HZ = 16_000
 DEVICES = ("cpu", "cuda", "auto")
 DECODERS = ("ctranslate2", "onnxruntime")  # "auto" resolves to one of them
+# CTranslate2's compute types; whether this CPU runs one is checked when the model loads.
+COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
+                 "bfloat16", "float32")
 
 __all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "Transcription"]
 
@@ -91,6 +94,8 @@ class EngineOptions:
         cores = os.cpu_count() or 1
         _check(self.device in DEVICES, "device", self.device, ", ".join(map(repr, DEVICES)))
         _check(self.decoder in DECODERS, "decoder", self.decoder, "'auto', " + ", ".join(map(repr, DECODERS)))
+        # a typo is refused here, at start-up, not minutes later when the model loads
+        _check(self.compute_type in COMPUTE_TYPES, "compute_type", self.compute_type, ", ".join(COMPUTE_TYPES))
         _check(self.num_workers >= 1, "num_workers", self.num_workers, ">= 1")
         _check(self.cpu_threads >= 0, "cpu_threads", self.cpu_threads, ">= 0")
         _check(self.solo_threads >= 0, "solo_threads", self.solo_threads, ">= 0 (0 = all cores)")

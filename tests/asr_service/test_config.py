@@ -79,6 +79,36 @@ def test_unknown_env_prefix_is_ignored_but_engine_keys_are_checked() -> None:
         load_config(env={"ASR_ENGINE_BOGUS": "1"})
 
 
+def test_a_typo_of_a_server_key_in_the_environment_is_refused() -> None:
+    # other tools' ASR_ variables stay ignored; one a letter away from a server key is a typo
+    assert load_config(env={"ASR_ANNOTATOR_PASSWORD": "x", "ASR_WEBHOOK_SECRET": "y"}) == ServerConfig()
+    with pytest.raises(ConfigError, match="ASR_MAX_CLIPS_S: unknown setting 'max_clips_s'; did you mean ASR_MAX_CLIP_"):
+        load_config(env={"ASR_MAX_CLIPS_S": "5"})
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ASR_BUDGET_MS": "inf"}, r"budget_ms: inf is out of range"),
+        ({"ASR_BUDGET_MS": "nan"}, r"budget_ms: nan is out of range"),
+        ({"ASR_DRAIN_TIMEOUT_S": "inf"}, r"drain_timeout_s: inf is out of range"),  # would ignore SIGTERM
+        ({"ASR_MAX_CONCURRENT_REQUESTS": "1000000000"}, r"max_concurrent_requests: 1000000000 is out of range"),
+        ({"ASR_STREAM_IDLE_TIMEOUT_S": "0"}, r"stream_idle_timeout_s: 0.0 is out of range"),
+        ({"ASR_ENGINE_COMPUTE_TYPE": "int9"}, r"engine.compute_type: 'int9' is out of range"),  # before the model loads
+    ],
+)
+def test_values_that_cannot_work_are_refused_at_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(env=env)
+
+
+def test_a_config_file_that_is_not_utf8_is_one_error(tmp_path: Path) -> None:
+    path = tmp_path / "server.toml"
+    path.write_bytes(b"[server]\nhost = \"caf\xe9\"\n")
+    with pytest.raises(ConfigError, match=r"server.toml: not UTF-8 text"):
+        load_config(path, env={})
+
+
 def test_decoder_auto_follows_the_device() -> None:
     assert load_config(env={}).engine.decoder == "onnxruntime"
     assert load_config(env={"ASR_ENGINE_DEVICE": "cuda"}).engine.decoder == "ctranslate2"

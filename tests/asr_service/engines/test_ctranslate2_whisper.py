@@ -252,7 +252,8 @@ def test_transcribe_after_close_raises(espeak_clip: np.ndarray) -> None:
     [
         (EngineOptions(model="/no/such/model/dir"), "model: '/no/such/model/dir' is neither"),
         (EngineOptions(model="not-a-model-name"), "model: 'not-a-model-name' is neither"),
-        (EngineOptions(compute_type="bfloat17"), r"engine\.compute_type: 'bfloat17' is not supported on this CPU"),
+        (EngineOptions(compute_type="float16", decoder="ctranslate2"),  # a compute type this CPU lacks
+         r"engine\.compute_type: 'float16' is not supported on this CPU"),
         (EngineOptions(compute_type="float32"),  # the CPU default runs the model on onnxruntime, in int8
          r"engine\.compute_type: 'float32' needs engine\.decoder = 'ctranslate2'"),
     ],

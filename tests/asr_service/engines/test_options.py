@@ -18,6 +18,7 @@ CORES = os.cpu_count() or 1
         ({"decoder": "tensorrt"},
          r"engine\.decoder: 'tensorrt' is out of range \(allowed: 'auto', 'ctranslate2', 'onnxruntime'\)"),
         ({"device": "tpu"}, r"engine\.device: 'tpu' is out of range \(allowed: 'cpu', 'cuda', 'auto'\)"),
+        ({"compute_type": "bfloat17"}, r"engine\.compute_type: 'bfloat17' is out of range \(allowed: default, "),
         ({"num_workers": -1}, r"engine\.num_workers: -1 is out of range \(allowed: >= 1\)"),
         ({"cpu_threads": -1}, r"engine\.cpu_threads: -1 is out of range \(allowed: >= 0\)"),
         ({"solo_threads": -1}, r"engine\.solo_threads: -1 is out of range \(allowed: >= 0 \(0 = all cores\)\)"),
