@@ -8,6 +8,7 @@ The tree::
     ├── ProtocolError             messages in the wrong order or shape       -> INVALID_ARGUMENT
     ├── UnknownModelError         a model id the server does not serve       -> NOT_FOUND
     ├── OverloadedError           admission control refused the request      -> RESOURCE_EXHAUSTED
+    ├── StreamLimitError          a stream went quiet or ran past its limits -> RESOURCE_EXHAUSTED
     ├── UnavailableError          not ready or draining; retry elsewhere     -> UNAVAILABLE
     ├── ConfigError               a bad server or client setting             (startup only)
     ├── ClientError               the client could not get an answer         (client side only)
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidAudioError",
     "OverloadedError",
     "ProtocolError",
+    "StreamLimitError",
     "UnavailableError",
     "UnknownModelError",
 ]
@@ -58,6 +60,10 @@ class UnknownModelError(AsrError):
 
 class OverloadedError(AsrError):
     """Too many requests in flight: admission control refused this one."""
+
+
+class StreamLimitError(AsrError):
+    """A stream was quiet too long, lasted too long or carried too many clips (`ServerConfig.stream_*`)."""
 
 
 class UnavailableError(AsrError):

@@ -17,6 +17,7 @@ import time
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import Counter
 
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
@@ -24,6 +25,7 @@ from asr_service.errors import ConfigError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
 from asr_service.router import ModelRouter
+from asr_service.server._decode_guard import DecodeGuard
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._servicer import RecognizerServicer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -33,7 +35,16 @@ __all__ = ["SERVICE_NAME", "AsrServer", "create_server", "serve"]
 logger = logging.getLogger(__name__)
 
 SERVICE_NAME = asr_pb2.DESCRIPTOR.services_by_name["Recognizer"].full_name  # "asr.v1.Recognizer"
-_MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a 600 s clip at 48 kHz stereo LINEAR16 is ~110 MB; limits cut in first
+_MAX_STREAMS_PER_CONNECTION = 100  # one client connection cannot hold the server's streams alone
+
+
+def _limit_name(reason: str) -> str:
+    """A bounded label value for a cut stream's reason."""
+    for name in ("first message", "no message", "open for", "clips"):
+        if name in reason:
+            return {"first message": "first_message", "no message": "idle", "open for": "duration",
+                    "clips": "clips"}[name]
+    return "other"
 
 
 class AsrServer:
@@ -45,16 +56,28 @@ class AsrServer:
         self.router = ModelRouter()
         self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
         self.monitor.attach(self.router.recognizers)
+        self._calls = MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)
         self._server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)],
+            # metrics outermost, so that the guard's INVALID_ARGUMENT answers are counted too
+            interceptors=[self._calls, DecodeGuard((SERVICE_NAME,))],
             options=[
-                ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+                # a message larger than a whole clip of max_clip_s is refused before it is read in full
+                ("grpc.max_receive_message_length", config.max_message_bytes),
                 ("grpc.so_reuseport", 0),
+                # dead peers and idle connections go away instead of holding a socket for good
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.max_connection_idle_ms", int(config.stream_idle_timeout_s * 1000) + 60_000),
+                ("grpc.max_concurrent_streams", _MAX_STREAMS_PER_CONNECTION),
             ]
         )
         self._health = health.aio.HealthServicer()
+        self._streams_cut = Counter("asr_streams_cut", "Streams closed by a limit (asr_service/server/_limits.py).",
+                                    ("limit",), registry=self.monitor.registry)
         servicer = RecognizerServicer(config, self.router.resolve, self.router.recognizers,
-                                      pitch=self.monitor.drift is not None)
+                                      pitch=self.monitor.drift is not None,
+                                      on_stream_cut=lambda why: self._streams_cut.labels(_limit_name(why)).inc())
         asr_pb2_grpc.add_RecognizerServicer_to_server(servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -114,12 +137,14 @@ class AsrServer:
         started = time.perf_counter()
         await asyncio.sleep(self.config.shutdown_notice_s)
         in_flight = sum(r.in_flight for r in self.router.recognizers())
+        open_calls = self._calls.open_calls  # streams between clips are open calls with nothing in flight
         await self._server.stop(grace)
         for recognizer in self.router.recognizers():  # joins the worker threads: off the event loop
             await asyncio.to_thread(recognizer.close, wait=True)
         await self.monitor.stop()
         logger.info(
-            "stopped: drained %d in-flight request(s) in %.2f s (grace %.1f s)",
+            "stopped: %d call(s) open at shutdown (%d clip(s) in the engine), drained in %.2f s (grace %.1f s)",
+            open_calls,
             in_flight,
             time.perf_counter() - started,
             grace,

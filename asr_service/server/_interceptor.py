@@ -39,6 +39,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, registry: CollectorRegistry, model_labels: ModelLabels) -> None:
         self._labels = model_labels
         self._wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (handler, its counted wrapper)
+        self.open_calls = 0  # calls started and not finished: what a shutdown has to drain
         self.started = Counter("asr_grpc_server_started", "gRPC calls started.", _CALL_LABELS, registry=registry)
         self.handled = Counter(
             "asr_grpc_server_handled", "gRPC calls finished, by status code.", (*_CALL_LABELS, "grpc_code"),
@@ -106,9 +107,11 @@ class _Call:
     def _begin(self) -> tuple[tuple[str, ...], float]:
         labels = (*self._owner._labels(), self._service, self._method, self._type)
         self._owner.started.labels(*labels).inc()
+        self._owner.open_calls += 1
         return labels, time.perf_counter()
 
     def _end(self, labels: tuple[str, ...], started: float, code: grpc.StatusCode) -> None:
+        self._owner.open_calls -= 1
         self._owner.handling.labels(*labels).observe(time.perf_counter() - started)
         self._owner.handled.labels(*labels, code.name).inc()
 

@@ -12,9 +12,11 @@ import grpc
 
 from asr_service.audio import AudioFormat, check_format, decode_clip
 from asr_service.config import ServerConfig
-from asr_service.errors import AsrError, ClipTooLongError, ProtocolError
+from asr_service.errors import AsrError, ClipTooLongError, ProtocolError, StreamLimitError
 from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext, VadStats
 from asr_service.server import _convert
+from asr_service.server._decode_guard import Undecodable
+from asr_service.server._limits import checked_id, checked_vad, for_log, limited_stream
 from asr_service.server._status import status_code_for
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
@@ -31,30 +33,35 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     """Serves Recognize, StreamingRecognize and ListModels over a `Recognizer`."""
 
     def __init__(
-        self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers, *, pitch: bool = False
+        self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers, *, pitch: bool = False,
+        on_stream_cut: Callable[[str], object] | None = None,
     ) -> None:
         self._config = config
         self._resolve = resolve
         self._recognizers = recognizers
         self._pitch = pitch  # estimate each clip's pitch: only drift detection reads it
+        self._on_stream_cut = on_stream_cut  # a stream cut by a limit, with the limit's name
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> asr_pb2.RecognizeResponse:
         received_at = time.perf_counter()
-        request_id = request.request_id or uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
         try:
+            if isinstance(request, Undecodable):
+                raise ProtocolError(request.reason)
+            request_id = checked_id("request_id", request.request_id, self._config) or request_id
             if not request.HasField("config"):
                 raise ProtocolError("config: not set; a RecognizeRequest carries its config")
-            recognizer = self._resolve(request.config.model_id)
+            recognizer = self._resolve(checked_id("config.model_id", request.config.model_id, self._config))
             clip = decode_clip(
                 request.audio, _convert.audio_format(request.config), self._config.clip_limits, pitch=self._pitch
             )
             result = await recognizer.recognize(
                 clip,
-                clip_id=request.clip_id,
+                clip_id=checked_id("clip_id", request.clip_id, self._config),
                 received_at=received_at,
-                vad=_convert.vad_stats(request),
+                vad=checked_vad(_convert.vad_stats(request)),
             )
         except AsrError as exc:
             await _abort(context, "Recognize", request_id, exc)
@@ -70,7 +77,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         session = _Session(self._config)
         recognizer: Recognizer | None = None
         try:
-            async for request in request_iterator:
+            async for request in limited_stream(request_iterator, self._config):
+                if isinstance(request, Undecodable):
+                    raise ProtocolError(request.reason)
                 if recognizer is None:
                     recognizer = self._open(session, request)
                     continue
@@ -81,13 +90,15 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             if recognizer is not None and session.pending:
                 yield await self._finish_clip(session, recognizer)
         except AsrError as exc:
+            if isinstance(exc, StreamLimitError) and self._on_stream_cut is not None:
+                self._on_stream_cut(str(exc).partition(";")[0])
             await _abort(context, "StreamingRecognize", session.request_id or "-", exc)
 
     def _open(self, session: _Session, request: asr_pb2.StreamingRecognizeRequest) -> Recognizer:
-        session.request_id = request.request_id or uuid.uuid4().hex
+        session.request_id = checked_id("request_id", request.request_id, self._config) or uuid.uuid4().hex
         if request.WhichOneof("payload") != "config":
             raise ProtocolError("config: the first message must carry config (got audio before config)")
-        recognizer = self._resolve(request.config.model_id)
+        recognizer = self._resolve(checked_id("config.model_id", request.config.model_id, self._config))
         session.format = _convert.audio_format(request.config)
         check_format(session.format, self._config.clip_limits)
         return recognizer
@@ -126,17 +137,27 @@ class _Session:
         self._clip_id = ""
         self._vad: VadStats | None = None
         self.pending = False
+        self.clips = 0
         self.context = SessionContext(
             enabled=config.session_context, min_confidence=config.session_context_min_confidence
         )
 
     def add(self, chunk: asr_pb2.AudioChunk) -> bool:
-        """Append a chunk; True when it ends the utterance. Refuses a clip past max_clip_s early."""
+        """Append a chunk; True when it ends the utterance. Refuses a clip past max_clip_s early.
+
+        A chunk with no audio and no end of utterance outside a clip is a keepalive: it starts nothing
+        (a live client may send one during a long silence, under `stream_idle_timeout_s`)."""
+        if not self.pending and not chunk.data and not chunk.end_of_utterance:
+            return False
         if not self.pending:
-            self._clip_id = chunk.clip_id
+            self.clips += 1
+            if self.clips > self._config.stream_max_clips:
+                raise StreamLimitError(f"stream: more than {self._config.stream_max_clips} clips, the most one "
+                                       "stream may carry (stream_max_clips); open a new one")
+            self._clip_id = checked_id("audio.clip_id", chunk.clip_id, self._config)
         self.pending = True
         self._buffer += chunk.data
-        self._vad = _convert.vad_stats(chunk) or self._vad
+        self._vad = checked_vad(_convert.vad_stats(chunk)) or self._vad
         assert self.format is not None
         seconds = len(self._buffer) / (2 * self.format.channels * self.format.sample_rate_hz)
         if seconds > self._config.max_clip_s:
@@ -156,7 +177,8 @@ class _Session:
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id: str, exc: AsrError) -> None:
     code = status_code_for(exc)
-    logger.info("%s request_id=%s outcome=%s error=%r", method, request_id, code.name, str(exc))
+    logger.info("%s request_id=%s outcome=%s error=%s", method, for_log(request_id), code.name,
+                for_log(str(exc), 400))
     await context.abort(code, str(exc))
 
 
@@ -165,8 +187,8 @@ def _log_result(method: str, request_id: str, result: RecognitionResult) -> None
         "%s request_id=%s clip_id=%s model_version=%s outcome=OK null_reason=%s audio_s=%.2f "
         "queue_ms=%.1f inference_ms=%.1f total_ms=%.1f over_budget=%s",
         method,
-        request_id,
-        result.clip_id or "-",
+        for_log(request_id),
+        for_log(result.clip_id) or "-",
         result.model.model_version,
         result.null_reason.name,
         result.audio.duration_s,

@@ -10,6 +10,7 @@ from asr_service.errors import (
     InvalidAudioError,
     OverloadedError,
     ProtocolError,
+    StreamLimitError,
     UnavailableError,
     UnknownModelError,
 )
@@ -22,6 +23,7 @@ STATUS_CODES: dict[type[AsrError], grpc.StatusCode] = {
     ClipTooLongError: grpc.StatusCode.OUT_OF_RANGE,
     UnknownModelError: grpc.StatusCode.NOT_FOUND,
     OverloadedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    StreamLimitError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 
