@@ -8,11 +8,12 @@ overwrite each other's result).
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import queue
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,11 +24,13 @@ from labeling._ls_client import LabelStudioSession
 from labeling._ls_tasks import META_KEY, annotation_record, fetch_users, lint_annotation, merge_lint_meta
 from labeling._review import after_resubmission, feedback_fields
 
-__all__ = ["WEBHOOK_ACTIONS", "WebhookConfig", "WebhookReceiver", "register_webhook"]
+__all__ = ["SECRET_HEADER", "WEBHOOK_ACTIONS", "WebhookConfig", "WebhookReceiver", "register_webhook"]
 
 logger = logging.getLogger(__name__)
 
 WEBHOOK_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+#: The header that carries the shared secret; Label Studio sends it with every call of the webhook.
+SECRET_HEADER = "X-Asr-Webhook-Secret"
 _MAX_BODY_BYTES = 20 * 1024 * 1024
 
 
@@ -38,6 +41,9 @@ class WebhookConfig:
     host: str = "127.0.0.1"
     port: int = 0
     drain_timeout_s: float = 10.0
+    # Calls without this value in SECRET_HEADER are refused (401); "" accepts any caller.
+    secret: str = field(default="", repr=False)
+    read_timeout_s: float = 10.0  # a body shorter than its Content-Length frees its thread after this
 
 
 class WebhookReceiver:
@@ -144,21 +150,42 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             server_version = "asr-labeling-webhook/1"
+            timeout = receiver.config.read_timeout_s
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                if receiver.config.secret and not hmac.compare_digest(
+                        self.headers.get(SECRET_HEADER, "").encode(), receiver.config.secret.encode()):
+                    self._answer(HTTPStatus.UNAUTHORIZED, {"error": f"missing or wrong {SECRET_HEADER} header"})
+                    return
+                declared = self.headers.get("Content-Length") or "0"
+                if not declared.isdigit():  # "-1" would read to the end of the stream, past the cap
+                    self._answer(HTTPStatus.BAD_REQUEST, {"error": "Content-Length must be a whole number"})
+                    return
+                length = int(declared)
                 if length > _MAX_BODY_BYTES:
                     self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": "payload too large"})
                     return
                 try:
-                    payload = json.loads(self.rfile.read(length) or b"{}")
+                    body = self.rfile.read(length)
+                except (TimeoutError, ConnectionError):
+                    self.close_connection = True
+                    return
+                if len(body) < length:
+                    self._answer(HTTPStatus.BAD_REQUEST, {"error": "body shorter than its Content-Length"})
+                    return
+                try:
+                    payload = json.loads(body or b"{}")
                 except (json.JSONDecodeError, UnicodeDecodeError):
                     self._answer(HTTPStatus.BAD_REQUEST, {"error": "body is not JSON"})
                     return
                 if not isinstance(payload, dict):
                     self._answer(HTTPStatus.BAD_REQUEST, {"error": "body is not a JSON object"})
                     return
-                self._answer(*receiver.handle_payload(payload))
+                try:
+                    status, answer = receiver.handle_payload(payload)
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a payload of the wrong shape
+                    status, answer = HTTPStatus.BAD_REQUEST, {"error": f"unexpected payload: {type(exc).__name__}"}
+                self._answer(status, answer)
 
             def do_GET(self) -> None:
                 self._answer(HTTPStatus.OK, {"status": "ok", "convention": receiver.linter.spec.label})
@@ -177,16 +204,20 @@ class WebhookReceiver:
         return Handler
 
 
-def register_webhook(session: LabelStudioSession, project_id: int, url: str) -> int:
-    """Register ``url`` for annotation events of the project (reusing an identical one); returns its id."""
+def register_webhook(session: LabelStudioSession, project_id: int, url: str, *, secret: str = "") -> int:
+    """Register ``url`` for annotation events of the project (reusing an identical one, with ``secret``
+    in `SECRET_HEADER`); returns its id."""
     session.check_project(project_id)
     hooks = session.client.webhooks
+    headers = {SECRET_HEADER: secret} if secret else {}
     for hook in session.call("list webhooks", hooks.list, project=str(project_id)):
         if hook.url == url and hook.project == project_id and hook.is_active:
+            if (hook.headers or {}) != headers:  # a restarted receiver has a new secret
+                session.call(f"update webhook {url}", hooks.update, int(hook.id), url=url, headers=headers)
             return int(hook.id)
     hook = session.call(
         f"register webhook {url} for project {project_id}", hooks.create,
         url=url, project=project_id, actions=list(WEBHOOK_ACTIONS), send_payload=True,
-        send_for_all_actions=False, is_active=True,
+        send_for_all_actions=False, is_active=True, headers=headers,
     )
     return int(hook.id)

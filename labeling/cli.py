@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -326,13 +327,20 @@ def _cmd_webhook(args: argparse.Namespace) -> int:
     spec: ConventionSpec = load_spec(args.spec)
     with _session(args) as session:
         session.check_project(args.project)
+        # Label Studio sends the secret with every call; without one, anyone who reaches the port could
+        # write into the project's tasks. Registered here: a fresh one each start, unless given.
+        secret = os.environ.get("ASR_WEBHOOK_SECRET") or ("" if args.no_register else secrets.token_urlsafe(24))
         try:
-            receiver = WebhookReceiver(WebhookConfig(host=args.host, port=args.port), Linter(spec), session)
+            receiver = WebhookReceiver(WebhookConfig(host=args.host, port=args.port, secret=secret), Linter(spec),
+                                       session)
         except OSError as exc:
             raise InputError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc} "
                              "(another program has the port? choose one with --port)") from None
+        if not secret:
+            print("warning: ASR_WEBHOOK_SECRET is not set: the receiver accepts calls from anyone who reaches it",
+                  file=sys.stderr)
         if not args.no_register:
-            hook_id = register_webhook(session, args.project, receiver.url)
+            hook_id = register_webhook(session, args.project, receiver.url, secret=secret)
             print(f"webhook {hook_id} registered for project {args.project}: {receiver.url}", file=sys.stderr)
         print(f"listening on {receiver.url} (Ctrl-C stops)", file=sys.stderr)
         with contextlib.suppress(KeyboardInterrupt):

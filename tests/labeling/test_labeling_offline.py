@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,7 @@ from labeling import (
 )
 from labeling._clips import local_files_url, read_clips, storage_dirs
 from labeling._ls_tasks import merge_lint_meta
+from labeling._webhook import SECRET_HEADER
 
 PACKAGE = Path(labeling.__file__).parent
 TOKEN = "f" * 40
@@ -106,6 +108,55 @@ def test_webhook_ignores_other_actions_and_rejects_garbage(receiver: WebhookRece
     assert _post(receiver.url, b'{"action": "PROJECT_UPDATED"}') == (200, {"ignored": "PROJECT_UPDATED"})
     assert _post(receiver.url, b"not json")[0] == 400
     assert _post(receiver.url, b'{"action": "ANNOTATION_CREATED"}')[0] == 400
+
+
+def _raw(port: int, request: bytes, wait_s: float = 5.0) -> bytes:
+    """Send bytes as they are (a client that lies about its body) and read the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as conn:
+        conn.sendall(request)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("body", [
+    b'{"action": "ANNOTATION_CREATED", "annotation": {"id": "x"}, "task": {"id": 1}}',
+    b'{"action": "ANNOTATION_CREATED", "annotation": {"id": 1, "result": "nope"}, "task": {"id": "t"}}',
+    b'{"action": "ANNOTATION_CREATED", "annotation": {"id": 1, "result": [1, 2]}, "task": {"id": 1}}',
+    b'{"action": "ANNOTATION_CREATED", "annotation": {"id": 1, "result": [{"type": "textarea", '
+    b'"from_name": "transcription", "value": "text"}]}, "task": {"id": 1}}',
+    b'{"action": "ANNOTATION_CREATED", "annotation": {"id": null}, "task": {}}',
+    b"[]", b'"text"', b"\xff\xfe",
+])
+def test_malformed_bodies_get_a_4xx_answer(receiver: WebhookReceiver, body: bytes) -> None:
+    assert 400 <= _post(receiver.url, body)[0] < 500
+
+
+def test_lying_content_lengths_are_refused_and_free_their_thread() -> None:
+    hook = WebhookReceiver(WebhookConfig(port=0, read_timeout_s=1.0), Linter(load_spec()), session=None)
+    hook.start()
+    try:
+        negative = _raw(hook.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}")
+        assert negative.startswith(b"HTTP/1.0 400")  # -1 once read to the end of the stream, past the cap
+        started = time.monotonic()
+        short = _raw(hook.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{}")
+        assert time.monotonic() - started < 4  # the read times out; the thread is not held for good
+        assert short == b"" or short.startswith(b"HTTP/1.0 400")
+    finally:
+        hook.stop()
+
+
+def test_a_secret_keeps_strangers_out() -> None:
+    hook = WebhookReceiver(WebhookConfig(port=0, secret="s3cret"), Linter(load_spec()), session=None)
+    hook.start()
+    try:
+        assert _post(hook.url, _payload("hello"))[0] == 401
+        request = urllib.request.Request(hook.url, data=_payload("hello"), headers={SECRET_HEADER: "s3cret"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        hook.stop()
 
 
 def test_merge_lint_meta_keeps_other_meta_and_other_annotations() -> None:

@@ -92,9 +92,10 @@ def imported(ls_session: LabelStudioSession, project: int, clips: Path) -> tuple
 
 @pytest.fixture(scope="module")
 def receiver(ls_session: LabelStudioSession, project: int) -> Iterator[WebhookReceiver]:
-    hook = WebhookReceiver(WebhookConfig(port=0), Linter(SPEC), ls_session)
+    secret = "test-only-webhook-secret"  # Label Studio must send it, or every call is refused (401)
+    hook = WebhookReceiver(WebhookConfig(port=0, secret=secret), Linter(SPEC), ls_session)
     hook.start()
-    register_webhook(ls_session, project, hook.url)
+    register_webhook(ls_session, project, hook.url, secret=secret)
     yield hook
     hook.stop()
 

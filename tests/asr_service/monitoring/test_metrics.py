@@ -165,6 +165,11 @@ def test_http_pages(monitored_server: Callable[..., BackgroundServer]) -> None:
     assert len(series["points"]) == 12 and series["budget_ms"] == 300.0 and series["model_version"] == "fake-1"
     assert http_get(port, "/nope")[0] == 404
     assert http_get(port, "/api/timeseries?span_s=x")[0] == 400
+    # not a number of seconds: a 400 answer, never a dropped connection (they once were: nan, inf)
+    for query in ("span_s=nan", "step_s=inf", "span_s=-5", "step_s=0", "span_s=1e400"):
+        assert http_get(port, f"/api/timeseries?{query}")[0] == 400, query
+    # a heavy query is cut to 600 points, so that polling it cannot starve inference
+    assert len(get_json(port, "/api/timeseries?span_s=1800&step_s=1")["points"]) == 600
 
 
 def test_nulls_on_clips_the_vad_called_speech_are_counted_apart(
