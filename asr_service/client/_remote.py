@@ -3,11 +3,13 @@ the client side; its results are the same `ClipResult`s the in-process transcrib
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -21,6 +23,8 @@ from asr_service.recognizer import Latency, NullReason, VadStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["AsrClient"]
+
+KEEPALIVE_S = 60.0  # a stream's empty chunk during a silence: well inside stream_idle_timeout_s (300 s)
 
 _NULL_REASONS = {reason.value: reason for reason in NullReason}
 
@@ -131,7 +135,8 @@ class AsrClient:
         return self.recognize(clip.to_bytes(), clip_id=clip_id or str(clip.index), vad_stats=clip_vad_stats(clip))
 
     def stream(
-        self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "", lockstep: bool = False
+        self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "", lockstep: bool = False,
+        keepalive_s: float = KEEPALIVE_S,
     ) -> Iterator[ClipResult]:
         """Send clips over one `StreamingRecognize` session, as chunks with end-of-utterance marks.
 
@@ -139,6 +144,9 @@ class AsrClient:
         chunk to its result. The server answers a session's clips one after another, so clips sent
         faster than they are transcribed wait behind each other; `lockstep` sends a clip only after
         the previous one's result, as a live source (whose clips are spaced by speech) would.
+
+        While `clips` gives nothing for `keepalive_s` (a live speaker's silence), an empty chunk keeps
+        the stream, which the server would close after its `stream_idle_timeout_s` (300 s by default).
         """
         marks: list[tuple[float, VadStats | None]] = []  # per clip sent: end-of-utterance time, its VAD stats
         answered = threading.Semaphore(0)
@@ -152,9 +160,14 @@ class AsrClient:
                 ),
             )
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
-            for n, clip in enumerate(clips):
-                if lockstep and n:
+            sent_clips = 0
+            for clip in _with_keepalives(clips, keepalive_s):
+                if clip is None:  # nothing said for keepalive_s
+                    yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk())
+                    continue
+                if lockstep and sent_clips:
                     answered.acquire()
+                sent_clips += 1
                 data = clip.to_bytes()
                 stats = clip_vad_stats(clip)
                 for i in range(0, max(len(data), 1), step):
@@ -191,3 +204,34 @@ class AsrClient:
         if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
             return ClientError(f"server {self.target}: unreachable ({details})", code=code.name)
         return ClientError(f"server {self.target}: {code.name}: {details}", code=code.name)
+
+_DONE = object()
+
+
+def _with_keepalives(clips: Iterable[vad.Clip], every_s: float) -> Iterator[vad.Clip | None]:
+    """`clips`, with None whenever the next one takes longer than `every_s` to come.
+
+    The clips are read on a thread of their own (a live source blocks until someone speaks); an error
+    there is raised here."""
+    box: queue.Queue[object] = queue.Queue(maxsize=4)
+
+    def read() -> None:
+        try:
+            for clip in clips:
+                box.put(clip)
+            box.put(_DONE)
+        except BaseException as exc:  # handed over to the consumer, raised there
+            box.put(exc)
+
+    threading.Thread(target=read, name="asr-stream-clips", daemon=True).start()
+    while True:
+        try:
+            item = box.get(timeout=every_s)
+        except queue.Empty:
+            yield None
+            continue
+        if item is _DONE:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield cast(vad.Clip, item)

@@ -16,8 +16,11 @@ import time
 from collections.abc import Iterator
 
 import grpc
+import numpy as np
 import pytest
 
+import vad
+from asr_service.client import AsrClient
 from asr_service.config import ServerConfig
 from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -180,3 +183,21 @@ def test_shutdown_counts_the_open_calls(caplog: pytest.LogCaptureFixture) -> Non
     channel.close()
     assert any("stopped: 3 call(s) open at shutdown (0 clip(s) in the engine)" in r.getMessage()
                for r in caplog.records)
+
+
+def test_the_client_keeps_a_silent_live_stream_open(server: BackgroundServer) -> None:
+    # A live source: a clip, a silence longer than the server's idle limit (1.5 s), another clip.
+    pcm = np.frombuffer(AUDIO, dtype=np.int16)
+    stats = vad.ClipStats(speech_ratio=0.8, pre_padding_ms=300, post_padding_ms=300, gain_db=0.0, split=False,
+                          rms_dbfs=-13.5, peak_dbfs=-10.5)
+
+    def live() -> Iterator[vad.Clip]:
+        for i in range(2):
+            if i:
+                time.sleep(3.0)
+            yield vad.Clip(index=i, pcm=pcm, start_s=4.0 * i, end_s=4.0 * i + 1, speech_start_s=4.0 * i,
+                           speech_end_s=4.0 * i + 1, stats=stats)
+
+    with AsrClient(server.target) as client:
+        texts = [r.text for r in client.stream(live(), lockstep=True, keepalive_s=0.5)]
+    assert texts == ["hello", "hello"]
