@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 import types
@@ -40,6 +41,7 @@ from typing import Any
 from asr_service.audio import ClipLimits
 from asr_service.engines.base import EngineOptions
 from asr_service.errors import ConfigError
+from asr_service.tls import CertificateFiles
 
 __all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "MonitoringOptions", "ServerConfig", "load_config"]
 
@@ -138,6 +140,12 @@ class ServerConfig:
     # words either way (bench/bench_vad_path.py --split tune; docs/vad-path.md): no clear gain.
     session_context: bool = False
     session_context_min_confidence: float = 0.5
+    # TLS on both ports from PEM files, read again when they change (asr_service/tls.py); with a client
+    # CA, mutual TLS. Without TLS the server listens only on loopback unless allow_plaintext_remote.
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    allow_plaintext_remote: bool = False
     # What a client may send (asr_service/server/_limits.py): ids, and streams that go quiet or run on.
     # A live client sends nothing between utterances, so the idle limit is a long pause, not a gap.
     max_id_chars: int = 128
@@ -176,6 +184,16 @@ class ServerConfig:
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(16 <= self.max_id_chars <= 4096, "max_id_chars", self.max_id_chars, "16..4096")
+        _check((self.tls_cert_file is None) == (self.tls_key_file is None), "tls_cert_file/tls_key_file",
+               (self.tls_cert_file, self.tls_key_file), "both set, or neither")
+        _check(self.tls_client_ca_file is None or self.tls_cert_file is not None, "tls_client_ca_file",
+               self.tls_client_ca_file, "unset, unless tls_cert_file and tls_key_file are set")
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+            path = getattr(self, name)
+            _check(path is None or os.path.isfile(path), name, path, "a readable PEM file")
+        _check(self.tls is not None or self.allow_plaintext_remote or _is_loopback(self.host), "host", self.host,
+               "a loopback address without TLS: set tls_cert_file and tls_key_file, or allow_plaintext_remote = "
+               "true when something in front (a mesh, a proxy) encrypts the traffic")
         _check(0 < self.stream_first_message_timeout_s <= 3600, "stream_first_message_timeout_s",
                self.stream_first_message_timeout_s, "(0, 3600] s")
         _check(0 < self.stream_idle_timeout_s <= 86_400, "stream_idle_timeout_s", self.stream_idle_timeout_s,
@@ -191,6 +209,13 @@ class ServerConfig:
         )
 
     @property
+    def tls(self) -> CertificateFiles | None:
+        """The TLS certificate files, or None for plain text."""
+        if self.tls_cert_file is None or self.tls_key_file is None:
+            return None
+        return CertificateFiles(cert=self.tls_cert_file, key=self.tls_key_file, client_ca=self.tls_client_ca_file)
+
+    @property
     def max_message_bytes(self) -> int:
         """The largest request message worth receiving: a whole clip of `max_clip_s` at the highest
         accepted rate and channel count in LINEAR16, plus room for the rest of the message."""
@@ -202,6 +227,15 @@ class ServerConfig:
         return ClipLimits(
             accepted_rates_hz=self.sample_rates_hz, max_channels=self.max_channels, max_clip_s=self.max_clip_s
         )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:

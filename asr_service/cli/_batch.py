@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from asr_service.cli._common import add_server_flags, add_vad_flags, fail, vad_options
+from asr_service.cli._common import add_client_tls_flags, add_server_flags, add_vad_flags, fail, vad_options
 from asr_service.cli._eval import make_transcriber
 from asr_service.errors import AsrError
 
@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("source", metavar="MANIFEST|DIR")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
     parser.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
+    add_client_tls_flags(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_vad_flags(parser)
     add_server_flags(parser)

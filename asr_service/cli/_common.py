@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TypedDict
 
 import vad
 from asr_service.config import DEFAULT_BUDGET_MS, ServerConfig, load_config
@@ -40,6 +41,27 @@ def vad_options(args: argparse.Namespace) -> vad.VadOptions:
         max_clip_s=args.max_clip_s,
         normalize_dbfs=args.normalize_dbfs,
     )
+
+
+class ClientTLS(TypedDict):
+    """`AsrClient`'s TLS keyword arguments."""
+
+    tls_ca_file: str | None
+    tls_cert_file: str | None
+    tls_key_file: str | None
+
+
+def add_client_tls_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """TLS towards --server: the CA that signed its certificate, and this client's own for mutual TLS."""
+    parser.add_argument("--tls-ca", metavar="FILE", help="with --server: speak TLS, trusting this CA (PEM)")
+    parser.add_argument("--tls-cert", metavar="FILE", help="with --server: this client's certificate (mutual TLS)")
+    parser.add_argument("--tls-key", metavar="FILE", help="with --server: the key of --tls-cert")
+
+
+def client_tls(args: argparse.Namespace) -> ClientTLS:
+    """`AsrClient` keyword arguments from the TLS flags."""
+    return {"tls_ca_file": getattr(args, "tls_ca", None), "tls_cert_file": getattr(args, "tls_cert", None),
+            "tls_key_file": getattr(args, "tls_key", None)}
 
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,15 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
+from asr_service.cli._common import (
+    add_client_tls_flags,
+    add_server_flags,
+    add_vad_flags,
+    client_tls,
+    config_from_args,
+    fail,
+    vad_options,
+)
 from asr_service.client import LocalTranscriber, Transcriber
 from asr_service.errors import AsrError
 from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
@@ -40,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("paths", nargs="+", metavar="MANIFEST | compare A B", help=argparse.SUPPRESS)
     run = parser.add_argument_group("evaluation")
     run.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
+    add_client_tls_flags(run)
     run.add_argument("--out", metavar="DIR", help="where results.json, report.html and the plots go (required)")
     run.add_argument("--since", metavar="AGE", help="only rows recorded in the last AGE (90d, 12w, 36h)")
     run.add_argument("--from", dest="date_from", metavar="DATE", help="only rows recorded on or after DATE")
@@ -101,7 +110,7 @@ def make_transcriber(args: argparse.Namespace) -> ChosenTranscriber:
     if args.server:
         from asr_service.client import AsrClient  # gRPC loads only for a run through a server
 
-        client = AsrClient(args.server, timeout_s=120.0)
+        client = AsrClient(args.server, timeout_s=120.0, **client_tls(args))
         client.wait_ready(timeout_s=30.0)
         budget_ms = args.budget_ms or client.list_models().limits.budget_ms
         return ChosenTranscriber(transcriber=client, workers=max(1, args.workers or 1), budget_ms=budget_ms,

@@ -19,7 +19,16 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import vad
-from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
+from asr_service.cli._common import (
+    ClientTLS,
+    add_client_tls_flags,
+    add_server_flags,
+    add_vad_flags,
+    client_tls,
+    config_from_args,
+    fail,
+    vad_options,
+)
 from asr_service.cli._transcribe import print_result
 from asr_service.errors import AsrError, ConfigError
 
@@ -42,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(sounddevice) and PortAudio (Debian: libportaudio2); --play needs neither.",
     )
     parser.add_argument("--server", metavar="HOST:PORT", help="send clips to this server (default: in-process)")
+    add_client_tls_flags(parser)
     parser.add_argument("--device", metavar="N|NAME", help="input device index or part of its name "
                         "(default: the system's default input; see --list-devices)")
     parser.add_argument("--list-devices", action="store_true", help="list the input devices and exit")
@@ -70,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     try:
         transcriber: AsrClient | LocalTranscriber = (
-            _remote(args.server) if args.server else LocalTranscriber(config_from_args(args))
+            _remote(args.server, client_tls(args)) if args.server else LocalTranscriber(config_from_args(args))
         )
     except (ValueError, ConfigError) as exc:
         return fail(str(exc), 2)
@@ -104,10 +114,10 @@ def _device(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.strip().isdigit() else value
 
 
-def _remote(target: str) -> AsrClient:
+def _remote(target: str, tls: ClientTLS) -> AsrClient:
     from asr_service.client import AsrClient
 
-    client = AsrClient(target)
+    client = AsrClient(target, **tls)
     try:
         client.wait_ready(timeout_s=_READY_TIMEOUT_S)
     except AsrError:

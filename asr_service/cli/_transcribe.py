@@ -10,7 +10,15 @@ from collections.abc import Iterator
 from typing import TextIO
 
 import vad
-from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, vad_options
+from asr_service.cli._common import (
+    add_client_tls_flags,
+    add_server_flags,
+    add_vad_flags,
+    client_tls,
+    config_from_args,
+    fail,
+    vad_options,
+)
 from asr_service.client import ClipResult, LocalTranscriber, Transcriber
 from asr_service.errors import AsrError
 
@@ -27,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio file(s), or - for raw PCM on stdin")
     parser.add_argument("--server", metavar="HOST:PORT", help="send clips to this server (default: in-process)")
+    add_client_tls_flags(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
     parser.add_argument("--stream", action="store_true", help="use one StreamingRecognize session per file")
     parser.add_argument("--rate", type=int, default=16_000, help="sample rate of PCM on stdin (default 16000)")
@@ -109,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = vad_options(args)
         transcriber: Transcriber = (
-            AsrClient(args.server) if args.server else LocalTranscriber(config_from_args(args))
+            AsrClient(args.server, **client_tls(args)) if args.server else LocalTranscriber(config_from_args(args))
         )
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2)

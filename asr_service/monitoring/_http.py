@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asr_service.errors import ConfigError
 from asr_service.monitoring._dashboard import DASHBOARD_HTML
+from asr_service.tls import CertificateFiles, ReloadingSSLContext
 
 if TYPE_CHECKING:
     from asr_service.monitoring._monitor import Monitor
@@ -35,12 +37,14 @@ _SERIES_LOCK = threading.Lock()
 class MonitoringHttpServer:
     """HTTP beside gRPC, over one monitor."""
 
-    def __init__(self, monitor: Monitor, host: str, port: int) -> None:
+    def __init__(self, monitor: Monitor, host: str, port: int, *, tls: CertificateFiles | None = None) -> None:
         handler = type("Handler", (_Handler,), {"monitor": monitor})
         try:
-            self._server = ThreadingHTTPServer((host, port), handler)
+            self._server = (_TLSServer((host, port), handler, ReloadingSSLContext(tls)) if tls is not None
+                            else ThreadingHTTPServer((host, port), handler))
         except OSError as exc:
             raise ConfigError(f"http_port: cannot listen on {host}:{port} ({exc.strerror})") from exc
+        self.scheme = "https" if tls is not None else "http"
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread: threading.Thread | None = None
@@ -49,7 +53,7 @@ class MonitoringHttpServer:
         """Serve in a background thread."""
         self._thread = threading.Thread(target=self._server.serve_forever, name="asr-http", daemon=True)
         self._thread.start()
-        logger.info("monitoring on http://%s:%d/ (metrics at /metrics)", *self._server.server_address[:2])
+        logger.info("monitoring on %s://%s:%d/ (metrics at /metrics)", self.scheme, *self._server.server_address[:2])
 
     def stop(self) -> None:
         """Stop serving and close the port."""
@@ -58,6 +62,24 @@ class MonitoringHttpServer:
             self._thread.join(5)
             self._thread = None
         self._server.server_close()
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """HTTPS: each accepted connection wrapped with the current context; the handshake happens in the
+    connection's own thread (a slow or plain-text client does not hold the accept loop)."""
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 context: ReloadingSSLContext) -> None:
+        self._context = context
+        super().__init__(address, handler)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, address = super().get_request()
+        return self._context.current().wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # a failed handshake (a plain-text client, no client certificate): one line, not a traceback
+        logger.info("HTTPS connection from %s refused", client_address[0] if client_address else "?")
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -67,7 +67,8 @@ class Monitor:
             server_load=self.load.value, resident_memory_bytes=resident_memory_bytes,
             budget_s=config.budget_ms / 1000.0))
         ProcessCollector(registry=self.registry)
-        self.http = MonitoringHttpServer(self, config.host, config.http_port) if config.http_port is not None else None
+        self.http = (MonitoringHttpServer(self, config.host, config.http_port, tls=config.tls)
+                     if config.http_port is not None else None)
 
     def _add_drift(self, baseline: Baseline) -> None:
         settings = self.config.monitoring

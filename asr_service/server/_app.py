@@ -28,6 +28,7 @@ from asr_service.router import ModelRouter
 from asr_service.server._decode_guard import DecodeGuard
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._servicer import RecognizerServicer
+from asr_service.server._tls import grpc_server_credentials
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "AsrServer", "create_server", "serve"]
@@ -87,8 +88,12 @@ class AsrServer:
 
     def _bind(self) -> int:
         address = f"{self.config.host}:{self.config.port}"
+        tls = self.config.tls
         try:
-            port = int(self._server.add_insecure_port(address))
+            if tls is not None:
+                port = int(self._server.add_secure_port(address, grpc_server_credentials(tls)))
+            else:
+                port = int(self._server.add_insecure_port(address))
         except RuntimeError as exc:
             raise ConfigError(f"host/port: cannot listen on {address} ({exc})") from exc
         if port == 0:
