@@ -146,6 +146,8 @@ class ServerConfig:
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     allow_plaintext_remote: bool = False
+    # Bearer tokens with scopes (asr_service/auth.py): unset, anyone who reaches the port is served.
+    auth_tokens_file: str | None = None
     # What a client may send (asr_service/server/_limits.py): ids, and streams that go quiet or run on.
     # A live client sends nothing between utterances, so the idle limit is a long pause, not a gap.
     max_id_chars: int = 128
@@ -188,9 +190,9 @@ class ServerConfig:
                (self.tls_cert_file, self.tls_key_file), "both set, or neither")
         _check(self.tls_client_ca_file is None or self.tls_cert_file is not None, "tls_client_ca_file",
                self.tls_client_ca_file, "unset, unless tls_cert_file and tls_key_file are set")
-        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file"):
+        for name in ("tls_cert_file", "tls_key_file", "tls_client_ca_file", "auth_tokens_file"):
             path = getattr(self, name)
-            _check(path is None or os.path.isfile(path), name, path, "a readable PEM file")
+            _check(path is None or os.path.isfile(path), name, path, "a readable file")
         _check(self.tls is not None or self.allow_plaintext_remote or _is_loopback(self.host), "host", self.host,
                "a loopback address without TLS: set tls_cert_file and tls_key_file, or allow_plaintext_remote = "
                "true when something in front (a mesh, a proxy) encrypts the traffic")

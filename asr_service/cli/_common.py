@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import TypedDict
 
@@ -44,11 +45,12 @@ def vad_options(args: argparse.Namespace) -> vad.VadOptions:
 
 
 class ClientTLS(TypedDict):
-    """`AsrClient`'s TLS keyword arguments."""
+    """`AsrClient`'s keyword arguments for TLS and the token."""
 
     tls_ca_file: str | None
     tls_cert_file: str | None
     tls_key_file: str | None
+    token: str | None
 
 
 def add_client_tls_flags(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -59,9 +61,10 @@ def add_client_tls_flags(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def client_tls(args: argparse.Namespace) -> ClientTLS:
-    """`AsrClient` keyword arguments from the TLS flags."""
+    """`AsrClient` keyword arguments from the TLS flags, and the token from ASR_TOKEN (a secret stays off
+    the command line, where `ps` would show it)."""
     return {"tls_ca_file": getattr(args, "tls_ca", None), "tls_cert_file": getattr(args, "tls_cert", None),
-            "tls_key_file": getattr(args, "tls_key", None)}
+            "tls_key_file": getattr(args, "tls_key", None), "token": os.environ.get("ASR_TOKEN") or None}
 
 
 def add_server_flags(parser: argparse.ArgumentParser) -> None:

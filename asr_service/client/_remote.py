@@ -68,13 +68,14 @@ class AsrClient:
 
     def __init__(
         self, target: str, *, timeout_s: float = 30.0, tls_ca_file: str | None = None,
-        tls_cert_file: str | None = None, tls_key_file: str | None = None,
+        tls_cert_file: str | None = None, tls_key_file: str | None = None, token: str | None = None,
     ) -> None:
         """`tls_ca_file` speaks TLS to a server whose certificate that CA signed (the system's CAs when
         it is "" with TLS wanted: pass `tls_ca_file=""`); `tls_cert_file`/`tls_key_file` are this
-        client's certificate for mutual TLS."""
+        client's certificate for mutual TLS; `token` is sent as `authorization: Bearer <token>`."""
         self.target = target
         self.timeout_s = timeout_s
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         if tls_ca_file is None and tls_cert_file is None:
             self._channel = grpc.insecure_channel(target)
         else:
@@ -134,7 +135,7 @@ class AsrClient:
         )
         sent = time.perf_counter()
         try:
-            reply = self._stub.Recognize(request, timeout=self.timeout_s)
+            reply = self._stub.Recognize(request, timeout=self.timeout_s, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
         return _result(reply.result, vad_stats=vad_stats, round_trip_ms=(time.perf_counter() - sent) * 1000.0)
@@ -189,7 +190,7 @@ class AsrClient:
                     ))
 
         try:
-            for reply in self._stub.StreamingRecognize(requests(), timeout=None):
+            for reply in self._stub.StreamingRecognize(requests(), timeout=None, metadata=self._metadata):
                 done = time.perf_counter()
                 sent, stats = marks.pop(0) if marks else (done, None)  # in clip order, one per clip sent
                 answered.release()
@@ -201,7 +202,7 @@ class AsrClient:
         """The served models and the server's limits."""
         try:
             reply: asr_pb2.ListModelsResponse = self._stub.ListModels(
-                asr_pb2.ListModelsRequest(), timeout=self.timeout_s
+                asr_pb2.ListModelsRequest(), timeout=self.timeout_s, metadata=self._metadata
             )
         except grpc.RpcError as exc:
             raise self._error(exc) from exc

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from asr_service.auth import TokenFile
 from asr_service.errors import ConfigError
 from asr_service.monitoring._dashboard import DASHBOARD_HTML
 from asr_service.tls import CertificateFiles, ReloadingSSLContext
@@ -37,8 +38,9 @@ _SERIES_LOCK = threading.Lock()
 class MonitoringHttpServer:
     """HTTP beside gRPC, over one monitor."""
 
-    def __init__(self, monitor: Monitor, host: str, port: int, *, tls: CertificateFiles | None = None) -> None:
-        handler = type("Handler", (_Handler,), {"monitor": monitor})
+    def __init__(self, monitor: Monitor, host: str, port: int, *, tls: CertificateFiles | None = None,
+                 tokens: TokenFile | None = None) -> None:
+        handler = type("Handler", (_Handler,), {"monitor": monitor, "tokens": tokens})
         try:
             self._server = (_TLSServer((host, port), handler, ReloadingSSLContext(tls)) if tls is not None
                             else ThreadingHTTPServer((host, port), handler))
@@ -84,6 +86,7 @@ class _TLSServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     monitor: Monitor
+    tokens: TokenFile | None  # None: no tokens asked
     server_version = "asr-monitoring"
 
     timeout = 10  # a client that stops sending mid-request frees its thread after this long
@@ -100,6 +103,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _get(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
+        if self.tokens is not None and url.path != "/healthz":  # health stays open for probes
+            decision = self.tokens.check(self.headers.get("Authorization"), "metrics")
+            if not decision.allowed:
+                self._json({"error": decision.reason}, status=401 if decision.client is None else 403)
+                return
         if url.path == "/metrics":
             self._send(200, generate_latest(self.monitor.registry), CONTENT_TYPE_LATEST)
         elif url.path in ("/", "/index.html"):
@@ -130,11 +138,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json({"error": f"no such page: {url.path}",
                         "pages": ["/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift"]}, status=404)
 
+    def _send_auth_header(self, status: int) -> None:
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="asr"')
+
     def _json(self, data: Any, status: int = 200) -> None:
         self._send(status, json.dumps(data, allow_nan=False, default=_jsonable).encode("utf-8"), "application/json")
 
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
+        self._send_auth_header(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")

@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 
+from asr_service.auth import TokenFile
 from asr_service.config import ServerConfig
 from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, default_rules
 from asr_service.monitoring._baseline import Baseline
@@ -67,7 +68,9 @@ class Monitor:
             server_load=self.load.value, resident_memory_bytes=resident_memory_bytes,
             budget_s=config.budget_ms / 1000.0))
         ProcessCollector(registry=self.registry)
-        self.http = (MonitoringHttpServer(self, config.host, config.http_port, tls=config.tls)
+        # one token file for both ports (read again when it changes)
+        self.tokens = TokenFile(config.auth_tokens_file) if config.auth_tokens_file else None
+        self.http = (MonitoringHttpServer(self, config.host, config.http_port, tls=config.tls, tokens=self.tokens)
                      if config.http_port is not None else None)
 
     def _add_drift(self, baseline: Baseline) -> None:

@@ -25,6 +25,7 @@ from asr_service.errors import ConfigError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
 from asr_service.router import ModelRouter
+from asr_service.server._auth import AuthInterceptor
 from asr_service.server._decode_guard import DecodeGuard
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._servicer import RecognizerServicer
@@ -58,9 +59,12 @@ class AsrServer:
         self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
         self.monitor.attach(self.router.recognizers)
         self._calls = MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)
+        guards: list[grpc.aio.ServerInterceptor] = [DecodeGuard((SERVICE_NAME,))]
+        if self.monitor.tokens is not None:
+            guards.insert(0, AuthInterceptor(self.monitor.tokens, {SERVICE_NAME: "recognize"}, self.monitor.registry))
         self._server = grpc.aio.server(
-            # metrics outermost, so that the guard's INVALID_ARGUMENT answers are counted too
-            interceptors=[self._calls, DecodeGuard((SERVICE_NAME,))],
+            # metrics outermost, so that refusals (a bad token, bytes that do not parse) are counted too
+            interceptors=[self._calls, *guards],
             options=[
                 # a message larger than a whole clip of max_clip_s is refused before it is read in full
                 ("grpc.max_receive_message_length", config.max_message_bytes),
