@@ -123,7 +123,7 @@ def test_no_plain_text_on_a_remote_address_unless_asked(ca: Authority) -> None:
     assert ServerConfig(host="0.0.0.0", tls_cert_file=str(leaf.cert), tls_key_file=str(leaf.key)).tls is not None
     with pytest.raises(ConfigError, match="both set, or neither"):
         load_config(env={"ASR_TLS_CERT_FILE": str(leaf.cert)})
-    with pytest.raises(ConfigError, match="tls_cert_file: .*a readable file"):
+    with pytest.raises(ConfigError, match=r"tls_cert_file: .*a readable file"):
         load_config(env={"ASR_TLS_CERT_FILE": "/no/such.pem", "ASR_TLS_KEY_FILE": str(leaf.key)})
 
 
