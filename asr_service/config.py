@@ -148,6 +148,10 @@ class ServerConfig:
     allow_plaintext_remote: bool = False
     # Bearer tokens with scopes (asr_service/auth.py): unset, anyone who reaches the port is served.
     auth_tokens_file: str | None = None
+    # Per client, when tokens name the clients (asr_service/server/_quotas.py): clips in flight (0: half
+    # of max_concurrent_requests) and clips a second (0: no limit).
+    client_max_concurrent: int = 0
+    client_max_clips_per_s: float = 0.0
     # What a client may send (asr_service/server/_limits.py): ids, and streams that go quiet or run on.
     # A live client sends nothing between utterances, so the idle limit is a long pause, not a gap.
     max_id_chars: int = 128
@@ -186,6 +190,10 @@ class ServerConfig:
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(16 <= self.max_id_chars <= 4096, "max_id_chars", self.max_id_chars, "16..4096")
+        _check(0 <= self.client_max_concurrent <= self.max_concurrent_requests, "client_max_concurrent",
+               self.client_max_concurrent, f"0..max_concurrent_requests ({self.max_concurrent_requests})")
+        _check(0 <= self.client_max_clips_per_s <= 100_000, "client_max_clips_per_s", self.client_max_clips_per_s,
+               "0..100000 (0: no limit)")
         _check((self.tls_cert_file is None) == (self.tls_key_file is None), "tls_cert_file/tls_key_file",
                (self.tls_cert_file, self.tls_key_file), "both set, or neither")
         _check(self.tls_client_ca_file is None or self.tls_cert_file is not None, "tls_client_ca_file",
@@ -209,6 +217,11 @@ class ServerConfig:
             self.log_level,
             "DEBUG, INFO, WARNING or ERROR",
         )
+
+    @property
+    def client_concurrency(self) -> int:
+        """Clips one client may have in flight: `client_max_concurrent`, or half the server's."""
+        return self.client_max_concurrent or max(1, self.max_concurrent_requests // 2)
 
     @property
     def tls(self) -> CertificateFiles | None:

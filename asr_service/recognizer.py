@@ -161,6 +161,12 @@ class Recognizer:
         )
         self._in_flight = 0
         self._closed = False
+        self._mean_inference_ms: float | None = None  # exponentially weighted, over the last ~20 clips
+
+    @property
+    def mean_inference_ms(self) -> float | None:
+        """Recent clips' inference time (an exponential average), None before the first clip."""
+        return self._mean_inference_ms
 
     @property
     def info(self) -> EngineInfo:
@@ -218,6 +224,10 @@ class Recognizer:
             reason = self._null_reason(done)
             transcription = done
         total_ms = (time.perf_counter() - received_at) * 1000.0
+        if transcription is not None:
+            ms = inference_s * 1000.0
+            previous = self._mean_inference_ms
+            self._mean_inference_ms = ms if previous is None else previous + 0.05 * (ms - previous)
         text = transcription.text if transcription and reason is NullReason.NONE else ""
         return RecognitionResult(
             clip_id=clip_id,

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import time
+from typing import Any, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -28,6 +29,7 @@ from asr_service.router import ModelRouter
 from asr_service.server._auth import AuthInterceptor
 from asr_service.server._decode_guard import DecodeGuard
 from asr_service.server._interceptor import MetricsInterceptor
+from asr_service.server._quotas import ClientQuotas
 from asr_service.server._servicer import RecognizerServicer
 from asr_service.server._tls import grpc_server_credentials
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -82,13 +84,28 @@ class AsrServer:
                                     ("limit",), registry=self.monitor.registry)
         servicer = RecognizerServicer(config, self.router.resolve, self.router.recognizers,
                                       pitch=self.monitor.drift is not None,
-                                      on_stream_cut=lambda why: self._streams_cut.labels(_limit_name(why)).inc())
+                                      on_stream_cut=lambda why: self._streams_cut.labels(_limit_name(why)).inc(),
+                                      identify=self._client_name if self.monitor.tokens is not None else None,
+                                      quotas=ClientQuotas(config.client_concurrency, config.client_max_clips_per_s,
+                                                          retry_hint_ms=self._retry_hint_ms))
         asr_pb2_grpc.add_RecognizerServicer_to_server(servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
         self.port = self._bind()
+
+    def _client_name(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+        """The client's name, from its token (the auth interceptor has let the call through)."""
+        assert self.monitor.tokens is not None
+        metadata = dict(context.invocation_metadata() or ())
+        return self.monitor.tokens.check(cast(str | None, metadata.get("authorization")), "recognize").client
+
+    def _retry_hint_ms(self) -> int:
+        """About when a slot frees up: the mean inference time of recent clips (the budget before any)."""
+        recognizer = self.router.primary
+        recent = recognizer.mean_inference_ms if recognizer is not None else None
+        return max(1, round(recent if recent else self.config.budget_ms))
 
     def _bind(self) -> int:
         address = f"{self.config.host}:{self.config.port}"

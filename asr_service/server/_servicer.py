@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext
 from asr_service.server import _convert
 from asr_service.server._decode_guard import Undecodable
 from asr_service.server._limits import checked_id, checked_vad, for_log, limited_stream
+from asr_service.server._quotas import ClientQuotas, QuotaExceeded
 from asr_service.server._status import status_code_for
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
@@ -35,12 +37,16 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     def __init__(
         self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers, *, pitch: bool = False,
         on_stream_cut: Callable[[str], object] | None = None,
+        identify: Callable[[grpc.aio.ServicerContext[Any, Any]], str | None] | None = None,
+        quotas: ClientQuotas | None = None,
     ) -> None:
         self._config = config
         self._resolve = resolve
         self._recognizers = recognizers
         self._pitch = pitch  # estimate each clip's pitch: only drift detection reads it
         self._on_stream_cut = on_stream_cut  # a stream cut by a limit, with the limit's name
+        self._identify = identify  # the client's name (from its token), or None: no per-client quota
+        self._quotas = quotas
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -57,12 +63,13 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             clip = decode_clip(
                 request.audio, _convert.audio_format(request.config), self._config.clip_limits, pitch=self._pitch
             )
-            result = await recognizer.recognize(
-                clip,
-                clip_id=checked_id("clip_id", request.clip_id, self._config),
-                received_at=received_at,
-                vad=checked_vad(_convert.vad_stats(request)),
-            )
+            with self._quota(context):
+                result = await recognizer.recognize(
+                    clip,
+                    clip_id=checked_id("clip_id", request.clip_id, self._config),
+                    received_at=received_at,
+                    vad=checked_vad(_convert.vad_stats(request)),
+                )
         except AsrError as exc:
             await _abort(context, "Recognize", request_id, exc)
             raise  # unreachable: abort raises
@@ -86,13 +93,24 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 if request.WhichOneof("payload") != "audio":
                     raise ProtocolError("config: sent twice; only the first message carries config")
                 if session.add(request.audio):
-                    yield await self._finish_clip(session, recognizer)
+                    with self._quota(context):
+                        reply = await self._finish_clip(session, recognizer)
+                    yield reply
             if recognizer is not None and session.pending:
-                yield await self._finish_clip(session, recognizer)
+                with self._quota(context):
+                    reply = await self._finish_clip(session, recognizer)
+                yield reply
         except AsrError as exc:
             if isinstance(exc, StreamLimitError) and self._on_stream_cut is not None:
                 self._on_stream_cut(str(exc).partition(";")[0])
             await _abort(context, "StreamingRecognize", session.request_id or "-", exc)
+
+    def _quota(self, context: grpc.aio.ServicerContext[Any, Any]) -> AbstractContextManager[None]:
+        """One of the client's slots for a clip (nothing to hold when clients are not named)."""
+        client = self._identify(context) if self._identify is not None else None
+        if client is None or self._quotas is None:
+            return nullcontext()
+        return self._quotas.admit(client)
 
     def _open(self, session: _Session, request: asr_pb2.StreamingRecognizeRequest) -> Recognizer:
         session.request_id = checked_id("request_id", request.request_id, self._config) or uuid.uuid4().hex
@@ -177,6 +195,8 @@ class _Session:
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id: str, exc: AsrError) -> None:
     code = status_code_for(exc)
+    if isinstance(exc, QuotaExceeded):
+        context.set_trailing_metadata((("retry-after-ms", str(exc.retry_after_ms)),))
     logger.info("%s request_id=%s outcome=%s error=%s", method, for_log(request_id), code.name,
                 for_log(str(exc), 400))
     await context.abort(code, str(exc))
