@@ -126,6 +126,10 @@ class ServerConfig:
     # Admission control: requests being transcribed or waiting for a worker. Past it, new
     # requests get RESOURCE_EXHAUSTED at once instead of queueing into a blown budget.
     max_concurrent_requests: int = 8
+    # ... and, with "budget", a clip that would be answered later than budget_ms x admission_headroom
+    # (its wait behind the clips in flight, from the recent inference time) is refused at once too.
+    admission: str = "budget"
+    admission_headroom: float = 1.0
     budget_ms: float = DEFAULT_BUDGET_MS
     # Clips whose RMS is below this are not sent to the model (null_reason TOO_QUIET).
     volume_floor_dbfs: float = -60.0
@@ -183,6 +187,8 @@ class ServerConfig:
         # finite, and in reach: `inf` would turn the budget and the drain into "never" (a server that
         # ignores SIGTERM until it is killed)
         _check(0 < self.budget_ms <= 60_000, "budget_ms", self.budget_ms, "(0, 60000] ms")
+        _check(self.admission in ("budget", "count"), "admission", self.admission, "'budget' or 'count'")
+        _check(0.1 <= self.admission_headroom <= 10, "admission_headroom", self.admission_headroom, "0.1..10")
         _check(-150 <= self.volume_floor_dbfs <= 0, "volume_floor_dbfs", self.volume_floor_dbfs, "-150..0")
         _check(0 <= self.drain_timeout_s <= 3600, "drain_timeout_s", self.drain_timeout_s, "0..3600 s")
         _check(0 <= self.session_context_min_confidence <= 1, "session_context_min_confidence",

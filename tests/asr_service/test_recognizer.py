@@ -10,6 +10,7 @@ import pytest
 
 from asr_service.audio import AudioFormat, ClipLimits, decode_clip
 from asr_service.config import ServerConfig
+from asr_service.engines import EngineOptions
 from asr_service.recognizer import NullReason, RecognitionResult, Recognizer, VadStats
 from tests.fakes import FakeEngine, tone_bytes
 
@@ -69,3 +70,27 @@ def test_vad_stats_pass_through_and_their_absence_stays_none() -> None:
     stats = VadStats(speech_ratio=0.64, pre_padding_ms=300, post_padding_ms=240, gain_db=3.5)
     assert recognize(FakeEngine(), tone(1.0, -25.0), vad=stats).vad == stats
     assert recognize(FakeEngine(), tone(1.0, -25.0)).vad is None
+
+
+def test_admission_follows_the_budget() -> None:
+    # One worker, 100 ms a clip, a 350 ms budget: a clip behind one running and one waiting would be
+    # answered in about 300 ms (admitted); behind one running and two waiting, 400 ms (refused now).
+    def run(admission: str) -> list[str]:
+        config = ServerConfig(engine=EngineOptions(num_workers=1, cpu_threads=1), admission=admission,
+                              budget_ms=350.0)
+        recognizer = Recognizer(FakeEngine(delay_s=0.1), config)
+        clip = decode_clip(tone(1.0, -20.0), AudioFormat(sample_rate_hz=16_000), LIMITS)
+
+        async def go() -> list[str]:
+            await recognizer.recognize(clip, clip_id="warm", received_at=time.perf_counter())  # learns 100 ms
+            calls = [recognizer.recognize(clip, clip_id=str(i), received_at=time.perf_counter()) for i in range(4)]
+            outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            return ["ok" if isinstance(o, RecognitionResult) else type(o).__name__ for o in outcomes]
+
+        try:
+            return asyncio.run(go())
+        finally:
+            recognizer.close()
+
+    assert run("budget") == ["ok", "ok", "ok", "OverloadedError"]
+    assert run("count") == ["ok"] * 4  # the count limit (8) alone lets every one wait
