@@ -129,6 +129,9 @@ class AsrServer:
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load the model, then go SERVING."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if self.config.log_level.upper() == "DEBUG":  # the only level at which a transcript can be logged
+            logger.warning("log_level = DEBUG: the text of degenerate decodes is logged; transcripts and audio "
+                           "are logged at no other level")
         await self._server.start()
         await self.monitor.start()
         logger.info("listening on %s:%d; loading model %s", self.config.host, self.port, self.config.engine.model)
