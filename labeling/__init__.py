@@ -8,8 +8,9 @@ This package never imports ``protos``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from asr_service._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from labeling._agreement import AgreementReport, compute_agreement, error_rate
@@ -116,8 +117,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_getattr(__name__, _HOMES)

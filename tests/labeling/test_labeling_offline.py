@@ -51,7 +51,8 @@ def test_importing_labeling_loads_neither_protos_nor_the_server() -> None:
             "print(json.dumps(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
-    assert {m for m in loaded if m.split(".")[0] == "asr_service"} == {"asr_service", "asr_service.jsonl"}
+    assert {m for m in loaded if m.split(".")[0] == "asr_service"} == {"asr_service", "asr_service._lazy",
+                                                                      "asr_service.jsonl"}
     assert not {m.split(".")[0] for m in loaded} & {"grpc", "protos"}
 
 
