@@ -71,7 +71,8 @@ async def limited_stream(requests: AsyncIterator[_T], config: ServerConfig) -> A
             raise StreamLimitError(f"stream: open for {config.stream_max_duration_s:g} s, the most a stream may "
                                    "last (stream_max_duration_s); open a new one")
         try:
-            request = await asyncio.wait_for(anext(iterator), min(timeout, left))
+            async with asyncio.timeout(min(timeout, left)):  # no task per message, unlike wait_for
+                request = await anext(iterator)
         except StopAsyncIteration:
             return
         except TimeoutError:
