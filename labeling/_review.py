@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from labeling._ls_tasks import AnnotationRecord, TaskRecord
 from labeling._normalize import Normalizer
@@ -36,8 +36,6 @@ __all__ = [
 FEEDBACK_FIELDS = ("lint_status", "lint_errors", "lint_warnings", "review_status", "review_annotation",
                    "review_note", "feedback")
 _SHOWN_FINDINGS = 8
-
-Decision = Literal["accepted", "returned"]
 
 
 def initial_fields() -> dict[str, Any]:
