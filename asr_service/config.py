@@ -156,6 +156,9 @@ class ServerConfig:
     # of max_concurrent_requests) and clips a second (0: no limit).
     client_max_concurrent: int = 0
     client_max_clips_per_s: float = 0.0
+    # A connection that has not finished its HTTP/2 (and TLS) handshake by then is closed: raw sockets
+    # that say nothing hold a file descriptor each (gRPC's own default is 120 s).
+    connection_handshake_timeout_s: float = 10.0
     # What a client may send (asr_service/server/_limits.py): ids, and streams that go quiet or run on.
     # A live client sends nothing between utterances, so the idle limit is a long pause, not a gap.
     max_id_chars: int = 128
@@ -196,6 +199,8 @@ class ServerConfig:
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(16 <= self.max_id_chars <= 4096, "max_id_chars", self.max_id_chars, "16..4096")
+        _check(0.1 <= self.connection_handshake_timeout_s <= 600, "connection_handshake_timeout_s",
+               self.connection_handshake_timeout_s, "0.1..600 s")
         _check(0 <= self.client_max_concurrent <= self.max_concurrent_requests, "client_max_concurrent",
                self.client_max_concurrent, f"0..max_concurrent_requests ({self.max_concurrent_requests})")
         _check(0 <= self.client_max_clips_per_s <= 100_000, "client_max_clips_per_s", self.client_max_clips_per_s,

@@ -28,6 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from asr_service.server import serve
 
     limit_arenas(2)  # before the worker and gRPC threads start
+    _raise_open_files_limit()
     try:
         config = config_from_args(args, host=args.host, port=args.port, http_port=args.http_port,
                                   **{"monitoring.baseline_path": args.baseline})
@@ -36,3 +37,16 @@ def run(args: argparse.Namespace) -> int:
     except AsrError as exc:
         return fail(str(exc))
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Every connection is a file descriptor: the soft limit (often 1,024) up to the hard one, so that
+    a flood of connections meets the handshake timeout and the proxy's limits, not a full fd table."""
+    import contextlib
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        with contextlib.suppress(ValueError, OSError):  # not allowed here: keep the soft limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))

@@ -77,6 +77,7 @@ class AsrServer:
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.max_connection_idle_ms", int(config.stream_idle_timeout_s * 1000) + 60_000),
                 ("grpc.max_concurrent_streams", _MAX_STREAMS_PER_CONNECTION),
+                ("grpc.server_handshake_timeout_ms", int(config.connection_handshake_timeout_s * 1000)),
             ]
         )
         self._health = health.aio.HealthServicer()

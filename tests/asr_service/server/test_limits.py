@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -201,3 +202,23 @@ def test_the_client_keeps_a_silent_live_stream_open(server: BackgroundServer) ->
     with AsrClient(server.target) as client:
         texts = [r.text for r in client.stream(live(), lockstep=True, keepalive_s=0.5)]
     assert texts == ["hello", "hello"]
+
+
+def test_raw_connections_that_never_speak_are_closed() -> None:
+    # A socket that never sends the HTTP/2 preface holds a file descriptor; 20,000 of them once locked
+    # new clients out for a minute. They are closed after connection_handshake_timeout_s.
+    config = ServerConfig(port=0, shutdown_notice_s=0.0, connection_handshake_timeout_s=1.0)
+    running = BackgroundServer(config, engine_factory=lambda _: FakeEngine(text="hi")).start()
+    try:
+        socks = [socket.create_connection(("127.0.0.1", running.port)) for _ in range(20)]
+        started = time.monotonic()
+        for sock in socks:
+            sock.settimeout(10)
+            with sock:
+                while sock.recv(4096):  # the server's own preface, then the close
+                    pass
+        assert time.monotonic() - started < 5
+        with AsrClient(running.target) as client:  # and a real client is still served
+            assert client.recognize(AUDIO).text == "hi"
+    finally:
+        running.stop(1.0)
