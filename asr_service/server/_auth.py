@@ -11,6 +11,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter
 
 from asr_service.auth import TokenFile
+from asr_service.server._handlers import handler_like
 
 __all__ = ["AuthInterceptor"]
 
@@ -61,11 +62,4 @@ def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
         await context.abort(code, message)
         yield  # pragma: no cover  (abort raises)
 
-    make = {
-        (False, False): (grpc.unary_unary_rpc_method_handler, unary),
-        (False, True): (grpc.unary_stream_rpc_method_handler, stream),
-        (True, False): (grpc.stream_unary_rpc_method_handler, unary),
-        (True, True): (grpc.stream_stream_rpc_method_handler, stream),
-    }
-    factory, behavior = make[(handler.request_streaming, handler.response_streaming)]
-    return factory(behavior, handler.request_deserializer, handler.response_serializer)
+    return handler_like(handler, stream if handler.response_streaming else unary)

@@ -16,6 +16,8 @@ from typing import Any, TypeVar, cast
 import grpc
 from google.protobuf.message import DecodeError
 
+from asr_service.server._handlers import handler_like
+
 __all__ = ["DecodeGuard", "Undecodable"]
 
 _Req = TypeVar("_Req")
@@ -68,12 +70,4 @@ class DecodeGuard(grpc.aio.ServerInterceptor):
             return handler
         type_name = getattr(getattr(deserializer, "__self__", None), "DESCRIPTOR", None)
         name = type_name.full_name if type_name is not None else "request"
-        guarded = _guarded(deserializer, name)
-        kinds = {
-            (False, False): (grpc.unary_unary_rpc_method_handler, handler.unary_unary),
-            (False, True): (grpc.unary_stream_rpc_method_handler, handler.unary_stream),
-            (True, False): (grpc.stream_unary_rpc_method_handler, handler.stream_unary),
-            (True, True): (grpc.stream_stream_rpc_method_handler, handler.stream_stream),
-        }
-        make, behavior = kinds[(handler.request_streaming, handler.response_streaming)]
-        return make(behavior, guarded, handler.response_serializer)
+        return handler_like(handler, request_deserializer=_guarded(deserializer, name))

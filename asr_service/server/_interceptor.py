@@ -20,6 +20,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from asr_service.monitoring import LATENCY_BUCKETS_S, MODEL_LABELS
+from asr_service.server._handlers import behavior_of, handler_like
 
 __all__ = ["MetricsInterceptor"]
 
@@ -69,25 +70,14 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
     def _wrap(self, handler: Any, full_method: str) -> Any:
         service, _, method = full_method.lstrip("/").rpartition("/")
         call = _Call(self, service, method, handler.request_streaming, handler.response_streaming)
+        behavior = behavior_of(handler)
         if handler.response_streaming:
-            behavior = handler.stream_stream if handler.request_streaming else handler.unary_stream
             if not inspect.isasyncgenfunction(behavior):
                 return handler  # reader/writer-style or sync handlers: not used here, left unmeasured
-            wrapped_stream = call.wrap_stream(behavior)
-            if handler.request_streaming:
-                return grpc.stream_stream_rpc_method_handler(
-                    wrapped_stream, handler.request_deserializer, handler.response_serializer)
-            return grpc.unary_stream_rpc_method_handler(
-                wrapped_stream, handler.request_deserializer, handler.response_serializer)
-        behavior = handler.stream_unary if handler.request_streaming else handler.unary_unary
+            return handler_like(handler, call.wrap_stream(behavior))
         if not inspect.iscoroutinefunction(behavior):
             return handler
-        wrapped_unary = call.wrap_unary(behavior)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(
-                wrapped_unary, handler.request_deserializer, handler.response_serializer)
-        return grpc.unary_unary_rpc_method_handler(
-            wrapped_unary, handler.request_deserializer, handler.response_serializer)
+        return handler_like(handler, call.wrap_unary(behavior))
 
 
 class _Call:
