@@ -78,7 +78,7 @@ async def limited_stream(requests: AsyncIterator[_T], config: ServerConfig) -> A
         except TimeoutError:
             if time.monotonic() - started >= config.stream_max_duration_s:
                 continue  # reported at the top of the loop
-            if timeout == config.stream_first_message_timeout_s and not sent_any:
+            if not sent_any:
                 raise StreamLimitError(f"stream: no first message within {timeout:g} s "
                                        "(stream_first_message_timeout_s)") from None
             raise StreamLimitError(f"stream: no message for {timeout:g} s; the server closes quiet streams "

@@ -63,7 +63,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             clip = decode_clip(
                 request.audio, _convert.audio_format(request.config), self._config.clip_limits, pitch=self._pitch
             )
-            with self._quota(context):
+            with self._quota(self._client(context)):
                 result = await recognizer.recognize(
                     clip,
                     clip_id=checked_id("clip_id", request.clip_id, self._config),
@@ -83,6 +83,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     ) -> AsyncIterator[asr_pb2.StreamingRecognizeResponse]:
         session = _Session(self._config)
         recognizer: Recognizer | None = None
+        client = self._client(context)  # once a call: the token does not change within a stream
         try:
             async for request in limited_stream(request_iterator, self._config):
                 if isinstance(request, Undecodable):
@@ -93,11 +94,11 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 if request.WhichOneof("payload") != "audio":
                     raise ProtocolError("config: sent twice; only the first message carries config")
                 if session.add(request.audio):
-                    with self._quota(context):
+                    with self._quota(client):
                         reply = await self._finish_clip(session, recognizer)
                     yield reply
             if recognizer is not None and session.pending:
-                with self._quota(context):
+                with self._quota(client):
                     reply = await self._finish_clip(session, recognizer)
                 yield reply
         except AsrError as exc:
@@ -105,9 +106,12 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 self._on_stream_cut(str(exc).partition(";")[0])
             await _abort(context, "StreamingRecognize", session.request_id or "-", exc)
 
-    def _quota(self, context: grpc.aio.ServicerContext[Any, Any]) -> AbstractContextManager[None]:
+    def _client(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
+        """The calling client's name (from its token), or None when clients are not named."""
+        return self._identify(context) if self._identify is not None else None
+
+    def _quota(self, client: str | None) -> AbstractContextManager[None]:
         """One of the client's slots for a clip (nothing to hold when clients are not named)."""
-        client = self._identify(context) if self._identify is not None else None
         if client is None or self._quotas is None:
             return nullcontext()
         return self._quotas.admit(client)
