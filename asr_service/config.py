@@ -55,7 +55,9 @@ class MonitoringOptions:
     """The `[monitoring]` section: alarm windows and thresholds, drift (asr_service.monitoring, docs/monitoring.md).
 
     Alarms look at the last `window_s`, re-evaluated every `interval_s`; ratio alarms clear below
-    threshold x `alarm_clear_ratio`, volume alarms `alarm_volume_hysteresis_db` inside the band.
+    threshold x `alarm_clear_ratio`, volume alarms `alarm_volume_hysteresis_db` inside the band; an
+    alarm changes state only once its condition has held for `alarm_hold_s`. Limits left unset are
+    derived from the drift baseline when one is loaded (docs/monitoring.md, "Limits from the baseline").
     """
 
     baseline_path: str | None = None  # drift baseline from `asr monitor baseline`; None: no drift checks
@@ -63,8 +65,26 @@ class MonitoringOptions:
     interval_s: float = 2.0
     load_window_s: float = 10.0
     alarm_min_requests: int = 20
-    alarm_null_rate_max: float = 0.05
+    # An alarm changes state only when its condition has held this long (5 ticks): one busy or quiet
+    # window edge cannot flap it (bench/bench_alarms.py --split tune: transitions on clean traffic).
+    alarm_hold_s: float = 10.0
+    # None: the baseline's null rate (the shared speech's, 0.047, without a baseline) plus
+    # alarm_margin_z standard errors of the difference between a window of n results and the baseline.
+    alarm_null_rate_max: float | None = None
+    # How far past the baseline a window's share or mean must be, in standard errors of the difference
+    # (window size and baseline size both count): chosen on the tune split of the shared speech
+    # (bench/bench_alarms.py --split tune), where 3.5 made no transition on clean traffic.
+    alarm_margin_z: float = 3.5
     alarm_latency_p95_max_ms: float | None = None  # None: the server's budget_ms
+    # The latency alarm judges clips up to this long: the budget is for them. On the tune split of the
+    # shared speech, clips up to 12 s had p95 149 ms and those of 15-20 s 375 ms (bench/bench_alarms.py).
+    alarm_latency_max_clip_s: float = 12.0
+    # A result with text under this confidence is "low confidence"; None: the baseline's 10th percentile
+    # (the low-confidence alarms need a baseline built with the model).
+    alarm_low_confidence: float | None = None
+    # `no_traffic` fires when a window has no result though the server answered some in this many seconds
+    # before it (at most 1800, what the server remembers).
+    alarm_no_traffic_lookback_s: float = 600.0
     alarm_volume_min_dbfs: float = -40.0
     alarm_volume_max_dbfs: float = -6.0
     alarm_load_max: float = 0.91
@@ -85,7 +105,16 @@ class MonitoringOptions:
         check(0.1 <= self.load_window_s <= 3600, "load_window_s", self.load_window_s, "0.1..3600 s")
         check(self.alarm_min_requests >= 1, "alarm_min_requests", self.alarm_min_requests, ">= 1")
         for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max"):
-            check(0 < getattr(self, name) <= 1, name, getattr(self, name), "(0, 1]")
+            value = getattr(self, name)
+            check(value is None or 0 < value <= 1, name, value, "(0, 1]")
+        check(0 <= self.alarm_hold_s <= 3600, "alarm_hold_s", self.alarm_hold_s, "0..3600 s")
+        check(0 < self.alarm_margin_z <= 10, "alarm_margin_z", self.alarm_margin_z, "(0, 10]")
+        check(0 < self.alarm_latency_max_clip_s <= 3600, "alarm_latency_max_clip_s", self.alarm_latency_max_clip_s,
+              "(0, 3600] s")
+        check(self.alarm_low_confidence is None or 0 < self.alarm_low_confidence < 1, "alarm_low_confidence",
+              self.alarm_low_confidence, "(0, 1), or unset for the baseline's 10th percentile")
+        check(self.window_s <= self.alarm_no_traffic_lookback_s <= 1800, "alarm_no_traffic_lookback_s",
+              self.alarm_no_traffic_lookback_s, f"window_s ({self.window_s:g})..1800 s")
         check(0 < self.alarm_clear_ratio <= 1, "alarm_clear_ratio", self.alarm_clear_ratio, "(0, 1]")
         check(0 <= self.null_on_speech_min_ratio <= 1, "null_on_speech_min_ratio", self.null_on_speech_min_ratio,
               "0..1")

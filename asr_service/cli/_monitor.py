@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from asr_service.cli._common import add_server_flags, add_vad_flags, config_from_args, fail, setup_logging, vad_options
 from asr_service.errors import AsrError
@@ -65,6 +66,8 @@ def run_baseline(args: argparse.Namespace) -> int:
     null = "n/a" if baseline.null_rate is None else f"{baseline.null_rate:.3f}"
     print(f"baseline {args.output}: {baseline.clips} clips from {args.manifest}, null rate {null}, "
           f"model {baseline.model_version or '(none)'}")
+    for warning in baseline.problems(config.monitoring.drift_min_clips):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

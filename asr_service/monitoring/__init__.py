@@ -7,12 +7,13 @@ imports gRPC. The client-side tools around it (building a baseline, replaying tr
 `asr_service.client`. See docs/monitoring.md.
 """
 
-from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, AlarmState, default_rules
+from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, AlarmState, Margin, Reading
 from asr_service.monitoring._baseline import Baseline
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDrift
 from asr_service.monitoring._features import Answer, ClipFeatures, audio_features, features_of_result
 from asr_service.monitoring._metrics import LATENCY_BUCKETS_S, MODEL_LABELS, ServerMetrics
 from asr_service.monitoring._monitor import Monitor
+from asr_service.monitoring._rules import AlarmRules, alarm_rules
 from asr_service.monitoring._summaries import RecentResults, WindowSummary
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "MODEL_LABELS",
     "AlarmBoard",
     "AlarmRule",
+    "AlarmRules",
     "AlarmState",
     "Answer",
     "Baseline",
@@ -27,11 +29,13 @@ __all__ = [
     "DriftMonitor",
     "DriftOptions",
     "FeatureDrift",
+    "Margin",
     "Monitor",
+    "Reading",
     "RecentResults",
     "ServerMetrics",
     "WindowSummary",
+    "alarm_rules",
     "audio_features",
-    "default_rules",
     "features_of_result",
 ]

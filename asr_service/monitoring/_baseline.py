@@ -1,7 +1,13 @@
 """The drift baseline: a reference profile of clip features from a dev set, stored as JSON.
 
 The server loads one (`monitoring.baseline_path`) and compares live traffic with it; the client side
-builds one from a dev set (`asr_service.client.build_baseline`, `asr monitor baseline`).
+builds one from a dev set (`asr_service.client.build_baseline`, `asr monitor baseline`). It must come
+from the same kind of traffic the server will see (same clients, VAD settings, devices, speakers):
+drift is measured against it, and the alarm limits left unset in `[monitoring]` are derived from it.
+
+A baseline with fewer clips than the live drift window needs for a verdict (`drift_min_clips`, 100) is
+too small to compare against: its own sampling noise looks like drift (a 30-clip baseline flagged a
+0.5 dB shift). Building one says so, the file records it (`warnings`), and the server logs it at start.
 """
 
 from __future__ import annotations
@@ -17,9 +23,17 @@ from asr_service.errors import ConfigError
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions
 from asr_service.monitoring._features import NUMERIC_FEATURES, ClipFeatures
 
-__all__ = ["BASELINE_FORMAT", "Baseline"]
+__all__ = ["BASELINE_FORMAT", "Baseline", "too_small"]
 
 BASELINE_FORMAT = "asr-drift-baseline/1"
+
+
+def too_small(clips: int, min_clips: int) -> list[str]:
+    """The warning for a baseline of `clips` clips where drift verdicts need `min_clips` (none if enough)."""
+    if clips >= min_clips:
+        return []
+    return [f"only {clips} clips: drift verdicts need {min_clips} live clips, and a baseline smaller than that "
+            f"makes its own sampling noise look like drift; build it from more of the same traffic"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -33,6 +47,7 @@ class Baseline:
     vad_options: dict[str, Any] = field(default_factory=dict)
     model_version: str = ""
     created_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def from_features(cls, rows: list[ClipFeatures], *, source: str, **extra: Any) -> Baseline:
@@ -40,8 +55,13 @@ class Baseline:
         features = {name: [v for r in rows if (v := getattr(r, name)) is not None] for name in NUMERIC_FEATURES}
         judged = [r.is_null for r in rows if r.is_null is not None]
         null_rate = sum(judged) / len(judged) if judged else None
+        warnings = too_small(len(rows), DriftOptions().min_clips)
         return cls(source=source, clips=len(rows), features=features, null_rate=null_rate,
-                   created_s=time.time(), **extra)
+                   created_s=time.time(), warnings=warnings, **extra)
+
+    def problems(self, min_clips: int) -> list[str]:
+        """What makes this baseline weak for a server whose drift verdicts need `min_clips` clips."""
+        return too_small(self.clips, min_clips)
 
     def drift_monitor(self, options: DriftOptions | None = None) -> DriftMonitor:
         """A drift monitor against this baseline."""

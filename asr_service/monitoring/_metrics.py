@@ -48,6 +48,7 @@ class GaugeSources:
     recognizers: Callable[[], list[Recognizer]]
     num_workers: int
     server_load: Callable[[], float]
+    host_load: Callable[[], float]
     resident_memory_bytes: Callable[[], float]
     budget_s: float
 
@@ -202,8 +203,8 @@ class _GaugeCollector(Collector):
         self._sources = sources
 
     def describe(self) -> Iterable[Metric]:
-        with_nothing = GaugeSources(recognizers=list, num_workers=1, server_load=float, resident_memory_bytes=float,
-                                    budget_s=0.0)
+        with_nothing = GaugeSources(recognizers=list, num_workers=1, server_load=float, host_load=float,
+                                    resident_memory_bytes=float, budget_s=0.0)
         return _GaugeCollector(with_nothing).collect()
 
     def collect(self) -> Iterable[Metric]:
@@ -213,7 +214,10 @@ class _GaugeCollector(Collector):
         queued = GaugeMetricFamily("asr_queue_depth", "Clips waiting for a worker.", labels=m)
         info = InfoMetricFamily("asr_model", "The served model.", labels=m)
         budget = GaugeMetricFamily("asr_latency_budget_seconds", "The latency budget per clip.", labels=m)
-        load = GaugeMetricFamily("asr_server_load_ratio", "CPU busy share of the host over load_window_s.", labels=m)
+        load = GaugeMetricFamily("asr_server_load_ratio", "CPU time of the server process over load_window_s, "
+                                 "as a share of the cores it may use.", labels=m)
+        host = GaugeMetricFamily("asr_host_cpu_busy_ratio", "CPU busy share of the whole host over load_window_s.",
+                                 labels=m)
         memory = GaugeMetricFamily("asr_process_resident_memory_bytes", "Resident memory of the server.", labels=m)
         recognizers = self._sources.recognizers()
         for rec in recognizers:
@@ -227,5 +231,6 @@ class _GaugeCollector(Collector):
         if recognizers:
             labels = [recognizers[0].info.model_version, recognizers[0].role]
             load.add_metric(labels, self._sources.server_load())
+            host.add_metric(labels, self._sources.host_load())
             memory.add_metric(labels, self._sources.resident_memory_bytes())
-        return [in_flight, queued, info, budget, load, memory]
+        return [in_flight, queued, info, budget, load, host, memory]

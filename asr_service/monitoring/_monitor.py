@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -19,14 +20,21 @@ from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 
 from asr_service.auth import TokenFile
 from asr_service.config import ServerConfig
-from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, default_rules
+from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, Reading
 from asr_service.monitoring._baseline import Baseline
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDrift
 from asr_service.monitoring._features import features_of_result
 from asr_service.monitoring._http import MonitoringHttpServer
 from asr_service.monitoring._metrics import MODEL_LABELS, GaugeSources, ServerMetrics
-from asr_service.monitoring._summaries import RecentResults
-from asr_service.monitoring._system import CpuLoad, read_proc_stat, resident_memory_bytes
+from asr_service.monitoring._rules import alarm_rules
+from asr_service.monitoring._summaries import RecentResults, WindowSummary
+from asr_service.monitoring._system import (
+    CpuLoad,
+    read_proc_stat,
+    read_process_cpu,
+    resident_memory_bytes,
+    usable_cores,
+)
 from asr_service.recognizer import RecognitionResult, Recognizer
 
 __all__ = ["Monitor"]
@@ -43,29 +51,42 @@ class Monitor:
         *,
         baseline: Baseline | None = None,
         clock: Callable[[], float] = time.time,
-        read_cpu: Callable[[], tuple[float, float]] = read_proc_stat,
+        read_cpu: Callable[[], tuple[float, float]] | None = None,
+        read_host_cpu: Callable[[], tuple[float, float]] = read_proc_stat,
     ) -> None:
+        """`read_cpu` reads the server's (busy, total) CPU counters (default: this process on its usable
+        cores), `read_host_cpu` the host's."""
         self.config = config
+        settings = config.monitoring
         self.registry = CollectorRegistry(auto_describe=True)
-        on_speech = config.monitoring.null_on_speech_min_ratio
+        if baseline is None and settings.baseline_path:
+            baseline = Baseline.load(settings.baseline_path)
+        if baseline is not None:
+            for warning in baseline.problems(settings.drift_min_clips):
+                logger.warning("baseline %s: %s", baseline.source, warning)
+        self.baseline = baseline
+        rules = alarm_rules(config, baseline)
+        on_speech = settings.null_on_speech_min_ratio
         self.metrics = ServerMetrics(self.registry, null_on_speech_min_ratio=on_speech)
-        self.recent = RecentResults(clock=clock, null_on_speech_min_ratio=on_speech)
-        self.load = CpuLoad(config.monitoring.load_window_s, read=read_cpu, clock=time.monotonic)
-        self.alarms = AlarmBoard(default_rules(config), self.registry, model_labels=self.model_labels, clock=clock)
+        self.recent = RecentResults(clock=clock, null_on_speech_min_ratio=on_speech,
+                                    latency_max_clip_s=settings.alarm_latency_max_clip_s,
+                                    low_confidence=rules.low_confidence)
+        read_cpu = read_cpu or functools.partial(read_process_cpu, usable_cores())
+        self.load = CpuLoad(settings.load_window_s, read=read_cpu, clock=time.monotonic)
+        self.host_load = CpuLoad(settings.load_window_s, read=read_host_cpu, clock=time.monotonic)
+        self.alarms = AlarmBoard(rules.rules, self.registry, model_labels=self.model_labels, clock=clock,
+                                 hold_s=settings.alarm_hold_s)
         self._recognizers: Callable[[], list[Recognizer]] = list
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._tick_lock = threading.Lock()
         self.drift_report: list[FeatureDrift] = []
-        if baseline is None and config.monitoring.baseline_path:
-            baseline = Baseline.load(config.monitoring.baseline_path)
-        self.baseline = baseline
         self.drift: DriftMonitor | None = None
         if baseline is not None:
             self._add_drift(baseline)
         self.metrics.add_gauges(GaugeSources(
             recognizers=lambda: self._recognizers(), num_workers=config.engine.num_workers,
-            server_load=self.load.value, resident_memory_bytes=resident_memory_bytes,
+            server_load=self.load.value, host_load=self.host_load.value, resident_memory_bytes=resident_memory_bytes,
             budget_s=config.budget_ms / 1000.0))
         ProcessCollector(registry=self.registry)
         # one token file for both ports (read again when it changes)
@@ -114,23 +135,48 @@ class Monitor:
         """Sample the load, evaluate alarms and drift; returns the alarms that changed state."""
         with self._tick_lock:
             self.load.sample()
-            window = self.recent.summary(self.config.monitoring.window_s)
-            enough = window.requests >= self.config.monitoring.alarm_min_requests
-            values: dict[str, float | None] = {
-                "null_rate": window.null_rate if enough else None,
-                "latency_p95": window.latency_p95_ms if enough else None,
-                "input_volume_low": window.mean_rms_dbfs if enough else None,
-                "input_volume_high": window.mean_rms_dbfs if enough else None,
-                "empty_input": window.empty_input_share if enough else None,
-                "server_load": self.load.value(),
-            }
-            detail = f"last {self.config.monitoring.window_s:g} s, {window.requests} results"
-            details = dict.fromkeys(values, detail)
+            self.host_load.sample()
+            settings = self.config.monitoring
+            window = self.recent.summary(settings.window_s)
+            values, details = self._window_values(window)
+            values["server_load"] = Reading(self.load.value()) if self.load.ready else None
+            details["server_load"] = f"last {settings.load_window_s:g} s"
+            before = self.recent.summary(settings.alarm_no_traffic_lookback_s, end_s=window.start_s)
+            values["no_traffic"] = Reading(window.requests) if window.requests or before.requests else None
+            details["no_traffic"] = (f"last {settings.window_s:g} s; {before.requests} results in the "
+                                     f"{settings.alarm_no_traffic_lookback_s:g} s before")
             if self.drift is not None:
                 self._drift_values(values, details)
             return self.alarms.evaluate(values, details)
 
-    def _drift_values(self, values: dict[str, float | None], details: dict[str, str]) -> None:
+    def _window_values(self, window: WindowSummary) -> tuple[dict[str, Reading | None], dict[str, str]]:
+        """The window's readings for the alarms that look at results: None where the window has too few."""
+        settings = self.config.monitoring
+        least = settings.alarm_min_requests
+
+        def reading(value: float, count: int) -> Reading | None:
+            return Reading(value, count) if count >= least else None
+
+        span = f"last {settings.window_s:g} s"
+        values = {
+            "null_rate": reading(window.null_rate, window.requests),
+            "latency_p95": reading(window.judged_latency_p95_ms, window.judged_requests),
+            "input_volume_low": reading(window.mean_rms_dbfs, window.requests),
+            "input_volume_high": reading(window.mean_rms_dbfs, window.requests),
+            "empty_input": reading(window.empty_input_share, window.requests),
+            "low_confidence": reading(window.low_confidence_share, window.texts),
+            "mean_confidence": reading(window.mean_confidence, window.texts),
+        }
+        details = dict.fromkeys(values, f"{span}, {window.requests} results")
+        judged, bound = window.judged_requests, settings.alarm_latency_max_clip_s
+        longer = window.requests - judged
+        details["latency_p95"] = f"{span}, {judged} clips of <= {bound:g} s ({longer} longer not judged)"
+        for name in ("low_confidence", "mean_confidence"):
+            details[name] = f"{span}, {window.texts} results with text"
+        names = {state.rule.name for state in self.alarms.states()}
+        return {k: v for k, v in values.items() if k in names}, details
+
+    def _drift_values(self, values: dict[str, Reading | None], details: dict[str, str]) -> None:
         assert self.drift is not None
         self.drift_report = self.drift.evaluate()
         labels = self.model_labels()
@@ -138,7 +184,7 @@ class Monitor:
             values[f"drift_{feature}"] = None
         for verdict in self.drift_report:
             name = f"drift_{verdict.feature}"
-            values[name] = float(verdict.votes)
+            values[name] = Reading(float(verdict.votes), verdict.clips)
             flagged = ", ".join(t for t, f in verdict.flags.items() if f) or "none"
             details[name] = (f"{verdict.clips} clips, mean {verdict.live_mean:.4g} vs baseline "
                              f"{verdict.baseline_mean:.4g}, flagged by: {flagged}")
@@ -175,7 +221,8 @@ class Monitor:
         if self.drift is None:
             return {"enabled": False, "features": []}
         votes = self.drift.options.votes_required
-        return {"enabled": True, "baseline": self.baseline.source if self.baseline else "",
+        problems = self.baseline.problems(self.drift.options.min_clips) if self.baseline else []
+        return {"enabled": True, "baseline": self.baseline.source if self.baseline else "", "warnings": problems,
                 "options": {k: v for k, v in vars(self.drift.options).items() if k != "features"},
                 "features": [v.to_json(votes) for v in self.drift_report]}
 
@@ -184,7 +231,8 @@ class Monitor:
         points = [p.to_json() for p in self.recent.series(span_s, step_s)]
         baseline: dict[str, Any] = {}
         if self.drift is not None:
-            baseline = {name: self.drift.summary_of(name) for name in ("rms_dbfs", "duration_s")}
+            baseline = {name: self.drift.summary_of(name) for name in
+                        ("rms_dbfs", "duration_s", "confidence", "words_per_s", "speech_ratio", "pitch_hz")}
         model_version, role = self.model_labels()
         return {"now": self._clock(), "span_s": span_s, "step_s": step_s, "budget_ms": self.config.budget_ms,
                 "model_version": model_version, "role": role, "points": points, "baseline": baseline,

@@ -29,17 +29,26 @@ class _Second:
     __slots__ = (
         "audio",
         "audio_s",
+        "confidence_sum",
         "duration_sum",
         "fallbacks",
         "inference_ms",
+        "judged_latency_ms",
         "latency_ms",
+        "low_confidence",
         "nulls",
         "nulls_on_speech",
         "over_budget",
+        "pitch_n",
+        "pitch_sum",
         "queue_ms",
         "requests",
         "rms_sum",
         "second",
+        "speech_ratio_n",
+        "speech_ratio_sum",
+        "texts",
+        "words_per_s_sum",
     )
 
     def __init__(self, second: int) -> None:
@@ -56,8 +65,18 @@ class _Second:
         self.rms_sum = 0.0
         self.duration_sum = 0.0
         self.latency_ms: list[float] = []
+        self.judged_latency_ms: list[float] = []  # clips the latency alarm judges (not longer than its bound)
         self.inference_ms: list[float] = []
         self.queue_ms: list[float] = []
+        # results with text: the model-output signals
+        self.texts = 0
+        self.confidence_sum = 0.0
+        self.low_confidence = 0
+        self.words_per_s_sum = 0.0
+        self.speech_ratio_n = 0  # clips with client VAD stats
+        self.speech_ratio_sum = 0.0
+        self.pitch_n = 0  # clips with a voice pitch
+        self.pitch_sum = 0.0
 
     def copy(self) -> _Second:
         """A snapshot, safe to read while `add` goes on with the original."""
@@ -88,6 +107,14 @@ class WindowSummary:
     inference_p50_ms: float
     queue_wait_p95_ms: float
     fallbacks: int  # results decoded again on the full window
+    judged_requests: int = 0  # clips the latency alarm judges (not longer than its clip bound)
+    judged_latency_p95_ms: float = math.nan
+    texts: int = 0  # results with text
+    mean_confidence: float = math.nan
+    low_confidence_share: float = math.nan  # of results with text, under the low-confidence cut
+    mean_words_per_s: float = math.nan
+    mean_speech_ratio: float = math.nan  # client VAD
+    mean_pitch_hz: float = math.nan
 
     @property
     def requests_per_s(self) -> float:
@@ -108,17 +135,32 @@ class WindowSummary:
             "latency_p95_ms": self.latency_p95_ms,
             "mean_rms_dbfs": self.mean_rms_dbfs,
             "mean_duration_s": self.mean_duration_s,
+            "judged_requests": self.judged_requests,
+            "judged_latency_p95_ms": self.judged_latency_p95_ms,
+            "texts": self.texts,
+            "mean_confidence": self.mean_confidence,
+            "low_confidence_share": self.low_confidence_share,
+            "mean_words_per_s": self.mean_words_per_s,
+            "mean_speech_ratio": self.mean_speech_ratio,
+            "mean_pitch_hz": self.mean_pitch_hz,
         }
         return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
 
 
 class RecentResults:
-    """A ring of per-second buckets over the last `capacity_s` seconds. Thread-safe."""
+    """A ring of per-second buckets over the last `capacity_s` seconds. Thread-safe.
+
+    `latency_max_clip_s`: the clips the judged latency percentile covers; `low_confidence`: the
+    confidence under which a result with text counts as low (None: never).
+    """
 
     def __init__(self, capacity_s: int = 1800, *, clock: Callable[[], float] = time.time,
-                 null_on_speech_min_ratio: float = 0.48) -> None:
+                 null_on_speech_min_ratio: float = 0.48, latency_max_clip_s: float = math.inf,
+                 low_confidence: float | None = None) -> None:
         self._buckets: deque[_Second] = deque(maxlen=capacity_s)
         self._null_on_speech_min_ratio = null_on_speech_min_ratio
+        self._latency_max_clip_s = latency_max_clip_s
+        self._low_confidence = -math.inf if low_confidence is None else low_confidence
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -133,6 +175,18 @@ class RecentResults:
             if result.null_reason is not NullReason.NONE:
                 b.nulls[result.null_reason] += 1
                 b.nulls_on_speech += result.null_on_speech(self._null_on_speech_min_ratio)
+            else:
+                b.texts += 1
+                b.confidence_sum += result.confidence
+                b.low_confidence += result.confidence < self._low_confidence
+                if result.audio.duration_s > 0:
+                    b.words_per_s_sum += len(result.text.split()) / result.audio.duration_s
+            if result.vad is not None:
+                b.speech_ratio_n += 1
+                b.speech_ratio_sum += result.vad.speech_ratio
+            if result.audio.pitch_hz is not None:
+                b.pitch_n += 1
+                b.pitch_sum += result.audio.pitch_hz
             b.over_budget += result.latency.budget_exceeded
             b.fallbacks += result.used_fallback
             b.audio_s += result.audio.duration_s
@@ -141,6 +195,8 @@ class RecentResults:
                 b.rms_sum += result.audio.rms_dbfs
                 b.duration_sum += result.audio.duration_s
             b.latency_ms.append(result.latency.server_total_ms)
+            if result.audio.duration_s <= self._latency_max_clip_s:
+                b.judged_latency_ms.append(result.latency.server_total_ms)
             b.inference_ms.append(result.latency.inference_ms)
             b.queue_ms.append(result.latency.queue_wait_ms)
 
@@ -183,6 +239,9 @@ def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowS
         nulls.update(b.nulls)
     p50, p95 = _percentiles([v for b in buckets for v in b.latency_ms], [50, 95])
     empty = sum(nulls[reason] for reason in EMPTY_INPUT_REASONS)
+    judged = [v for b in buckets for v in b.judged_latency_ms]
+    texts = sum(b.texts for b in buckets)
+    speech_n, pitch_n = sum(b.speech_ratio_n for b in buckets), sum(b.pitch_n for b in buckets)
     return WindowSummary(
         start_s=start_s,
         span_s=span_s,
@@ -200,4 +259,12 @@ def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowS
         inference_p50_ms=_percentiles([v for b in buckets for v in b.inference_ms], [50])[0],
         queue_wait_p95_ms=_percentiles([v for b in buckets for v in b.queue_ms], [95])[0],
         fallbacks=sum(b.fallbacks for b in buckets),
+        judged_requests=len(judged),
+        judged_latency_p95_ms=_percentiles(judged, [95])[0],
+        texts=texts,
+        mean_confidence=sum(b.confidence_sum for b in buckets) / texts if texts else math.nan,
+        low_confidence_share=sum(b.low_confidence for b in buckets) / texts if texts else math.nan,
+        mean_words_per_s=sum(b.words_per_s_sum for b in buckets) / texts if texts else math.nan,
+        mean_speech_ratio=sum(b.speech_ratio_sum for b in buckets) / speech_n if speech_n else math.nan,
+        mean_pitch_hz=sum(b.pitch_sum for b in buckets) / pitch_n if pitch_n else math.nan,
     )

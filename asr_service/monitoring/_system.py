@@ -1,6 +1,9 @@
-"""Host CPU load over a window and the process's resident memory, read from /proc (Linux).
+"""CPU load over a window (the server process's and the host's) and the process's resident memory.
 
-Elsewhere (no /proc) both read 0: the load alarm then never fires, rather than failing the server.
+The server's load is its own CPU time (`os.times`) as a share of the cores it may use (its CPU
+affinity, capped by a cgroup v2 `cpu.max` quota when one is set, as in a container with a CPU limit):
+another program busy on the host does not raise it. The host's share comes from /proc/stat; without
+/proc it and the memory read 0, rather than failing the server.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["CpuLoad", "read_proc_stat", "resident_memory_bytes"]
+__all__ = ["CpuLoad", "read_proc_stat", "read_process_cpu", "resident_memory_bytes", "usable_cores"]
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -28,6 +31,25 @@ def read_proc_stat() -> tuple[float, float]:
     return total - idle, total
 
 
+def usable_cores(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> float:
+    """Cores this process may use: its CPU affinity, capped by the cgroup's CPU quota (quota / period)."""
+    cores = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    try:
+        with open(cgroup_cpu_max, encoding="ascii") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max" and float(period) > 0:
+            cores = min(cores, float(quota) / float(period))
+    except (OSError, ValueError):
+        pass
+    return max(cores, 0.01)
+
+
+def read_process_cpu(cores: float | None = None) -> tuple[float, float]:
+    """(CPU seconds this process used, wall seconds x usable cores): `CpuLoad` turns two readings into a share."""
+    times = os.times()
+    return times.user + times.system, time.monotonic() * (cores if cores is not None else usable_cores())
+
+
 def resident_memory_bytes() -> float:
     """Resident set size of this process; 0 without /proc."""
     try:
@@ -38,7 +60,7 @@ def resident_memory_bytes() -> float:
 
 
 class CpuLoad:
-    """The host's CPU busy share (0-1) over the last `window_s`, from samples taken by `sample()`.
+    """A CPU busy share (0-1) over the last `window_s`, from (busy, total) counters read by `sample()`.
 
     `sample()` runs on the monitor's timer; `value()` is the share between the oldest sample
     still inside the window and the newest one.
@@ -63,6 +85,11 @@ class CpuLoad:
         self._samples.append((now, busy, total))
         while len(self._samples) > 2 and now - self._samples[1][0] >= self._window_s:
             self._samples.popleft()
+
+    @property
+    def ready(self) -> bool:
+        """True once two readings span some time (before that `value()` is 0 and means nothing)."""
+        return len(self._samples) >= 2 and self._samples[-1][2] > self._samples[0][2]
 
     def value(self) -> float:
         """Busy share over the window (0 before two readings)."""

@@ -29,9 +29,12 @@ class LoadedModel:
     in_flight = 0
 
 
-def monitor(clock: FakeClock, cpu: Cpu | None = None) -> Monitor:
-    config = ServerConfig(monitoring=MonitoringOptions(window_s=60.0, alarm_min_requests=20))
-    m = Monitor(config, clock=clock, read_cpu=cpu or Cpu())
+def monitor(clock: FakeClock, cpu: Cpu | None = None, **options: object) -> Monitor:
+    """A monitor with fixed limits and no hold time unless `options` say otherwise."""
+    settings = {"window_s": 60.0, "alarm_min_requests": 20, "alarm_null_rate_max": 0.05, "alarm_hold_s": 0.0,
+                **options}
+    config = ServerConfig(monitoring=MonitoringOptions(**settings))  # type: ignore[arg-type]
+    m = Monitor(config, clock=clock, read_cpu=cpu or Cpu(), read_host_cpu=Cpu())
     m.attach(lambda: [LoadedModel()])  # type: ignore[list-item]
     return m
 

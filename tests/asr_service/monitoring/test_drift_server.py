@@ -32,7 +32,7 @@ def test_quiet_on_unshifted_then_drift_alarm_on_quieter_input(
     reference, live = clips[0::2], clips[1::2]
     out = tmp_path / "baseline.json"
     Baseline.from_features([features_of_clip(c) for c in reference], source="half").save(out)
-    server = monitored_server(FakeEngine(), monitoring={"baseline_path": str(out), "interval_s": 0.2,
+    server = monitored_server(FakeEngine(), monitoring={"baseline_path": str(out), "interval_s": 0.2, "alarm_hold_s": 0,
                                                         "drift_window_clips": 100, "drift_min_clips": 50})
     port = server.server.monitor.http_port
     assert port is not None
