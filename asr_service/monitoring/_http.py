@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from asr_service.auth import TokenFile
 from asr_service.errors import ConfigError
-from asr_service.monitoring._dashboard import DASHBOARD_HTML
+from asr_service.monitoring._dashboard import static_file
 from asr_service.tls import CertificateFiles, ReloadingSSLContext
 
 if TYPE_CHECKING:
@@ -110,8 +110,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if url.path == "/metrics":
             self._send(200, generate_latest(self.monitor.registry), CONTENT_TYPE_LATEST)
-        elif url.path in ("/", "/index.html"):
-            self._send(200, DASHBOARD_HTML.encode("utf-8"), "text/html; charset=utf-8")
+        elif url.path in ("/", "/index.html") or url.path.startswith("/static/"):
+            found = static_file("index.html" if not url.path.startswith("/static/") else url.path[len("/static/"):])
+            if found is None:
+                self._json({"error": f"no such file: {url.path}"}, status=404)
+            else:
+                self._send(200, *found)
         elif url.path == "/api/alarms":
             self._json(self.monitor.alarms.to_json())
         elif url.path == "/api/drift":

@@ -233,6 +233,8 @@ class Monitor:
         if self.drift is not None:
             baseline = {name: self.drift.summary_of(name) for name in
                         ("rms_dbfs", "duration_s", "confidence", "words_per_s", "speech_ratio", "pitch_hz")}
+        if self.baseline is not None and self.baseline.null_rate is not None:
+            baseline["null_rate"] = {"mean": self.baseline.null_rate}
         model_version, role = self.model_labels()
         return {"now": self._clock(), "span_s": span_s, "step_s": step_s, "budget_ms": self.config.budget_ms,
                 "model_version": model_version, "role": role, "points": points, "baseline": baseline,
