@@ -199,3 +199,11 @@ def test_a_small_baseline_is_flagged_when_built_and_when_loaded(tmp_path: Path,
     caplog.set_level(logging.WARNING)
     make_monitor(FakeClock(), Baseline.load(path))
     assert any("only 30 clips" in r.getMessage() for r in caplog.records)
+
+
+def test_every_monitoring_key_is_documented() -> None:
+    from tests.paths import REPO_ROOT
+
+    doc = (REPO_ROOT / "docs" / "monitoring.md").read_text()
+    missing = [f.name for f in dataclasses.fields(MonitoringOptions) if f"`{f.name}`" not in doc]
+    assert missing == []

@@ -158,7 +158,7 @@ def test_http_pages(monitored_server: Callable[..., BackgroundServer]) -> None:
     port = server.server.monitor.http_port
     assert port is not None
     status, content_type, body = http_get(port, "/")
-    assert status == 200 and content_type.startswith("text/html") and b'id="plot-latency"' in body
+    assert status == 200 and content_type.startswith("text/html") and b'static/dashboard.js' in body
     assert get_json(port, "/api/alarms")["active"] == []
     assert get_json(port, "/api/drift") == {"enabled": False, "features": []}
     series = get_json(port, "/api/timeseries?span_s=60&step_s=5")
