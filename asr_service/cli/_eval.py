@@ -24,7 +24,9 @@ from asr_service.cli._common import (
 )
 from asr_service.client import LocalTranscriber, Transcriber
 from asr_service.errors import AsrError
-from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
+from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_UTTERANCES_FOR_VERDICT
+from asr_service.evaluation.latency import DEFAULT_P95_TOLERANCE
+from asr_service.evaluation.normalizers import DEFAULT_NORMALIZER
 
 if TYPE_CHECKING:
     from asr_service.evaluation import Comparison, EvaluationResults, SliceSummary
@@ -54,8 +56,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--from", dest="date_from", metavar="DATE", help="only rows recorded on or after DATE")
     run.add_argument("--to", dest="date_to", metavar="DATE", help="only rows recorded on or before DATE")
     run.add_argument("--by", nargs="+", default=["tags"], metavar="KEY", help="slice keys (default: tags)")
-    run.add_argument("--normalizer", default="whisper",
-                     help="scoring normaliser: whisper (default), convention (the labeling spec) or none")
+    run.add_argument("--normalizer", default=DEFAULT_NORMALIZER,
+                     help=f"scoring normaliser (default {DEFAULT_NORMALIZER}: Whisper's English normaliser, "
+                     "numbers in digits read digit by digit on both sides; whisper: Whisper's alone; "
+                     "convention: the labeling spec's; none: whitespace only)")
     run.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES,
                      help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
     run.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"bootstrap seed (default {DEFAULT_SEED})")
@@ -67,10 +71,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                       help="overall WER may rise by at most this many points (default 0.5)")
     gate.add_argument("--max-slice-wer-rise", type=float, default=2.0, metavar="POINTS",
                       help="no gated slice's WER may rise by more (default 2)")
+    gate.add_argument("--min-slice-utterances", type=int, default=MIN_UTTERANCES_FOR_VERDICT, metavar="N",
+                      help="slices with fewer shared utterances are shown as 'too few': no significance verdict, "
+                      f"never gated (default {MIN_UTTERANCES_FOR_VERDICT})")
+    gate.add_argument("--p95-tolerance", type=float, default=DEFAULT_P95_TOLERANCE, metavar="FRACTION",
+                      help="the candidate's p95 clip latency may exceed the baseline's, measured on the same host, "
+                      f"by this fraction (default {DEFAULT_P95_TOLERANCE:g})")
     gate.add_argument("--max-p95-ms", type=float, metavar="MS",
-                      help="the candidate's p95 clip latency limit (default: its budget)")
-    gate.add_argument("--min-slice-utterances", type=int, default=5, metavar="N",
-                      help="slices with fewer shared utterances are reported, not gated (default 5)")
+                      help="also an absolute limit on the candidate's p95 clip latency (default: none)")
+    gate.add_argument("--latency-across-hosts", action="store_true",
+                      help="give the relative latency verdict even when the runs were measured on different hosts "
+                      "(or a run did not record its host)")
     gate.add_argument("--require-significance", action="store_true",
                       help="a WER rise fails only when the paired bootstrap calls the candidate worse")
     gate.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
@@ -97,7 +108,9 @@ class ChosenTranscriber:
     transcriber: Transcriber
     workers: int  # files in flight at once
     budget_ms: float  # the latency budget its server time is held to
-    description: dict[str, Any]  # the system under test, as results.json's "model" describes it
+    # what results.json's "model" gets beyond what the transcriber says of itself (`describe_transcriber`):
+    # through a server, the models and limits its ListModels reports; in-process, nothing
+    description: dict[str, Any]
 
 
 def make_transcriber(args: argparse.Namespace) -> ChosenTranscriber:
@@ -112,16 +125,21 @@ def make_transcriber(args: argparse.Namespace) -> ChosenTranscriber:
 
         client = AsrClient(args.server, timeout_s=120.0, **client_tls(args))
         client.wait_ready(timeout_s=30.0)
-        budget_ms = args.budget_ms or client.list_models().limits.budget_ms
-        return ChosenTranscriber(transcriber=client, workers=max(1, args.workers or 1), budget_ms=budget_ms,
-                                 description={"transcriber": f"server {args.server}"})
+        served = client.list_models()
+        limits = served.limits
+        described = {"transcriber": f"server {args.server}",
+                     "server_models": [{"model_id": m.model_id, "model_version": m.model_version, "engine": m.engine,
+                                        "config_hash": m.config_hash, "role": m.role, "is_default": m.is_default}
+                                       for m in served.models],
+                     "server_limits": {"max_clip_s": limits.max_clip_s, "sample_rates_hz": list(limits.sample_rates_hz),
+                                       "max_concurrent_requests": limits.max_concurrent_requests,
+                                       "budget_ms": limits.budget_ms}}
+        return ChosenTranscriber(transcriber=client, workers=max(1, args.workers or 1),
+                                 budget_ms=args.budget_ms or limits.budget_ms, description=described)
     config = config_from_args(args)
-    engine = config.engine
-    described = {"transcriber": "in-process", "engine": engine.engine, "model": engine.model,
-                 "compute_type": engine.compute_type, "decoder": engine.decoder, "num_workers": engine.num_workers,
-                 "cpu_threads": engine.cpu_threads, "solo_threads": engine.solo_threads}
-    return ChosenTranscriber(transcriber=LocalTranscriber(config), workers=engine.num_workers,
-                             budget_ms=config.budget_ms, description=described)
+    # the in-process transcriber describes its engine and recognizer settings itself (describe_transcriber)
+    return ChosenTranscriber(transcriber=LocalTranscriber(config), workers=config.engine.num_workers,
+                             budget_ms=config.budget_ms, description={})
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -208,11 +226,12 @@ def run_compare(args: argparse.Namespace) -> int:
 
     try:
         gates = Gates(max_wer_rise_points=args.max_wer_rise, max_slice_wer_rise_points=args.max_slice_wer_rise,
-                      max_p95_latency_ms=args.max_p95_ms, min_slice_utterances=args.min_slice_utterances,
+                      min_slice_utterances=args.min_slice_utterances, p95_tolerance=args.p95_tolerance,
+                      max_p95_latency_ms=args.max_p95_ms, latency_across_hosts=args.latency_across_hosts,
                       require_significance=args.require_significance,
                       bootstrap=BootstrapOptions(resamples=args.resamples, seed=args.seed))
         comparison = compare(load_results(args.paths[1]), load_results(args.paths[2]), gates)
-    except EvaluationError as exc:
+    except (EvaluationError, ValueError) as exc:
         return fail(str(exc), 2)
     _print_comparison(comparison)
     if args.json:
@@ -225,18 +244,35 @@ def _print_comparison(c: Comparison) -> None:
     print(f"baseline {c.baseline} vs candidate {c.candidate}: {c.shared} shared utterances "
           f"({c.only_baseline} only in baseline, {c.only_candidate} only in candidate, "
           f"{c.reference_mismatch} with changed references left out)")
+    if c.settings_differences:
+        print(f"settings that differ ({len(c.settings_differences)}; baseline -> candidate):")
+        for difference in c.settings_differences:
+            print(f"  {difference.describe()}")
     print(f"{'slice':36} {'utts':>5} {'base':>7} {'cand':>7} {'delta':>7}  {'95% CI of delta':18} significance")
     for s in (c.overall, *c.slices):
         base = "-" if s.baseline_wer is None else f"{100 * s.baseline_wer:6.2f}%"
         cand = "-" if s.candidate_wer is None else f"{100 * s.candidate_wer:6.2f}%"
         delta = "-" if s.delta_points is None else f"{s.delta_points:+6.2f}"
         ci = "" if s.paired is None else f"[{100 * s.paired.interval.low:+.2f}, {100 * s.paired.interval.high:+.2f}]"
-        verdict = s.paired.verdict if s.paired else "-"
-        gated = "" if s.gated else " (not gated: too few)"
-        print(f"{s.name[:36]:36} {s.utterances:5} {base:>7} {cand:>7} {delta:>7}  {ci:18} {verdict}{gated}")
-    p95 = "-" if c.candidate_p95_ms is None else f"{c.candidate_p95_ms:.0f} ms"
-    print(f"candidate p95 latency {p95} (limit {c.max_p95_latency_ms:.0f} ms)")
+        print(f"{s.name[:36]:36} {s.utterances:5} {base:>7} {cand:>7} {delta:>7}  {ci:18} {s.verdict}")
+    _print_latency(c)
     if c.passed:
         print("PASS: the candidate passes every gate")
     else:
         print("FAIL: " + "; ".join(c.failures))
+
+
+def _print_latency(c: Comparison) -> None:
+    lat = c.latency
+    base = "-" if lat.baseline_p95_ms is None else f"{lat.baseline_p95_ms:.0f} ms"
+    cand = "-" if lat.candidate_p95_ms is None else f"{lat.candidate_p95_ms:.0f} ms"
+    ratio = "" if lat.ratio is None else f" ({lat.ratio:.2f}x)"
+    limits = []
+    if lat.relative_limit_ms is not None:
+        limits.append(f"{1 + lat.tolerance:.2f}x the baseline: {lat.relative_limit_ms:.0f} ms")
+    if lat.absolute_limit_ms is not None:
+        limits.append(f"absolute {lat.absolute_limit_ms:.0f} ms")
+    limit = f"; limit {', '.join(limits)}" if limits else ""
+    print(f"p95 clip latency: baseline {base}, candidate {cand}{ratio}; hosts: {lat.hosts}{limit}")
+    if lat.note:
+        print(f"  {lat.note}")

@@ -33,6 +33,11 @@ class LocalTranscriber:
         self._loop = LoopThread("asr-local-loop")
 
     @property
+    def config(self) -> ServerConfig:
+        """The config the recognizer runs with (engine, budget, volume floor, limits)."""
+        return self._config
+
+    @property
     def recognizer(self) -> Recognizer:
         """The in-process recognizer."""
         return self._recognizer

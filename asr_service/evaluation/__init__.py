@@ -4,13 +4,17 @@ One concept per module:
 
 - `manifest`: the JSON-lines manifest and its bad rows (`load_manifest`)
 - `selection`: recording-date windows (`DateWindow`, `select`) and slice keys (`slice_values`)
-- `normalizers`: the scoring normaliser interface (`get_normalizer`; "whisper" or "none")
+- `normalizers`: the scoring normalisers (`get_normalizer`: "whisper-digits", "whisper", "convention", "none";
+  `split_digits`)
 - `scoring`: error counts and word alignment (`score`, `ErrorCounts`, `format_alignment`)
 - `bootstrap`: intervals and the paired bootstrap (`bootstrap_rate`, `paired_bootstrap`)
-- `transcription`: files through the client VAD and a transcriber (`transcribe_file`, `transcribe_files`)
+- `transcription`: files through the client VAD and a transcriber (`transcribe_file`, `ClipFileTranscriber`)
 - `records`, `summary`, `results`: per-utterance records, per-slice figures, results.json
+- `settings`: what a run was measured with, the host fingerprint, what differs between two runs
+  (`host_fingerprint`, `settings_differences`)
 - `runner`: the whole evaluation (`evaluate_manifest`)
 - `comparison`: paired comparison and promotion gate (`compare`, `Gates`)
+- `latency`: the gate's latency verdict, relative to the baseline on the same host (`check_latency`)
 - `report`: report.html and its plots (`write_report`)
 - `batch`: resumable offline transcription (`run_batch`)
 
@@ -33,16 +37,24 @@ if TYPE_CHECKING:
     from asr_service.evaluation.bootstrap import Interval, PairedBootstrap, bootstrap_rate, paired_bootstrap
     from asr_service.evaluation.comparison import Comparison, Gates, SliceComparison, compare
     from asr_service.evaluation.errors import EvaluationError, ManifestError, ResultsError, SelectionError
+    from asr_service.evaluation.latency import LatencyCheck, check_latency
     from asr_service.evaluation.manifest import Manifest, RowProblem, Utterance, load_manifest
-    from asr_service.evaluation.normalizers import NORMALIZERS, Normalizer, get_normalizer
+    from asr_service.evaluation.normalizers import NORMALIZERS, Normalizer, get_normalizer, split_digits
     from asr_service.evaluation.records import UtteranceRecord
     from asr_service.evaluation.report import ReportOptions, worst_utterances, write_report
     from asr_service.evaluation.results import EvaluationResults, load_results, write_results
     from asr_service.evaluation.runner import EvalOptions, evaluate, evaluate_manifest, file_transcriber
     from asr_service.evaluation.scoring import AlignedWord, ErrorCounts, UtteranceScore, format_alignment, score
     from asr_service.evaluation.selection import DateWindow, Selection, select, slice_values
+    from asr_service.evaluation.settings import SettingDifference, host_fingerprint, settings_differences
     from asr_service.evaluation.summary import BootstrapOptions, SliceSummary
-    from asr_service.evaluation.transcription import AudioSpan, ClipOutcome, FileTranscript, transcribe_file
+    from asr_service.evaluation.transcription import (
+        AudioSpan,
+        ClipFileTranscriber,
+        ClipOutcome,
+        FileTranscript,
+        transcribe_file,
+    )
 
 __all__ = [
     "NORMALIZERS",
@@ -51,6 +63,7 @@ __all__ = [
     "BatchItem",
     "BatchSummary",
     "BootstrapOptions",
+    "ClipFileTranscriber",
     "ClipOutcome",
     "Comparison",
     "DateWindow",
@@ -61,6 +74,7 @@ __all__ = [
     "FileTranscript",
     "Gates",
     "Interval",
+    "LatencyCheck",
     "Manifest",
     "ManifestError",
     "Normalizer",
@@ -70,6 +84,7 @@ __all__ = [
     "RowProblem",
     "Selection",
     "SelectionError",
+    "SettingDifference",
     "SliceComparison",
     "SliceSummary",
     "Utterance",
@@ -77,19 +92,23 @@ __all__ = [
     "UtteranceScore",
     "batch_items",
     "bootstrap_rate",
+    "check_latency",
     "compare",
     "evaluate",
     "evaluate_manifest",
     "file_transcriber",
     "format_alignment",
     "get_normalizer",
+    "host_fingerprint",
     "load_manifest",
     "load_results",
     "paired_bootstrap",
     "run_batch",
     "score",
     "select",
+    "settings_differences",
     "slice_values",
+    "split_digits",
     "transcribe_file",
     "worst_utterances",
     "write_report",
@@ -115,6 +134,8 @@ _HOMES = {
     "ManifestError": "asr_service.evaluation.errors",
     "ResultsError": "asr_service.evaluation.errors",
     "SelectionError": "asr_service.evaluation.errors",
+    "LatencyCheck": "asr_service.evaluation.latency",
+    "check_latency": "asr_service.evaluation.latency",
     "Manifest": "asr_service.evaluation.manifest",
     "RowProblem": "asr_service.evaluation.manifest",
     "Utterance": "asr_service.evaluation.manifest",
@@ -122,6 +143,7 @@ _HOMES = {
     "NORMALIZERS": "asr_service.evaluation.normalizers",
     "Normalizer": "asr_service.evaluation.normalizers",
     "get_normalizer": "asr_service.evaluation.normalizers",
+    "split_digits": "asr_service.evaluation.normalizers",
     "UtteranceRecord": "asr_service.evaluation.records",
     "ReportOptions": "asr_service.evaluation.report",
     "worst_utterances": "asr_service.evaluation.report",
@@ -142,9 +164,13 @@ _HOMES = {
     "Selection": "asr_service.evaluation.selection",
     "select": "asr_service.evaluation.selection",
     "slice_values": "asr_service.evaluation.selection",
+    "SettingDifference": "asr_service.evaluation.settings",
+    "host_fingerprint": "asr_service.evaluation.settings",
+    "settings_differences": "asr_service.evaluation.settings",
     "BootstrapOptions": "asr_service.evaluation.summary",
     "SliceSummary": "asr_service.evaluation.summary",
     "AudioSpan": "asr_service.evaluation.transcription",
+    "ClipFileTranscriber": "asr_service.evaluation.transcription",
     "ClipOutcome": "asr_service.evaluation.transcription",
     "FileTranscript": "asr_service.evaluation.transcription",
     "transcribe_file": "asr_service.evaluation.transcription",

@@ -3,12 +3,18 @@
 Top level (``schema`` = `SCHEMA`)::
 
     {"schema": "asr-eval-results/1", "created_at": ..., "manifest": ..., "model": {...},
-     "options": {"normalizer": "whisper", "by": [...], "bootstrap": {...}, "budget_ms": 300, ...},
-     "selection": {"window": ..., "selected": N, "excluded_no_recorded_at": N, ...},
+     "options": {"normalizer": "whisper-digits", "by": [...], "bootstrap": {...}, "budget_ms": 300, ...},
+     "settings": {"transcription": {...}, "scoring": {...}, "manifest": {...}, "host": {...}, ...},
+     "selection": {"window": ..., "limit": N, "selected": N, "excluded_no_recorded_at": N, ...},
      "summary": {<overall slice>, "manifest_rows": N, "excluded_bad_rows": N, ...},
      "problems": [{"line": 12, "audio": ..., "reason": ...}],
      "slices": [{"key": "tags", "value": "noisy", "wer": ..., "wer_ci95": [lo, hi], ...}],
      "utterances": [{"utt_id": ..., "reference": ..., "hypothesis": ..., "words": {...}, ...}]}
+
+``model`` describes the system under test (model version, engine options, recognizer settings),
+``options`` how it was scored, ``settings`` the rest of what a result depends on
+(`asr_service.evaluation.settings`). Files written before ``settings`` existed still load: their
+settings read "not recorded".
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class EvaluationResults:
     utterances: tuple[UtteranceRecord, ...]
     problems: tuple[RowProblem, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)  # manifest_rows, excluded_bad_rows, ...
+    settings: Mapping[str, Any] = field(default_factory=dict)  # empty in files from before it existed
 
     @property
     def normalizer(self) -> str:
@@ -55,11 +62,25 @@ class EvaluationResults:
         """The latency budget the run measured against."""
         return float(self.options.get("budget_ms", DEFAULT_BUDGET_MS))
 
+    @property
+    def host(self) -> Mapping[str, Any] | None:
+        """The machine the run was measured on (hostname, cpu_model, cores); None when not recorded."""
+        host = self.settings.get("host")
+        return host if isinstance(host, Mapping) else None
+
+    def recorded_settings(self) -> dict[str, Any]:
+        """Every recorded setting that a result depends on, grouped: ``model``, ``options``,
+        ``selection`` (window, limit) and the groups of ``settings``; what `settings_differences` compares."""
+        selection = {k: self.selection[k] for k in ("window", "limit") if k in self.selection}
+        return {"model": dict(self.model), "options": dict(self.options), "selection": selection,
+                **{k: v for k, v in self.settings.items() if k not in ("model", "options", "selection")}}
+
     def to_json(self) -> dict[str, Any]:
         """The results.json document."""
         return {
             "schema": SCHEMA, "created_at": self.created_at, "manifest": self.manifest,
-            "model": dict(self.model), "options": dict(self.options), "selection": dict(self.selection),
+            "model": dict(self.model), "options": dict(self.options), "settings": dict(self.settings),
+            "selection": dict(self.selection),
             "summary": {**dict(self.counts), **self.overall.to_json()},
             "problems": [p.to_json() for p in self.problems],
             "slices": [s.to_json() for s in self.slices],
@@ -80,6 +101,7 @@ class EvaluationResults:
             problems=tuple(RowProblem(line=int(p["line"]), audio=str(p["audio"]), reason=str(p["reason"]))
                            for p in data.get("problems", [])),
             counts=counts,
+            settings=dict(data.get("settings") or {}),
         )
 
 

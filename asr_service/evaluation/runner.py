@@ -1,13 +1,18 @@
 """Run an evaluation: manifest -> date selection -> transcription -> scores per utterance and per slice.
 
-The transcription step is a `FileTranscriber` (path -> `FileTranscript`): normally `transcribe_file`
-over a `Transcriber` (a server through `AsrClient`, or in-process), a fake in tests. Unreadable audio
-becomes a `RowProblem` with its manifest line, like the manifest's own bad rows.
+The transcription step is a `FileTranscriber` (path -> `FileTranscript`): normally a
+`ClipFileTranscriber` (`file_transcriber`: each file through the client VAD, each clip sent alone to a
+`Transcriber`, a server through `AsrClient` or in-process), a fake in tests. Unreadable audio becomes a
+`RowProblem` with its manifest line, like the manifest's own bad rows.
+
+Every run records what it was measured with (results.json ``settings``, ``model``, ``options``): the
+VAD options and the transcriber's settings when the `FileTranscriber` describes itself (a
+`ClipFileTranscriber` does; another reads "not recorded"), the normaliser and its version, the
+manifest's digest, the row limit, this host's fingerprint and the versions of the packages involved.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,16 +23,18 @@ import vad
 from asr_service.client import Transcriber
 from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.evaluation.manifest import Manifest, RowProblem, load_manifest
-from asr_service.evaluation.normalizers import get_normalizer
+from asr_service.evaluation.normalizers import DEFAULT_NORMALIZER, describe_normalizer, get_normalizer
 from asr_service.evaluation.records import UtteranceRecord, build_record
 from asr_service.evaluation.results import EvaluationResults
 from asr_service.evaluation.selection import Clock, DateWindow, Selection, check_slice_keys, select, utc_now
+from asr_service.evaluation.settings import host_fingerprint, manifest_fingerprint, package_versions
 from asr_service.evaluation.summary import BootstrapOptions, slice_summaries, summarize
 from asr_service.evaluation.transcription import (
     AudioSpan,
+    ClipFileTranscriber,
+    DescribedFileTranscriber,
     FileTranscriber,
     FileTranscript,
-    transcribe_file,
     transcribe_files,
 )
 
@@ -44,7 +51,7 @@ class EvalOptions:
     """What to score and how."""
 
     by: tuple[str, ...] = ("tags",)  # slice keys
-    normalizer: str = "whisper"
+    normalizer: str = DEFAULT_NORMALIZER
     bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
     budget_ms: float = DEFAULT_BUDGET_MS  # what the transcriber's server time is held to
     workers: int = 1  # files in flight at once (the transcriber must be thread-safe when > 1)
@@ -57,9 +64,9 @@ class EvalOptions:
                               "confidence": self.bootstrap.confidence, "method": "percentile, utterance resampling"}}
 
 
-def file_transcriber(transcriber: Transcriber, vad_options: vad.VadOptions | None = None) -> FileTranscriber:
-    """`transcribe_file` bound to a transcriber and VAD options."""
-    return functools.partial(transcribe_file, transcriber, options=vad_options or vad.VadOptions())
+def file_transcriber(transcriber: Transcriber, vad_options: vad.VadOptions | None = None) -> ClipFileTranscriber:
+    """`transcribe_file` bound to a transcriber and VAD options (default `vad.VadOptions()`), recording both."""
+    return ClipFileTranscriber(transcriber, vad_options or vad.VadOptions())
 
 
 def evaluate(
@@ -71,8 +78,10 @@ def evaluate(
     model: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
     clock: Clock = utc_now,
+    host: Mapping[str, Any] | None = None,
 ) -> EvaluationResults:
-    """Transcribe and score every selected utterance; `model` describes the system under test."""
+    """Transcribe and score every selected utterance; `model` describes the system under test (over
+    what the transcriber says of itself), `host` the machine (default: this one's `host_fingerprint`)."""
     opts = options or EvalOptions()
     normalizer = get_normalizer(opts.normalizer)
     utterances = selection.utterances
@@ -101,11 +110,13 @@ def evaluate(
         "excluded_unreadable_audio": len(unreadable),
         "scored_utterances": len(scored),
     }
+    system = transcribe.system() if isinstance(transcribe, DescribedFileTranscriber) else {}
     return EvaluationResults(
         created_at=clock().isoformat(timespec="seconds"),
         manifest=str(manifest.path),
-        model={**identity, **(model or {})},
+        model={**identity, **system, **(model or {})},
         options=opts.to_json(),
+        settings=_settings(manifest, transcribe, opts, host),
         selection=selection.to_json(),
         overall=summarize(scored, bootstrap=opts.bootstrap, budget_ms=opts.budget_ms),
         slices=tuple(slice_summaries(scored, opts.by, bootstrap=opts.bootstrap, budget_ms=opts.budget_ms)),
@@ -113,6 +124,24 @@ def evaluate(
         problems=problems,
         counts=counts,
     )
+
+
+def _settings(manifest: Manifest, transcribe: FileTranscriber, opts: EvalOptions,
+              host: Mapping[str, Any] | None) -> dict[str, Any]:
+    try:
+        manifest_settings = manifest_fingerprint(manifest.path)
+    except OSError:  # gone since it was read: the path is all there is
+        manifest_settings = {"path": str(manifest.path)}
+    settings: dict[str, Any] = {}
+    if isinstance(transcribe, DescribedFileTranscriber):  # otherwise "not recorded"
+        settings["transcription"] = transcribe.settings()
+    return {
+        **settings,
+        "scoring": describe_normalizer(opts.normalizer),
+        "manifest": manifest_settings,
+        "host": dict(host) if host is not None else host_fingerprint(),
+        "versions": package_versions(),
+    }
 
 
 def _note_model(identity: dict[str, str], transcript: FileTranscript) -> None:
@@ -134,10 +163,12 @@ def evaluate_manifest(
     progress: Progress | None = None,
     clock: Clock = utc_now,
     limit: int | None = None,
+    host: Mapping[str, Any] | None = None,
 ) -> EvaluationResults:
     """Load, select (by `window`, then the first `limit` rows), check the slice keys, and `evaluate`."""
     opts = options or EvalOptions()
     manifest = load_manifest(manifest_path)
     selection = select(manifest.utterances, window).limited(limit)
     check_slice_keys(selection.utterances, opts.by)
-    return evaluate(manifest, selection, transcribe, options=opts, model=model, progress=progress, clock=clock)
+    return evaluate(manifest, selection, transcribe, options=opts, model=model, progress=progress, clock=clock,
+                    host=host)

@@ -116,20 +116,22 @@ class Selection:
     no_recorded_at: tuple[int, ...] = ()  # manifest lines without recorded_at (excluded by the filter)
     outside_window: tuple[int, ...] = ()  # manifest lines recorded outside the window
     beyond_limit: int = 0  # utterances left out by a row limit (a quick look at a subset)
+    limit: int | None = None  # the row limit asked for (None: all rows)
 
     def limited(self, limit: int | None) -> Selection:
         """The first `limit` utterances (all when None), the rest counted as `beyond_limit`."""
-        if limit is None or limit >= len(self.utterances):
+        if limit is None:
             return self
         if limit < 1:
             raise SelectionError(f"--limit: {limit} is not a positive number of utterances")
-        return replace(self, utterances=self.utterances[:limit],
-                       beyond_limit=self.beyond_limit + len(self.utterances) - limit)
+        return replace(self, utterances=self.utterances[:limit], limit=limit,
+                       beyond_limit=self.beyond_limit + max(0, len(self.utterances) - limit))
 
     def to_json(self) -> dict[str, Any]:
         """As written in results.json."""
         return {
             "window": self.window.to_json() if self.window else None,
+            "limit": self.limit,
             "selected": len(self.utterances),
             "excluded_no_recorded_at": len(self.no_recorded_at),
             "excluded_outside_window": len(self.outside_window),

@@ -1,7 +1,9 @@
 """Transcribing whole files the way the service does: client VAD clips, each clip transcribed, texts joined.
 
 `transcribe_file` works with any `Transcriber` (a server through `AsrClient`, or `LocalTranscriber`
-in-process), so what is measured is the serving path. `transcribe_files` runs several files at once
+in-process), so what is measured is the serving path: each clip is sent alone (one `Recognize` per clip,
+`Transcriber.recognize_clip`), never the whole file. `ClipFileTranscriber` binds it to a transcriber
+and VAD options and says what it runs with, for results.json. `transcribe_files` runs several files at once
 when asked to; `asr_service.client.LocalTranscriber` is the in-process transcriber that several threads
 may share: one model, `engine.num_workers` clips at a time (the recognizer's pool), never more threads
 than cores (`ServerConfig` refuses ``num_workers * cpu_threads > cores``).
@@ -9,20 +11,31 @@ than cores (`ServerConfig` refuses ``num_workers * cpu_threads > cores``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 import vad
 from asr_service.client import Transcriber
+from asr_service.config import ServerConfig
 from asr_service.recognizer import NullReason
 
-__all__ = ["AudioSpan", "ClipOutcome", "FileTranscript", "transcribe_file", "transcribe_files"]
+__all__ = [
+    "AudioSpan",
+    "ClipFileTranscriber",
+    "ClipOutcome",
+    "DescribedFileTranscriber",
+    "FileTranscript",
+    "describe_transcriber",
+    "transcribe_file",
+    "transcribe_files",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +130,67 @@ def transcribe_file(transcriber: Transcriber, source: str | Source, options: vad
         ))
     text = " ".join(c.text.strip() for c in clips if c.text.strip())
     return FileTranscript(text=text, clips=tuple(clips), model_id=model_id, model_version=model_version)
+
+
+@dataclass(frozen=True)
+class ClipFileTranscriber:
+    """`transcribe_file` bound to a transcriber and VAD options: a `FileTranscriber` that also says
+    which settings it runs with (`settings`, `system`), so that results.json records them."""
+
+    transcriber: Transcriber
+    vad_options: vad.VadOptions
+
+    def __call__(self, source: Source) -> FileTranscript:
+        """The file (or span) through the client VAD, each clip transcribed alone."""
+        return transcribe_file(self.transcriber, source, self.vad_options)
+
+    def settings(self) -> dict[str, Any]:
+        """How files become transcripts: client VAD clips, one call per clip, and the VAD's options."""
+        return {"path": "vad-clips", "calls": "one recognize_clip per clip",
+                "vad": dataclasses.asdict(self.vad_options)}
+
+    def system(self) -> dict[str, Any]:
+        """The transcriber: `describe_transcriber`."""
+        return describe_transcriber(self.transcriber)
+
+
+@runtime_checkable
+class DescribedFileTranscriber(Protocol):
+    """A `FileTranscriber` that says what it runs with (`ClipFileTranscriber` is one)."""
+
+    def __call__(self, source: Source) -> FileTranscript:
+        """Transcribe one file or span."""
+        ...
+
+    def settings(self) -> dict[str, Any]:
+        """results.json's ``settings.transcription``."""
+        ...
+
+    def system(self) -> dict[str, Any]:
+        """Merged into results.json's ``model``."""
+        ...
+
+
+def describe_transcriber(transcriber: Transcriber) -> dict[str, Any]:
+    """What results.json's ``model`` records about a transcriber.
+
+    In-process (anything with a `ServerConfig` as ``config``, i.e. `LocalTranscriber`): every engine
+    option and the recognizer settings that change an answer or its latency (volume floor, clip length
+    limit, admission; the budget is in results.json's ``options``). Through a server (anything with a
+    ``target``): the target; the server's own settings are what its `ListModels` reports (the CLI adds
+    them).
+    """
+    config = getattr(transcriber, "config", None)
+    if isinstance(config, ServerConfig):
+        return {"transcriber": "in-process", **dataclasses.asdict(config.engine),
+                "volume_floor_dbfs": config.volume_floor_dbfs,
+                "max_clip_s": config.max_clip_s, "admission": config.admission,
+                "admission_headroom": config.admission_headroom,
+                "max_concurrent_requests": config.max_concurrent_requests}
+    target = getattr(transcriber, "target", None)
+    if isinstance(target, str):
+        return {"transcriber": f"server {target}"}
+    return {"transcriber": type(transcriber).__name__}
 
 
 def _span_clips(pcm: npt.NDArray[np.int16], options: vad.VadOptions) -> Iterator[vad.Clip]:

@@ -45,9 +45,10 @@ def test_eval_in_process_writes_results_and_report(
     assert hello["hypothesis"] == "hello world" and hello["words"]["errors"] == 0  # "Hello world." normalised
     assert hello["clips"] and hello["clips"][0]["latency_ms"] > 0  # measured by the recognizer
     assert constant_engine.calls >= 3
-    # "good morning everybody" vs "hello world": 2 S + 1 D; "go forward 10 meters" vs "hello world": 2 S + 2 D
-    assert data["summary"]["substitutions"] == 4 and data["summary"]["deletions"] == 3
-    assert data["summary"]["wer"] == pytest.approx(7 / 9)
+    # "good morning everybody" vs "hello world": 2 S + 1 D; "go forward 10 meters" ("go forward 1 0 meters"
+    # after the default normaliser) vs "hello world": 2 S + 3 D
+    assert data["summary"]["substitutions"] == 4 and data["summary"]["deletions"] == 4
+    assert data["summary"]["wer"] == pytest.approx(8 / 10)
     assert {s["value"] for s in data["slices"] if s["key"] == "device"} == {"dev0", "dev1"}
     assert (out / "report.html").is_file() and (out / "wer_by_slice.png").is_file()
     assert "tags=greeting" in captured.out and "wrote" in captured.out
@@ -86,6 +87,10 @@ def test_eval_through_a_server_measures_the_serving_path(
     assert data["model"]["transcriber"] == f"server {server.target}"
     assert data["model"]["model_version"] == "constant-1"
     assert data["options"]["budget_ms"] == 450.0  # the server's budget, not a default
+    # what the server says of itself is recorded, with the VAD options the client cut the clips with
+    assert data["model"]["server_limits"]["budget_ms"] == 450.0
+    assert [(m["model_version"], m["config_hash"]) for m in data["model"]["server_models"]] == [("constant-1", "0")]
+    assert data["settings"]["transcription"]["vad"]["pre_padding_ms"] == 300
     assert data["summary"]["scored_utterances"] == 4 and data["summary"]["excluded_unreadable_audio"] == 1
     clip = data["utterances"][0]["clips"][0]
     assert clip["round_trip_ms"] >= clip["latency_ms"] > 0  # the client's round trip includes the server's time

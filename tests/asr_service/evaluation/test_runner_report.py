@@ -27,7 +27,7 @@ from tests.fakes import fake_file_transcriber
 
 HYPOTHESES = {
     "u1.wav": "the cat sat on the mat",  # ref "The cat sat on the mat." -> 0 errors / 6
-    "u2.wav": "go forward ten meter",  # ref "Go forward 10 meters." -> 1 S / 4 (whisper normaliser: 10)
+    "u2.wav": "go forward ten meter",  # ref "Go forward 10 meters." -> 1 S / 5 (default normaliser: "1 0")
     "u3.wav": "",  # ref "Hello there." -> 2 D / 2
     "u4.wav": "good morning to you all",  # ref "Good morning, everybody." -> 1 S + 2 I / 3
 }
@@ -60,17 +60,17 @@ def test_scores_slices_and_bad_rows(manifest: Path) -> None:
     results = evaluate_manifest(manifest, _transcribe, options=EvalOptions(by=("tags", "speaker")))
     by_id = {u.utt_id: u for u in results.utterances}
     assert list(by_id) == ["u1.wav", "u2.wav", "u3.wav", "u4.wav"]
-    assert by_id["u2.wav"].reference_normalized == "go forward 10 meters"
+    assert by_id["u2.wav"].reference_normalized == "go forward 1 0 meters"  # numbers read digit by digit
     assert (by_id["u2.wav"].words.substitutions, by_id["u3.wav"].words.deletions) == (1, 2)
     assert (by_id["u4.wav"].words.substitutions, by_id["u4.wav"].words.insertions) == (1, 2)
     overall = results.overall
-    assert (overall.words.errors, overall.words.reference_length) == (6, 15)
-    assert overall.wer == pytest.approx(6 / 15)
-    assert overall.wer_ci is not None and overall.wer_ci.contains(6 / 15)
+    assert (overall.words.errors, overall.words.reference_length) == (6, 16)
+    assert overall.wer == pytest.approx(6 / 16)
+    assert overall.wer_ci is not None and overall.wer_ci.contains(6 / 16)
     slices = {s.name: s for s in results.slices}
     assert slices["tags=noisy"].wer == pytest.approx(5 / 5)  # u3 (2 D) + u4 (3 errors) over 2 + 3 words
     assert slices["tags=read"].wer == pytest.approx(3 / 9)  # u1 + u4
-    assert slices["tags=male"].utterances == 2 and slices["tags=male"].wer == pytest.approx(1 / 10)
+    assert slices["tags=male"].utterances == 2 and slices["tags=male"].wer == pytest.approx(1 / 11)
     assert slices["speaker=s1"].wer == pytest.approx(2 / 8)
     assert overall.null_clips == 1 and overall.null_rate == pytest.approx(1 / 4)
     assert overall.latency_p50_ms == pytest.approx(120.0)
@@ -86,7 +86,7 @@ def test_results_json_round_trip_and_contents(manifest: Path, tmp_path: Path) ->
     results = evaluate_manifest(manifest, _transcribe, options=EvalOptions(bootstrap=BootstrapOptions(resamples=200)))
     path = write_results(results, tmp_path / "out" / "results.json")
     data = json.loads(path.read_text(encoding="utf-8"))
-    assert data["summary"]["wer"] == pytest.approx(6 / 15)
+    assert data["summary"]["wer"] == pytest.approx(6 / 16)
     assert data["summary"]["excluded_bad_rows"] == 2 and len(data["problems"]) == 3
     record = data["utterances"][3]
     for field in ("reference", "hypothesis", "reference_normalized", "hypothesis_normalized", "words", "chars",
