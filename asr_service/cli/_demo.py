@@ -102,16 +102,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_score(reference: str, transcript: str) -> None:
-    from asr_service.evaluation.normalizers import get_normalizer
+    from asr_service.evaluation.normalizers import DEFAULT_NORMALIZER, get_normalizer
     from asr_service.evaluation.scoring import score
 
-    words = score(get_normalizer("whisper")(reference), get_normalizer("whisper")(transcript)).words
+    normalize = get_normalizer(DEFAULT_NORMALIZER)  # the same scoring as `asr eval`
+    words = score(normalize(reference), normalize(transcript)).words
     rate = f"{words.rate:.1%}" if words.rate is not None else "n/a (empty reference)"
     print(
         f"\nreference   {reference}"
         f"\ntranscript  {transcript or '<nothing>'}"
         f"\nWER         {rate} ({words.errors} error(s) in {words.reference_length} reference words, "
-        "after Whisper's English normaliser)"
+        f"after the {DEFAULT_NORMALIZER} normaliser, as asr eval scores)"
     )
 
 
