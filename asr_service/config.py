@@ -18,9 +18,13 @@ One section per concern, each a frozen dataclass validated when built (every key
     baseline_path = "baseline.json"
     window_s = 60.0
 
+    [request_log]     # RequestLogOptions: consented request logging
+    dir = "/var/lib/asr/log"
+
 Environment: `ASR_<KEY>` for `[server]` keys (e.g. `ASR_PORT=6000`), `ASR_ENGINE_<KEY>` for `[engine]`
-keys (e.g. `ASR_ENGINE_MODEL=/models/small.en`) and `ASR_MONITORING_<KEY>` for `[monitoring]` keys.
-Flags override `<key>`, `engine.<key>` or `monitoring.<key>`. Unknown keys are errors, not ignored:
+keys (e.g. `ASR_ENGINE_MODEL=/models/small.en`), `ASR_MONITORING_<KEY>` for `[monitoring]` keys and
+`ASR_REQUEST_LOG_<KEY>` for `[request_log]` keys. Flags override `<key>`, `engine.<key>`,
+`monitoring.<key>` or `request_log.<key>`. Unknown keys are errors, not ignored:
 a typo in a config file must not silently fall back to a default.
 """
 
@@ -43,7 +47,8 @@ from asr_service.engines.base import EngineOptions
 from asr_service.errors import ConfigError
 from asr_service.tls import CertificateFiles
 
-__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "MonitoringOptions", "ServerConfig", "load_config"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "MonitoringOptions", "RequestLogOptions", "ServerConfig",
+           "load_config"]
 
 DEFAULT_BUDGET_MS = 300.0  # the service's latency budget per clip, server time
 DEFAULT_SAMPLE_RATES_HZ = (8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
@@ -85,6 +90,9 @@ class MonitoringOptions:
     # `no_traffic` fires when a window has no result though the server answered some in this many seconds
     # before it (at most 1800, what the server remembers).
     alarm_no_traffic_lookback_s: float = 600.0
+    # A fixed limit for the share of users' feedback that was "retried" or "switched to typing"; None:
+    # judged against the same server's earlier traffic (the lookback above), alarm_margin_z past it.
+    alarm_feedback_share_max: float | None = None
     alarm_volume_min_dbfs: float = -40.0
     alarm_volume_max_dbfs: float = -6.0
     alarm_load_max: float = 0.91
@@ -104,7 +112,7 @@ class MonitoringOptions:
         check(0.05 <= self.interval_s <= 600, "interval_s", self.interval_s, "0.05..600 s")
         check(0.1 <= self.load_window_s <= 3600, "load_window_s", self.load_window_s, "0.1..3600 s")
         check(self.alarm_min_requests >= 1, "alarm_min_requests", self.alarm_min_requests, ">= 1")
-        for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max"):
+        for name in ("alarm_null_rate_max", "alarm_empty_input_max", "alarm_load_max", "alarm_feedback_share_max"):
             value = getattr(self, name)
             check(value is None or 0 < value <= 1, name, value, "(0, 1]")
         check(0 <= self.alarm_hold_s <= 3600, "alarm_hold_s", self.alarm_hold_s, "0..3600 s")
@@ -139,6 +147,37 @@ class MonitoringOptions:
             self.drift_min_clips,
             f"1..drift_window_clips ({self.drift_window_clips})",
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestLogOptions:
+    """The `[request_log]` section: consented request logging (asr_service/request_log, docs/feedback-loop.md).
+
+    Only requests whose client consented are ever considered (`RecognitionConfig.logging_consent`); of
+    those, a result is kept when its confidence is under `sample_below_confidence`, when it has no text
+    (`sample_nulls`), or by chance (`sample_share` of the rest).
+    """
+
+    dir: str | None = None  # the log store; None: nothing is logged, whatever clients consent to
+    # The 10th percentile of confidence of the default VAD's clips on the tune split of the shared speech
+    # (bench/bench_alarms.py): about one clean result in ten, and most results of degraded input.
+    sample_below_confidence: float = 0.42
+    sample_nulls: bool = True
+    sample_share: float = 0.05
+    queue_size: int = 1000  # rows waiting for the writer; a full queue drops (and counts) the new row
+    max_bytes: int = 1_000_000_000  # the whole store; past it the oldest days go, then logging pauses
+    retention_days: float = 30.0
+    redact: bool = False  # e-mail addresses and phone numbers written in digits, in stored texts only
+    fsync: bool = True  # each batch reaches the disk before the next: a crash loses only rows in flight
+
+    def __post_init__(self) -> None:
+        check = _checker("request_log.")
+        check(0 <= self.sample_below_confidence <= 1, "sample_below_confidence", self.sample_below_confidence,
+              "0..1")
+        check(0 <= self.sample_share <= 1, "sample_share", self.sample_share, "0..1")
+        check(1 <= self.queue_size <= 1_000_000, "queue_size", self.queue_size, "1..1000000")
+        check(1_000_000 <= self.max_bytes <= 10**13, "max_bytes", self.max_bytes, "1 MB..10 TB")
+        check(0 < self.retention_days <= 3650, "retention_days", self.retention_days, "(0, 3650] days")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -199,6 +238,7 @@ class ServerConfig:
     # HTTP port beside gRPC, for /metrics, the dashboard and /api/*: None serves no HTTP, 0 picks a free port.
     http_port: int | None = None
     monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
+    request_log: RequestLogOptions = field(default_factory=RequestLogOptions)
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
@@ -308,6 +348,7 @@ _SECTIONS: dict[str, tuple[type, str | None]] = {
     "server": (ServerConfig, None),
     "engine": (EngineOptions, "engine"),
     "monitoring": (MonitoringOptions, "monitoring"),
+    "request_log": (RequestLogOptions, "request_log"),
 }
 _NESTED = frozenset(field for _, field in _SECTIONS.values() if field)
 

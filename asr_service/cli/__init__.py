@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asr_service.cli import _auth, _batch, _demo, _eval, _listen, _monitor, _serve, _transcribe
+from asr_service.cli import _auth, _batch, _demo, _eval, _listen, _logs, _monitor, _serve, _transcribe
 from labeling import cli as labeling_cli
 
 __all__ = ["build_parser", "main"]
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _batch.register(subparsers)
     _monitor.register(subparsers)  # `monitor baseline` and `replay`
     _auth.register(subparsers)  # `auth add-token`
+    _logs.register(subparsers)  # `logs purge` and `logs stats`: the request log
     labeling_cli.register(subparsers)  # `conventions` and `label`
     return parser
 

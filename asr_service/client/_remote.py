@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import cast
 
@@ -48,7 +48,16 @@ def _result(msg: asr_pb2.RecognitionResult, *, vad_stats: VadStats | None, round
                          clipped_ratio=msg.audio.clipped_ratio, sample_rate_hz=msg.audio.sample_rate_hz),
         vad=vad_stats,
         round_trip_ms=round_trip_ms,
+        result_id=msg.result_id,
+        role=msg.model.role or "primary",
     )
+
+
+CONSENTS = {"none": asr_pb2.LOGGING_CONSENT_NONE, "results": asr_pb2.LOGGING_CONSENT_RESULTS_ONLY,
+            "audio": asr_pb2.LOGGING_CONSENT_AUDIO_AND_RESULTS}
+FEEDBACK_ACTIONS = {"accepted": asr_pb2.FEEDBACK_ACTION_ACCEPTED, "edited": asr_pb2.FEEDBACK_ACTION_EDITED,
+                    "retried": asr_pb2.FEEDBACK_ACTION_RETRIED,
+                    "switched_to_typing": asr_pb2.FEEDBACK_ACTION_SWITCHED_TO_TYPING}
 
 
 def _vad_message(stats: VadStats | None) -> asr_pb2.VadStats | None:
@@ -69,10 +78,21 @@ class AsrClient:
     def __init__(
         self, target: str, *, timeout_s: float = 30.0, tls_ca_file: str | None = None,
         tls_cert_file: str | None = None, tls_key_file: str | None = None, token: str | None = None,
+        logging_consent: str = "none", subject_id: str = "", client_tags: Mapping[str, str] | None = None,
     ) -> None:
         """`tls_ca_file` speaks TLS to a server whose certificate that CA signed (the system's CAs when
         it is "" with TLS wanted: pass `tls_ca_file=""`); `tls_cert_file`/`tls_key_file` are this
-        client's certificate for mutual TLS; `token` is sent as `authorization: Bearer <token>`."""
+        client's certificate for mutual TLS; `token` is sent as `authorization: Bearer <token>`.
+
+        `logging_consent` is what the user agreed the service may keep of every request this client
+        sends: "none" (the default), "results" (text and measurements) or "audio" (audio and results);
+        `subject_id` a pseudonymous id of the user, for deletion; `client_tags` facts about the client
+        (device, app_version, locale ...) kept with logged requests as slice keys."""
+        if logging_consent not in CONSENTS:
+            raise ValueError(f"logging_consent: {logging_consent!r} is not one of {', '.join(CONSENTS)}")
+        self._consent = CONSENTS[logging_consent]
+        self._subject_id = subject_id
+        self._client_tags = dict(client_tags or {})
         self.target = target
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
@@ -124,12 +144,7 @@ class AsrClient:
         request = asr_pb2.RecognizeRequest(
             request_id=uuid.uuid4().hex,
             clip_id=clip_id,
-            config=asr_pb2.RecognitionConfig(
-                format=asr_pb2.AudioFormat(
-                    encoding=asr_pb2.LINEAR16, sample_rate_hz=sample_rate_hz, channels=channels
-                ),
-                model_id=model_id,
-            ),
+            config=self._config(sample_rate_hz, channels, model_id),
             audio=pcm,
             vad_stats=_vad_message(vad_stats),
         )
@@ -164,10 +179,7 @@ class AsrClient:
         def requests() -> Iterator[asr_pb2.StreamingRecognizeRequest]:
             yield asr_pb2.StreamingRecognizeRequest(
                 request_id=uuid.uuid4().hex,
-                config=asr_pb2.RecognitionConfig(
-                    format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=vad.SAMPLE_RATE_HZ),
-                    model_id=model_id,
-                ),
+                config=self._config(vad.SAMPLE_RATE_HZ, 1, model_id),
             )
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
             sent_clips = 0
@@ -197,6 +209,31 @@ class AsrClient:
                 yield _result(reply.result, vad_stats=stats, round_trip_ms=(done - sent) * 1000.0)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
+
+    def _config(self, sample_rate_hz: int, channels: int, model_id: str) -> asr_pb2.RecognitionConfig:
+        return asr_pb2.RecognitionConfig(
+            format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=sample_rate_hz, channels=channels),
+            model_id=model_id, logging_consent=self._consent, subject_id=self._subject_id,
+            client_tags=self._client_tags,
+        )
+
+    def report_feedback(self, result: ClipResult, action: str, *, edited_text: str = "") -> bool:
+        """Tell the server what the user did with `result`: "accepted", "edited" (with `edited_text`),
+        "retried" or "switched_to_typing". True when the server logged it (consent given, logging on)."""
+        if action not in FEEDBACK_ACTIONS:
+            raise ValueError(f"action: {action!r} is not one of {', '.join(FEEDBACK_ACTIONS)}")
+        if not result.result_id:
+            raise ValueError("result: it has no result_id (an in-process result, or a server before feedback)")
+        request = asr_pb2.ReportFeedbackRequest(
+            result_id=result.result_id, action=FEEDBACK_ACTIONS[action], edited_text=edited_text,
+            model=asr_pb2.ModelRef(model_id=result.model_id, model_version=result.model_version, role=result.role),
+            logging_consent=self._consent, subject_id=self._subject_id,
+        )
+        try:
+            reply = self._stub.ReportFeedback(request, timeout=self.timeout_s, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise self._error(exc) from exc
+        return bool(reply.logged)
 
     def list_models(self) -> asr_pb2.ListModelsResponse:
         """The served models and the server's limits."""

@@ -30,6 +30,8 @@ class ClipResult:
     audio: AudioStats  # the server's measurements of the clip as received
     vad: VadStats | None  # what the client VAD reported with the clip; None when nothing was sent
     round_trip_ms: float  # measured by the client: request sent -> result received
+    result_id: str = ""  # the server's id of this result, for feedback (AsrClient.report_feedback); "" in-process
+    role: str = "primary"  # the serving model's role (primary, canary, shadow)
 
     @property
     def budget_exceeded(self) -> bool:
@@ -50,6 +52,7 @@ class ClipResult:
             audio=result.audio,
             vad=result.vad,
             round_trip_ms=round_trip_ms,
+            role=result.role,
         )
 
 

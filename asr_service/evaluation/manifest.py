@@ -7,6 +7,9 @@ Format (compatible with ``shared/data/speech/manifest.jsonl``)::
 
 - ``audio`` (required): path of the audio file, relative to the manifest's folder unless absolute.
 - ``text`` (required, non-empty): the reference transcript as written; it is normalised before scoring.
+  A row with a ``reference`` field is in the import format (`asr transcribe-batch` output, the request
+  log), where ``text`` is a model's hypothesis: ``reference`` is then the reference, and a row whose
+  ``reference`` is empty has none yet (a row problem, never the model scored against itself).
 - ``duration`` (optional): seconds.
 - ``recorded_at`` (optional): ISO 8601 date (``2025-03-14``) or time (``2025-03-14T09:30:00+01:00``);
   a time without offset and a bare date are taken as UTC. Date filters need it.
@@ -127,9 +130,15 @@ def _read(manifest: Path, *, check_files: bool) -> tuple[list[Utterance], list[R
 
 def _utterance(row: Row, manifest: Path, *, check_files: bool) -> Utterance:
     audio, path = audio_path(row, manifest, must_exist=check_files)
-    text = row.data.get("text")
-    if not isinstance(text, str) or not text.strip():
-        raise RowError("no reference 'text'", audio)
+    if "reference" in row.data:  # the import format: `text` is a model's hypothesis, `reference` the truth
+        text = row.data["reference"]
+        if not isinstance(text, str) or not text.strip():
+            raise RowError("no reference yet: this row's 'text' is a model's output ('reference' is empty); review "
+                           "it first (asr label import, then asr label export)", audio)
+    else:
+        text = row.data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise RowError("no reference 'text'", audio)
     duration = row.data.get("duration")
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
         raise RowError(f"'duration' {duration!r} is not a number of seconds >= 0", audio)

@@ -39,7 +39,7 @@ Clock = Callable[[], datetime]
 """Returns "now" as an aware datetime; injected so tests fix the date."""
 
 NO_VALUE = "(none)"
-DERIVED_KEYS = frozenset({"recorded_month"})
+DERIVED_KEYS = frozenset({"recorded_month", "recorded_week"})
 
 _SINCE = re.compile(r"^\s*(\d+)\s*([hdw])\s*$")
 _UNIT_S = {"h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -170,6 +170,8 @@ def slice_values(utt: Utterance, key: str) -> list[str]:
     """The slices of `key` that `utt` belongs to (several for a list field)."""
     if key == "recorded_month" and key not in utt.fields:
         return [utt.recorded_at.strftime("%Y-%m")] if utt.recorded_at else [NO_VALUE]
+    if key == "recorded_week" and key not in utt.fields:  # ISO week, e.g. 2026-W49: "how did last week go"
+        return [utt.recorded_at.strftime("%G-W%V")] if utt.recorded_at else [NO_VALUE]
     value = utt.fields.get(key)
     if value is None:
         return [NO_VALUE]

@@ -74,31 +74,41 @@ class AlarmRule:
         if not safe:
             raise ValueError(f"alarm {self.name}: clear_at {self.clear_at} is not on the safe side of {self.fire_at}")
 
-    def limits(self, count: int) -> tuple[float, float]:
-        """(fire, clear) thresholds for a window of `count` values."""
+    def limits(self, count: int, reference: tuple[float, int] | None = None) -> tuple[float, float]:
+        """(fire, clear) thresholds for a window of `count` values; a share rule with a `reference` (share,
+        values) is judged against that instead of its own `fire_at` (e.g. the same server's earlier traffic)."""
         if self.margin is None:
             return self.fire_at, self.clear_at
+        fire_at, clear_at, margin = self.fire_at, self.clear_at, self.margin
+        if reference is not None:
+            share, n = reference
+            p = (share * n + 0.5) / (n + 1)  # Jeffreys: a reference without a single hit still allows a few
+            fire_at = clear_at = p
+            margin = Margin(spread=math.sqrt(p * (1 - p)), fire_z=margin.fire_z, clear_z=margin.clear_z,
+                            reference_n=max(n, 1))
         sign = 1.0 if self.direction == "above" else -1.0
-        se = self.margin.standard_error(count)
-        return self.fire_at + sign * self.margin.fire_z * se, self.clear_at + sign * self.margin.clear_z * se
+        se = margin.standard_error(count)
+        return fire_at + sign * margin.fire_z * se, clear_at + sign * margin.clear_z * se
 
-    def fires(self, value: float, count: int = 0) -> bool:
+    def fires(self, value: float, count: int = 0, reference: tuple[float, int] | None = None) -> bool:
         """True when `value` crosses the firing threshold."""
-        fire, _ = self.limits(count)
+        fire, _ = self.limits(count, reference)
         return value > fire if self.direction == "above" else value < fire
 
-    def clears(self, value: float, count: int = 0) -> bool:
+    def clears(self, value: float, count: int = 0, reference: tuple[float, int] | None = None) -> bool:
         """True when `value` is back past the clearing threshold."""
-        _, clear = self.limits(count)
+        _, clear = self.limits(count, reference)
         return value < clear if self.direction == "above" else value > clear
 
 
 @dataclass(frozen=True)
 class Reading:
-    """An alarm's input: the window's value and how many values it is made of (for margins)."""
+    """An alarm's input: the window's value, how many values it is made of (for margins), and for a rule
+    judged against earlier traffic, that traffic's (share, values)."""
 
     value: float
     count: int = 0
+    reference: tuple[float, int] | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +123,7 @@ class AlarmState:
     count: int = 0
     no_data: bool = True  # no reading yet, or the last one had too few values
     pending_since_s: float | None = None  # the condition for a change has held since then (hold time)
+    reference: tuple[float, int] | None = None  # what the limits were relative to, when not the rule's own
 
     @property
     def status(self) -> Literal["firing", "ok", "no_data"]:
@@ -122,7 +133,7 @@ class AlarmState:
     def to_json(self) -> dict[str, Any]:
         """As `GET /api/alarms` gives it (`fire_at`/`clear_at`: the limits for this window's count)."""
         value = None if self.value is None or math.isnan(self.value) else round(self.value, 6)
-        fire, clear = self.rule.limits(self.count)
+        fire, clear = self.rule.limits(self.count, self.reference)
         return {
             "alarm": self.rule.name,
             "active": self.active,
@@ -135,6 +146,8 @@ class AlarmState:
             "unit": self.rule.unit,
             "since": self.since_s,
             "pending_since": self.pending_since_s,
+            "reference": None if self.reference is None else {"share": round(self.reference[0], 6),
+                                                               "count": self.reference[1]},
             "description": self.rule.description,
             "detail": self.detail,
         }
@@ -203,8 +216,8 @@ class AlarmBoard:
         if reading is None or math.isnan(reading.value):
             since = state.since_s if state.no_data else now
             return AlarmState(rule=rule, active=False, value=None, since_s=since, detail=detail, no_data=True)
-        value, count = reading.value, reading.count
-        want = not rule.clears(value, count) if state.active else rule.fires(value, count)
+        value, count, reference = reading.value, reading.count, reading.reference
+        want = not rule.clears(value, count, reference) if state.active else rule.fires(value, count, reference)
         active, since, pending = state.active, state.since_s, None
         if want != state.active:
             pending = state.pending_since_s if state.pending_since_s is not None else now
@@ -213,7 +226,7 @@ class AlarmBoard:
         if active != state.active or state.no_data:
             since = now
         return AlarmState(rule=rule, active=active, value=value, since_s=since, detail=detail, count=count,
-                          no_data=False, pending_since_s=pending)
+                          no_data=False, pending_since_s=pending, reference=reference)
 
     def _log(self, old: AlarmState, state: AlarmState, now: float) -> None:
         """One line per firing and clearing (WARNING, INFO); a firing alarm that loses its data says so (INFO);
@@ -227,7 +240,7 @@ class AlarmBoard:
                 logger.debug("alarm %s: %s%s", rule.name, state.status, detail)
                 return
         else:
-            fire, clear = rule.limits(state.count)
+            fire, clear = rule.limits(state.count, state.reference)
             bound = fire if state.active else clear
             above = rule.direction == "above"
             sign = (">" if above else "<") if state.active else ("<" if above else ">")

@@ -89,6 +89,8 @@ class ServerMetrics:
         self.vad_missing = Counter(
             "asr_input_vad_stats_missing", "Clips sent without client VAD stats.", m, registry=r)
         self.transcripts = Counter("asr_transcripts", "Results returned (with or without text).", m, registry=r)
+        self.feedback = Counter("asr_feedback", "Users' feedback on results (ReportFeedback), by action: accepted, "
+                                "edited, retried, switched_to_typing.", (*m, "action"), registry=r)
         self.nulls = Counter(
             "asr_null_transcripts", "Results without text, by null reason.", (*m, "reason"), registry=r)
         self.nulls_on_speech = Counter(

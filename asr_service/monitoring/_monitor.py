@@ -26,7 +26,7 @@ from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDri
 from asr_service.monitoring._features import features_of_result
 from asr_service.monitoring._http import MonitoringHttpServer
 from asr_service.monitoring._metrics import MODEL_LABELS, GaugeSources, ServerMetrics
-from asr_service.monitoring._rules import alarm_rules
+from asr_service.monitoring._rules import FEEDBACK_ALARMS, alarm_rules
 from asr_service.monitoring._summaries import RecentResults, WindowSummary
 from asr_service.monitoring._system import (
     CpuLoad,
@@ -77,6 +77,7 @@ class Monitor:
         self.alarms = AlarmBoard(rules.rules, self.registry, model_labels=self.model_labels, clock=clock,
                                  hold_s=settings.alarm_hold_s)
         self._recognizers: Callable[[], list[Recognizer]] = list
+        self._request_log_degraded: Callable[[], str | None] | None = None
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._tick_lock = threading.Lock()
@@ -131,6 +132,18 @@ class Monitor:
         if self.drift is not None:
             self.drift.observe(features_of_result(result))
 
+    def watch_request_log(self, degraded: Callable[[], str | None]) -> None:
+        """Raise the `request_log` alarm while `degraded()` says why logging is degraded (a full or unwritable
+        disk, the size cap): recognition goes on, but consented rows are being dropped."""
+        self._request_log_degraded = degraded
+        self.alarms.add_rule(AlarmRule(name="request_log", description="request logging degraded (1) or healthy (0)",
+                                       direction="above", fire_at=0.5, clear_at=0.5))
+
+    def observe_feedback(self, action: str, model_version: str, role: str) -> None:
+        """A user's feedback on a result (the servicer's ReportFeedback): counted and windowed. O(1)."""
+        self.metrics.feedback.labels(model_version, role, action).inc()
+        self.recent.add_feedback(action)
+
     def tick(self) -> list[str]:
         """Sample the load, evaluate alarms and drift; returns the alarms that changed state."""
         with self._tick_lock:
@@ -145,6 +158,11 @@ class Monitor:
             values["no_traffic"] = Reading(window.requests) if window.requests or before.requests else None
             details["no_traffic"] = (f"last {settings.window_s:g} s; {before.requests} results in the "
                                      f"{settings.alarm_no_traffic_lookback_s:g} s before")
+            self._feedback_values(window, before, values, details)
+            if self._request_log_degraded is not None:
+                why = self._request_log_degraded()
+                values["request_log"] = Reading(1.0 if why else 0.0)
+                details["request_log"] = why or "writing"
             if self.drift is not None:
                 self._drift_values(values, details)
             return self.alarms.evaluate(values, details)
@@ -175,6 +193,23 @@ class Monitor:
             details[name] = f"{span}, {window.texts} results with text"
         names = {state.rule.name for state in self.alarms.states()}
         return {k: v for k, v in values.items() if k in names}, details
+
+    def _feedback_values(self, window: WindowSummary, before: WindowSummary, values: dict[str, Reading | None],
+                         details: dict[str, str]) -> None:
+        """The feedback shares of the window, each against the earlier traffic's (unless a fixed limit is set)."""
+        least = self.config.monitoring.alarm_min_requests
+        fixed = self.config.monitoring.alarm_feedback_share_max is not None
+        n, n_before = window.feedback_reports, before.feedback_reports
+        for action in FEEDBACK_ALARMS:
+            name = f"feedback_{action}"
+            if n < least or (not fixed and n_before < least):
+                values[name] = None
+            else:
+                reference = None if fixed else (before.feedback_share(action), n_before)
+                values[name] = Reading(window.feedback_share(action), n, reference)
+            details[name] = (f"last {self.config.monitoring.window_s:g} s, {n} feedback reports"
+                             + ("" if fixed else f"; {n_before} in the "
+                                f"{self.config.monitoring.alarm_no_traffic_lookback_s:g} s before"))
 
     def _drift_values(self, values: dict[str, Reading | None], details: dict[str, str]) -> None:
         assert self.drift is not None

@@ -7,6 +7,12 @@ baseline of 4000. Shares use the Jeffreys estimate (k + 0.5) / (n + 1), so a bas
 single null still allows a few. Without a baseline, the null rate is judged against the tune split
 of the shared speech (default VAD, tiny.en: 0 nulls in 46 clips), and the model-output alarms
 (low-confidence share, mean confidence) are off: they need a baseline built with the model.
+
+The users' feedback alarms (share of feedback reports that were "retried", "switched to typing")
+have no dev-set baseline: they are judged against the same server's own earlier traffic (the
+`alarm_no_traffic_lookback_s` before the window), with the same margin. They catch a change (a new
+model, a broken client release), not a level that was always bad; set `alarm_feedback_share_max` for
+a fixed limit.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ from asr_service.config import ServerConfig
 from asr_service.monitoring._alarms import AlarmRule, Margin
 from asr_service.monitoring._baseline import Baseline
 
-__all__ = ["DEFAULT_NULL_BASELINE", "AlarmRules", "alarm_rules"]
+__all__ = ["DEFAULT_NULL_BASELINE", "FEEDBACK_ALARMS", "AlarmRules", "alarm_rules"]
 
 # (nulls, clips) of the tune split of ../shared/data/speech through the default VAD and tiny.en
 # (bench/bench_alarms.py --split tune): the null-rate reference when the server has no baseline.
 DEFAULT_NULL_BASELINE = (0, 46)
+FEEDBACK_ALARMS = ("retried", "switched_to_typing")  # the users' actions that say the result was not usable
 LOW_CONFIDENCE_QUANTILE = 0.1  # without alarm_low_confidence: the baseline's 10th percentile of confidence
 
 
@@ -75,6 +82,16 @@ def alarm_rules(config: ServerConfig, baseline: Baseline | None) -> AlarmRules:
                   f"{m.alarm_no_traffic_lookback_s:g} s)", direction="below", fire_at=0.5, clear_at=0.5,
                   unit="results"),
     ]
+    for action in FEEDBACK_ALARMS:
+        what = f"share of users' feedback that was {action}"
+        if m.alarm_feedback_share_max is not None:
+            limit = m.alarm_feedback_share_max
+            rules.append(AlarmRule(name=f"feedback_{action}", description=what, direction="above", fire_at=limit,
+                                   clear_at=limit * keep))
+        else:  # judged against earlier traffic (`Reading.reference`); fire_at is a placeholder
+            rules.append(AlarmRule(name=f"feedback_{action}", description=f"{what}, vs the earlier traffic",
+                                   direction="above", fire_at=0.0, clear_at=0.0,
+                                   margin=Margin(spread=0.0, fire_z=z, clear_z=z / 2)))
     confidence = np.asarray(baseline.features.get("confidence", []) if baseline else [], dtype=np.float64)
     low_confidence = None
     if confidence.size >= 2:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,6 +32,7 @@ class _Second:
         "confidence_sum",
         "duration_sum",
         "fallbacks",
+        "feedback",
         "inference_ms",
         "judged_latency_ms",
         "latency_ms",
@@ -77,6 +78,7 @@ class _Second:
         self.speech_ratio_sum = 0.0
         self.pitch_n = 0  # clips with a voice pitch
         self.pitch_sum = 0.0
+        self.feedback: Counter[str] = Counter()  # users' feedback on results, by action
 
     def copy(self) -> _Second:
         """A snapshot, safe to read while `add` goes on with the original."""
@@ -115,6 +117,17 @@ class WindowSummary:
     mean_words_per_s: float = math.nan
     mean_speech_ratio: float = math.nan  # client VAD
     mean_pitch_hz: float = math.nan
+    feedback: Mapping[str, int] = field(default_factory=dict)  # users' feedback reports, by action
+
+    @property
+    def feedback_reports(self) -> int:
+        """Feedback reports of every kind."""
+        return sum(self.feedback.values())
+
+    def feedback_share(self, action: str) -> float:
+        """Share of the feedback reports that were `action` (NaN without any)."""
+        total = self.feedback_reports
+        return self.feedback.get(action, 0) / total if total else math.nan
 
     @property
     def requests_per_s(self) -> float:
@@ -143,6 +156,10 @@ class WindowSummary:
             "mean_words_per_s": self.mean_words_per_s,
             "mean_speech_ratio": self.mean_speech_ratio,
             "mean_pitch_hz": self.mean_pitch_hz,
+            "feedback_reports": self.feedback_reports,
+            "feedback_retried_share": self.feedback_share("retried"),
+            "feedback_switched_to_typing_share": self.feedback_share("switched_to_typing"),
+            "feedback_edited_share": self.feedback_share("edited"),
         }
         return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
 
@@ -199,6 +216,14 @@ class RecentResults:
                 b.judged_latency_ms.append(result.latency.server_total_ms)
             b.inference_ms.append(result.latency.inference_ms)
             b.queue_ms.append(result.latency.queue_wait_ms)
+
+    def add_feedback(self, action: str) -> None:
+        """Record one user feedback report in the current second."""
+        second = int(self._clock())
+        with self._lock:
+            if not self._buckets or self._buckets[-1].second != second:
+                self._buckets.append(_Second(second))
+            self._buckets[-1].feedback[action] += 1
 
     def summary(self, window_s: float, *, end_s: float | None = None) -> WindowSummary:
         """Figures over the `window_s` seconds before `end_s` (default: now)."""
@@ -267,4 +292,5 @@ def _summarise(buckets: list[_Second], start_s: float, span_s: float) -> WindowS
         mean_words_per_s=sum(b.words_per_s_sum for b in buckets) / texts if texts else math.nan,
         mean_speech_ratio=sum(b.speech_ratio_sum for b in buckets) / speech_n if speech_n else math.nan,
         mean_pitch_hz=sum(b.pitch_sum for b in buckets) / pitch_n if pitch_n else math.nan,
+        feedback=dict(sum((b.feedback for b in buckets), Counter())),
     )

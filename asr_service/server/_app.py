@@ -25,8 +25,10 @@ from asr_service.engines import EngineFactory, create_engine
 from asr_service.errors import ConfigError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
+from asr_service.request_log import RequestLog
 from asr_service.router import ModelRouter
 from asr_service.server._auth import AuthInterceptor
+from asr_service.server._consent import ResultKeeper
 from asr_service.server._decode_guard import DecodeGuard
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._quotas import ClientQuotas
@@ -63,7 +65,13 @@ class AsrServer:
         self._calls = MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)
         guards: list[grpc.aio.ServerInterceptor] = [DecodeGuard((SERVICE_NAME,))]
         if self.monitor.tokens is not None:
-            guards.insert(0, AuthInterceptor(self.monitor.tokens, {SERVICE_NAME: "recognize"}, self.monitor.registry))
+            scopes = {SERVICE_NAME: "recognize", f"{SERVICE_NAME}/ReportFeedback": "feedback"}
+            guards.insert(0, AuthInterceptor(self.monitor.tokens, scopes, self.monitor.registry))
+        # consented request logging, off the hot path (asr_service/request_log); None: nothing is kept
+        self.request_log = (RequestLog(config.request_log, self.monitor.registry)
+                            if config.request_log.dir is not None else None)
+        if self.request_log is not None:
+            self.monitor.watch_request_log(lambda: self.request_log.degraded if self.request_log else None)
         self._server = grpc.aio.server(
             # metrics outermost, so that refusals (a bad token, bytes that do not parse) are counted too
             interceptors=[self._calls, *guards],
@@ -88,7 +96,9 @@ class AsrServer:
                                       on_stream_cut=lambda why: self._streams_cut.labels(_limit_name(why)).inc(),
                                       identify=self._client_name if self.monitor.tokens is not None else None,
                                       quotas=ClientQuotas(config.client_concurrency, config.client_max_clips_per_s,
-                                                          retry_hint_ms=self._retry_hint_ms))
+                                                          retry_hint_ms=self._retry_hint_ms),
+                                      keeper=ResultKeeper(self.request_log, config) if self.request_log else None,
+                                      observe_feedback=self.monitor.observe_feedback)
         asr_pb2_grpc.add_RecognizerServicer_to_server(servicer, self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
         reflection.enable_server_reflection(
@@ -133,6 +143,8 @@ class AsrServer:
         if self.config.log_level.upper() == "DEBUG":  # the only level at which a transcript can be logged
             logger.warning("log_level = DEBUG: the text of degenerate decodes is logged; transcripts and audio "
                            "are logged at no other level")
+        if self.request_log is not None:
+            await asyncio.to_thread(self.request_log.start)  # repairs what a crash left, before any new row
         await self._server.start()
         await self.monitor.start()
         logger.info("listening on %s:%d; loading model %s", self.config.host, self.port, self.config.engine.model)
@@ -142,6 +154,8 @@ class AsrServer:
         except Exception as exc:
             await self._server.stop(None)
             await self.monitor.stop()
+            if self.request_log is not None:
+                await asyncio.to_thread(self.request_log.stop)
             if isinstance(exc, ConfigError):
                 raise
             # The engine library's own errors: a corrupt model, no memory, ...
@@ -171,6 +185,8 @@ class AsrServer:
         await self._server.stop(grace)
         for recognizer in self.router.recognizers():  # joins the worker threads: off the event loop
             await asyncio.to_thread(recognizer.close, wait=True)
+        if self.request_log is not None:  # every queued row reaches the disk before the process ends
+            await asyncio.to_thread(self.request_log.stop)
         await self.monitor.stop()
         logger.info(
             "stopped: %d call(s) open at shutdown (%d clip(s) in the engine), drained in %.2f s (grace %.1f s)",

@@ -1,6 +1,7 @@
-"""Bearer tokens on the gRPC port: every `asr.v1.Recognizer` method needs the `recognize` scope; health
-and reflection stay open (probes and tools). UNAUTHENTICATED for a missing or unknown token,
-PERMISSION_DENIED for a known client without the scope (`asr_service.auth`)."""
+"""Bearer tokens on the gRPC port: every `asr.v1.Recognizer` method needs the `recognize` scope, but
+`ReportFeedback` the `feedback` scope; health and reflection stay open (probes and tools).
+UNAUTHENTICATED for a missing or unknown token, PERMISSION_DENIED for a known client without the scope
+(`asr_service.auth`)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def __init__(self, tokens: TokenFile, scopes: dict[str, str], registry: CollectorRegistry) -> None:
         self._tokens = tokens
-        self._scopes = scopes  # service name -> the scope its methods need
+        self._scopes = scopes  # "service/Method" or "service" -> the scope that method (or every method) needs
         # the client's name is a label: bounded, since names come from the token file
         self._calls = Counter("asr_client_calls", "Calls let through, by the client their token names.",
                               ("client",), registry=registry)
@@ -36,8 +37,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Req, _Resp] | None]],
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
-        service = str(handler_call_details.method).lstrip("/").rpartition("/")[0]
-        scope = self._scopes.get(service)
+        method = str(handler_call_details.method).lstrip("/")
+        scope = self._scopes.get(method) or self._scopes.get(method.rpartition("/")[0])
         handler = await continuation(handler_call_details)
         if scope is None or handler is None:
             return handler

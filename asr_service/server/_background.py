@@ -35,6 +35,7 @@ class BackgroundServer:
             self._end_loop()
             raise
         self.target = f"{config.host}:{self.port}"
+        self._stopped = False
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
         """Run `coro` on the server's loop and wait for its result."""
@@ -50,7 +51,10 @@ class BackgroundServer:
         return self
 
     def stop(self, grace_s: float | None = None) -> None:
-        """Graceful shutdown (see `AsrServer.stop`), then end the loop."""
+        """Graceful shutdown (see `AsrServer.stop`), then end the loop. A second call does nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
         try:
             self.call(self.server.stop(grace_s))
         finally:

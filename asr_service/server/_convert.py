@@ -37,9 +37,10 @@ def vad_stats(owner: asr_pb2.RecognizeRequest | asr_pb2.AudioChunk) -> VadStats 
     )
 
 
-def result_message(result: RecognitionResult) -> asr_pb2.RecognitionResult:
-    """A domain result as an `asr.v1.RecognitionResult`."""
+def result_message(result: RecognitionResult, *, result_id: str = "") -> asr_pb2.RecognitionResult:
+    """A domain result as an `asr.v1.RecognitionResult` (`result_id`: what ReportFeedback names it by)."""
     return asr_pb2.RecognitionResult(
+        result_id=result_id,
         clip_id=result.clip_id,
         text=result.text,
         confidence=result.confidence,

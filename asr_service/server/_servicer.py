@@ -16,6 +16,7 @@ from asr_service.config import ServerConfig
 from asr_service.errors import AsrError, ClipTooLongError, ProtocolError, StreamLimitError
 from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext, VadStats
 from asr_service.server import _convert
+from asr_service.server._consent import MAX_EDITED_TEXT_CHARS, NO_CONSENT, Consent, ResultKeeper, consent_of
 from asr_service.server._decode_guard import Undecodable
 from asr_service.server._limits import checked_id, checked_vad, for_log, limited_stream
 from asr_service.server._quotas import ClientQuotas, QuotaExceeded
@@ -29,6 +30,14 @@ logger = logging.getLogger("asr_service.requests")
 # model_id ("" for the default) -> Recognizer; raises UnavailableError / UnknownModelError.
 ResolveModel = Callable[[str], Recognizer]
 ListRecognizers = Callable[[], list[Recognizer]]
+# (action, model_version, role) of one user feedback, for the metrics
+ObserveFeedback = Callable[[str, str, str], None]
+_ACTIONS = {
+    asr_pb2.FEEDBACK_ACTION_ACCEPTED: "accepted",
+    asr_pb2.FEEDBACK_ACTION_EDITED: "edited",
+    asr_pb2.FEEDBACK_ACTION_RETRIED: "retried",
+    asr_pb2.FEEDBACK_ACTION_SWITCHED_TO_TYPING: "switched_to_typing",
+}
 
 
 class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
@@ -39,8 +48,12 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         on_stream_cut: Callable[[str], object] | None = None,
         identify: Callable[[grpc.aio.ServicerContext[Any, Any]], str | None] | None = None,
         quotas: ClientQuotas | None = None,
+        keeper: ResultKeeper | None = None,
+        observe_feedback: ObserveFeedback | None = None,
     ) -> None:
         self._config = config
+        self._keeper = keeper  # None: the server keeps nothing, whatever clients consent to
+        self._observe_feedback = observe_feedback
         self._resolve = resolve
         self._recognizers = recognizers
         self._pitch = pitch  # estimate each clip's pitch: only drift detection reads it
@@ -60,13 +73,15 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             if not request.HasField("config"):
                 raise ProtocolError("config: not set; a RecognizeRequest carries its config")
             recognizer = self._resolve(checked_id("config.model_id", request.config.model_id, self._config))
+            consent = self._consent(request.config)
             clip = decode_clip(
                 request.audio, _convert.audio_format(request.config), self._config.clip_limits, pitch=self._pitch
             )
+            clip_id = checked_id("clip_id", request.clip_id, self._config)
             with self._quota(self._client(context)):
                 result = await recognizer.recognize(
                     clip,
-                    clip_id=checked_id("clip_id", request.clip_id, self._config),
+                    clip_id=clip_id,
                     received_at=received_at,
                     vad=checked_vad(_convert.vad_stats(request)),
                 )
@@ -74,7 +89,11 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             await _abort(context, "Recognize", request_id, exc)
             raise  # unreachable: abort raises
         _log_result("Recognize", request_id, result)
-        return asr_pb2.RecognizeResponse(request_id=request_id, result=_convert.result_message(result))
+        if self._keeper is not None:
+            self._keeper.keep_clip(consent, request_id=request_id, clip_index=0, clip_id=clip_id, result=result,
+                                   clip=clip)
+        return asr_pb2.RecognizeResponse(request_id=request_id,
+                                         result=_convert.result_message(result, result_id=f"{request_id}/0"))
 
     async def StreamingRecognize(
         self,
@@ -106,6 +125,11 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 self._on_stream_cut(str(exc).partition(";")[0])
             await _abort(context, "StreamingRecognize", session.request_id or "-", exc)
 
+    def _consent(self, config: asr_pb2.RecognitionConfig) -> Consent:
+        """What the client allows the server to keep (checked even when logging is off: a bad value is the
+        client's bug either way)."""
+        return consent_of(config.logging_consent, config.subject_id, dict(config.client_tags), self._config)
+
     def _client(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
         """The calling client's name (from its token), or None when clients are not named."""
         return self._identify(context) if self._identify is not None else None
@@ -121,6 +145,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         if request.WhichOneof("payload") != "config":
             raise ProtocolError("config: the first message must carry config (got audio before config)")
         recognizer = self._resolve(checked_id("config.model_id", request.config.model_id, self._config))
+        session.consent = self._consent(request.config)
         session.format = _convert.audio_format(request.config)
         check_format(session.format, self._config.clip_limits)
         return recognizer
@@ -137,14 +162,56 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         )
         session.context.update(result)
         _log_result("StreamingRecognize", session.request_id, result)
+        index = session.clips - 1
+        if self._keeper is not None:
+            self._keeper.keep_clip(session.consent, request_id=session.request_id, clip_index=index, clip_id=clip_id,
+                                   result=result, clip=clip)
         return asr_pb2.StreamingRecognizeResponse(
-            request_id=session.request_id, result=_convert.result_message(result)
+            request_id=session.request_id,
+            result=_convert.result_message(result, result_id=f"{session.request_id}/{index}"),
         )
 
     async def ListModels(
         self, request: asr_pb2.ListModelsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> asr_pb2.ListModelsResponse:
         return _convert.list_models_response(self._recognizers(), self._config)
+
+    async def ReportFeedback(
+        self, request: asr_pb2.ReportFeedbackRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> asr_pb2.ReportFeedbackResponse:
+        try:
+            if isinstance(request, Undecodable):
+                raise ProtocolError(request.reason)
+            request_id, clip_index = _result_id(request.result_id, self._config)
+            action = _ACTIONS.get(request.action)
+            if action is None:
+                raise ProtocolError("action: not set, or not a FeedbackAction (accepted, edited, retried, "
+                                    "switched_to_typing)")
+            if len(request.edited_text) > MAX_EDITED_TEXT_CHARS:
+                raise ProtocolError(f"edited_text: at most {MAX_EDITED_TEXT_CHARS} characters")
+            if action == "edited" and not request.edited_text.strip():
+                raise ProtocolError("edited_text: EDITED feedback carries the text the user ended with")
+            consent = consent_of(request.logging_consent, request.subject_id, None, self._config, where="feedback")
+        except AsrError as exc:
+            await _abort(context, "ReportFeedback", "-", exc)
+            raise  # unreachable: abort raises
+        version, role = self._served_model(request.model)
+        if self._observe_feedback is not None:
+            self._observe_feedback(action, version, role)
+        logged = self._keeper is not None and self._keeper.keep_feedback(
+            consent, request_id=request_id, clip_index=clip_index, action=action,
+            edited_text=request.edited_text if action == "edited" else "")
+        logger.info("ReportFeedback request_id=%s clip=%d action=%s model_version=%s logged=%s",
+                    for_log(request_id), clip_index, action, version, logged)
+        return asr_pb2.ReportFeedbackResponse(logged=logged)
+
+    def _served_model(self, model: asr_pb2.ModelRef) -> tuple[str, str]:
+        """(model_version, role) for the metrics: a version this server serves, else "unknown" (a client
+        must not be able to mint label values)."""
+        for recognizer in self._recognizers():
+            if recognizer.info.model_version == model.model_version:
+                return recognizer.info.model_version, recognizer.role
+        return "unknown", "unknown"
 
 
 class _Session:
@@ -160,6 +227,7 @@ class _Session:
         self._vad: VadStats | None = None
         self.pending = False
         self.clips = 0
+        self.consent: Consent = NO_CONSENT
         self.context = SessionContext(
             enabled=config.session_context, min_confidence=config.session_context_min_confidence
         )
@@ -204,6 +272,14 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, reque
     logger.info("%s request_id=%s outcome=%s error=%s", method, for_log(request_id), code.name,
                 for_log(str(exc), 400))
     await context.abort(code, str(exc))
+
+
+def _result_id(value: str, config: ServerConfig) -> tuple[str, int]:
+    """(request id, clip index) of a `RecognitionResult.result_id` ("REQUEST_ID/INDEX")."""
+    request_id, _, index = checked_id("result_id", value, config).rpartition("/")
+    if not request_id or not index.isdigit() or len(index) > 9:
+        raise ProtocolError("result_id: not one the server gave (RecognitionResult.result_id, 'REQUEST_ID/INDEX')")
+    return request_id, int(index)
 
 
 def _log_result(method: str, request_id: str, result: RecognitionResult) -> None:

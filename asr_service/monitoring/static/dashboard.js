@@ -12,7 +12,8 @@ const STEP_S = Number(params.get("step_s") || 5);
 const COLORS = ["#1f77b4", "#d62728", "#9467bd"];
 
 // key: field of a point; band: baseline feature; lines(data): threshold lines; min/max: fixed ends;
-// minSpan: the least the value axis shows, so a small wobble does not fill the panel.
+// minSpan: the least the value axis shows, so a small wobble does not fill the panel; when: the count
+// that says a step has data (requests by default).
 const PANELS = [
   {id: "latency", title: "Server time per clip", unit: "ms", min: 0, minSpan: 100,
    series: [["latency_p50_ms", "p50, all clips"], ["latency_p95_ms", "p95, all clips"],
@@ -39,6 +40,11 @@ const PANELS = [
    series: [["mean_pitch_hz", "mean pitch"]], lines: () => []},
   {id: "wps", title: "Words per second (results with text)", unit: "words/s", min: 0, minSpan: 1,
    band: "words_per_s", series: [["mean_words_per_s", "mean words/s"]], lines: () => []},
+  {id: "feedback", title: "Users' feedback (ReportFeedback)", unit: "share of reports", min: 0, minSpan: 0.2,
+   when: "feedback_reports",
+   series: [["feedback_retried_share", "spoke again"], ["feedback_switched_to_typing_share", "switched to typing"],
+            ["feedback_edited_share", "edited the text"]],
+   lines: d => [alarmLine(d, "feedback_retried"), alarmLine(d, "feedback_switched_to_typing")]},
 ];
 
 function alarmOf(d, name) { return (d.alarms.alarms || []).find(a => a.alarm === name); }
@@ -151,10 +157,11 @@ function render(d) {
     const b = panel.band ? (d.baseline || {})[panel.band] : null;
     state.band = b && b.p10 !== undefined ? [b.p10, b.p90] : null;
     state.median = b && b.p50 !== undefined ? b.p50 : null;
-    const rows = panel.everyStep ? points : points.map(p => p.requests > 0 ? p : {});
+    const when = panel.when || "requests";  // steps without any of these have nothing to show
+    const rows = panel.everyStep ? points : points.map(p => p[when] > 0 ? p : {});
     const data = [points.map(p => p.t), ...panel.series.map(([key]) => rows.map(p => p[key] ?? null))];
     const drawn = data.slice(1).reduce((n, ys) => n + ys.filter(v => v !== null).length, 0);
-    const busy = points.some(p => p.requests > 0);
+    const busy = points.some(p => p[when] > 0);
     el.setAttribute("data-points", String(busy ? drawn : 0));
     el.setAttribute("data-state", busy && drawn ? "data" : "no-data");
     el.setAttribute("data-lines", state.lines.map(l => l.cls || "line").join(" "));

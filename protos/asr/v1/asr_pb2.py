@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protos/asr/v1/asr.proto\x12\x06\x61sr.v1\"`\n\x0b\x41udioFormat\x12\'\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x15.asr.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x03 \x01(\x05\"\x82\x01\n\x08VadStats\x12\x14\n\x0cspeech_ratio\x18\x01 \x01(\x02\x12\x16\n\x0epre_padding_ms\x18\x02 \x01(\x05\x12\x17\n\x0fpost_padding_ms\x18\x03 \x01(\x05\x12\x0f\n\x07gain_db\x18\x04 \x01(\x02\x12\r\n\x05split\x18\x05 \x01(\x08\x12\x0f\n\x07start_s\x18\x06 \x01(\x01\"J\n\x11RecognitionConfig\x12#\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x13.asr.v1.AudioFormat\x12\x10\n\x08model_id\x18\x02 \x01(\t\"\x96\x01\n\x10RecognizeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63lip_id\x18\x02 \x01(\t\x12)\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x19.asr.v1.RecognitionConfig\x12\r\n\x05\x61udio\x18\x04 \x01(\x0c\x12#\n\tvad_stats\x18\x05 \x01(\x0b\x32\x10.asr.v1.VadStats\"R\n\x11RecognizeResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x19.asr.v1.RecognitionResult\"\x8c\x01\n\x19StreamingRecognizeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x19.asr.v1.RecognitionConfigH\x00\x12#\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x12.asr.v1.AudioChunkH\x00\x42\t\n\x07payload\"j\n\nAudioChunk\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x18\n\x10\x65nd_of_utterance\x18\x03 \x01(\x08\x12#\n\tvad_stats\x18\x04 \x01(\x0b\x32\x10.asr.v1.VadStats\"[\n\x1aStreamingRecognizeResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x19.asr.v1.RecognitionResult\"\x84\x01\n\x10LatencyBreakdown\x12\x15\n\rqueue_wait_ms\x18\x01 \x01(\x01\x12\x14\n\x0cinference_ms\x18\x02 \x01(\x01\x12\x17\n\x0fserver_total_ms\x18\x03 \x01(\x01\x12\x11\n\tbudget_ms\x18\x04 \x01(\x01\x12\x17\n\x0f\x62udget_exceeded\x18\x05 \x01(\x08\"t\n\nAudioStats\x12\x12\n\nduration_s\x18\x01 \x01(\x01\x12\x10\n\x08rms_dbfs\x18\x02 \x01(\x01\x12\x11\n\tpeak_dbfs\x18\x03 \x01(\x01\x12\x15\n\rclipped_ratio\x18\x04 \x01(\x01\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\"V\n\x08ModelRef\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\x88\x02\n\x11RecognitionResult\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x10\n\x08is_final\x18\x04 \x01(\x08\x12\'\n\x0bnull_reason\x18\x05 \x01(\x0e\x32\x12.asr.v1.NullReason\x12\x1f\n\x05model\x18\x06 \x01(\x0b\x32\x10.asr.v1.ModelRef\x12)\n\x07latency\x18\x07 \x01(\x0b\x32\x18.asr.v1.LatencyBreakdown\x12!\n\x05\x61udio\x18\x08 \x01(\x0b\x32\x12.asr.v1.AudioStats\x12\x16\n\x0eno_speech_prob\x18\t \x01(\x02\"\x13\n\x11ListModelsRequest\"{\n\tModelInfo\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x12\n\nis_default\x18\x06 \x01(\x08\"o\n\x0cServerLimits\x12\x12\n\nmax_clip_s\x18\x01 \x01(\x01\x12\x17\n\x0fsample_rates_hz\x18\x02 \x03(\x05\x12\x1f\n\x17max_concurrent_requests\x18\x03 \x01(\x05\x12\x11\n\tbudget_ms\x18\x04 \x01(\x01\"]\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.asr.v1.ModelInfo\x12$\n\x06limits\x18\x02 \x01(\x0b\x32\x14.asr.v1.ServerLimits*=\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01*v\n\nNullReason\x12\x1b\n\x17NULL_REASON_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45MPTY_AUDIO\x10\x01\x12\r\n\tTOO_QUIET\x10\x02\x12\r\n\tNO_SPEECH\x10\x03\x12\x1c\n\x18HALLUCINATION_SUPPRESSED\x10\x04\x32\xf4\x01\n\nRecognizer\x12@\n\tRecognize\x12\x18.asr.v1.RecognizeRequest\x1a\x19.asr.v1.RecognizeResponse\x12_\n\x12StreamingRecognize\x12!.asr.v1.StreamingRecognizeRequest\x1a\".asr.v1.StreamingRecognizeResponse(\x01\x30\x01\x12\x43\n\nListModels\x12\x19.asr.v1.ListModelsRequest\x1a\x1a.asr.v1.ListModelsResponseBf\n\x14io.asrservice.asr.v1B\x08\x41srProtoP\x01Z6github.com/asr-service/asr-service/gen/go/asr/v1;asrv1\xa2\x02\x03\x41SR\xba\x02\x03\x41SRb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protos/asr/v1/asr.proto\x12\x06\x61sr.v1\"`\n\x0b\x41udioFormat\x12\'\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x15.asr.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x03 \x01(\x05\"\x82\x01\n\x08VadStats\x12\x14\n\x0cspeech_ratio\x18\x01 \x01(\x02\x12\x16\n\x0epre_padding_ms\x18\x02 \x01(\x05\x12\x17\n\x0fpost_padding_ms\x18\x03 \x01(\x05\x12\x0f\n\x07gain_db\x18\x04 \x01(\x02\x12\r\n\x05split\x18\x05 \x01(\x08\x12\x0f\n\x07start_s\x18\x06 \x01(\x01\"\x82\x02\n\x11RecognitionConfig\x12#\n\x06\x66ormat\x18\x01 \x01(\x0b\x32\x13.asr.v1.AudioFormat\x12\x10\n\x08model_id\x18\x02 \x01(\t\x12/\n\x0flogging_consent\x18\x03 \x01(\x0e\x32\x16.asr.v1.LoggingConsent\x12\x12\n\nsubject_id\x18\x04 \x01(\t\x12>\n\x0b\x63lient_tags\x18\x05 \x03(\x0b\x32).asr.v1.RecognitionConfig.ClientTagsEntry\x1a\x31\n\x0f\x43lientTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x96\x01\n\x10RecognizeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63lip_id\x18\x02 \x01(\t\x12)\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x19.asr.v1.RecognitionConfig\x12\r\n\x05\x61udio\x18\x04 \x01(\x0c\x12#\n\tvad_stats\x18\x05 \x01(\x0b\x32\x10.asr.v1.VadStats\"R\n\x11RecognizeResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x19.asr.v1.RecognitionResult\"\x8c\x01\n\x19StreamingRecognizeRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x19.asr.v1.RecognitionConfigH\x00\x12#\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x12.asr.v1.AudioChunkH\x00\x42\t\n\x07payload\"j\n\nAudioChunk\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\x18\n\x10\x65nd_of_utterance\x18\x03 \x01(\x08\x12#\n\tvad_stats\x18\x04 \x01(\x0b\x32\x10.asr.v1.VadStats\"[\n\x1aStreamingRecognizeResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12)\n\x06result\x18\x02 \x01(\x0b\x32\x19.asr.v1.RecognitionResult\"\x84\x01\n\x10LatencyBreakdown\x12\x15\n\rqueue_wait_ms\x18\x01 \x01(\x01\x12\x14\n\x0cinference_ms\x18\x02 \x01(\x01\x12\x17\n\x0fserver_total_ms\x18\x03 \x01(\x01\x12\x11\n\tbudget_ms\x18\x04 \x01(\x01\x12\x17\n\x0f\x62udget_exceeded\x18\x05 \x01(\x08\"t\n\nAudioStats\x12\x12\n\nduration_s\x18\x01 \x01(\x01\x12\x10\n\x08rms_dbfs\x18\x02 \x01(\x01\x12\x11\n\tpeak_dbfs\x18\x03 \x01(\x01\x12\x15\n\rclipped_ratio\x18\x04 \x01(\x01\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\"V\n\x08ModelRef\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\x9b\x02\n\x11RecognitionResult\x12\x0f\n\x07\x63lip_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x12\n\nconfidence\x18\x03 \x01(\x02\x12\x10\n\x08is_final\x18\x04 \x01(\x08\x12\'\n\x0bnull_reason\x18\x05 \x01(\x0e\x32\x12.asr.v1.NullReason\x12\x1f\n\x05model\x18\x06 \x01(\x0b\x32\x10.asr.v1.ModelRef\x12)\n\x07latency\x18\x07 \x01(\x0b\x32\x18.asr.v1.LatencyBreakdown\x12!\n\x05\x61udio\x18\x08 \x01(\x0b\x32\x12.asr.v1.AudioStats\x12\x16\n\x0eno_speech_prob\x18\t \x01(\x02\x12\x11\n\tresult_id\x18\n \x01(\t\"\x13\n\x11ListModelsRequest\"{\n\tModelInfo\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x03 \x01(\t\x12\x13\n\x0b\x63onfig_hash\x18\x04 \x01(\t\x12\x0c\n\x04role\x18\x05 \x01(\t\x12\x12\n\nis_default\x18\x06 \x01(\x08\"o\n\x0cServerLimits\x12\x12\n\nmax_clip_s\x18\x01 \x01(\x01\x12\x17\n\x0fsample_rates_hz\x18\x02 \x03(\x05\x12\x1f\n\x17max_concurrent_requests\x18\x03 \x01(\x05\x12\x11\n\tbudget_ms\x18\x04 \x01(\x01\"]\n\x12ListModelsResponse\x12!\n\x06models\x18\x01 \x03(\x0b\x32\x11.asr.v1.ModelInfo\x12$\n\x06limits\x18\x02 \x01(\x0b\x32\x14.asr.v1.ServerLimits\"\xcd\x01\n\x15ReportFeedbackRequest\x12\x11\n\tresult_id\x18\x01 \x01(\t\x12&\n\x06\x61\x63tion\x18\x02 \x01(\x0e\x32\x16.asr.v1.FeedbackAction\x12\x13\n\x0b\x65\x64ited_text\x18\x03 \x01(\t\x12\x1f\n\x05model\x18\x04 \x01(\x0b\x32\x10.asr.v1.ModelRef\x12/\n\x0flogging_consent\x18\x05 \x01(\x0e\x32\x16.asr.v1.LoggingConsent\x12\x12\n\nsubject_id\x18\x06 \x01(\t\"(\n\x16ReportFeedbackResponse\x12\x0e\n\x06logged\x18\x01 \x01(\x08*=\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x0c\n\x08LINEAR16\x10\x01*\x94\x01\n\x0eLoggingConsent\x12\x1f\n\x1bLOGGING_CONSENT_UNSPECIFIED\x10\x00\x12\x18\n\x14LOGGING_CONSENT_NONE\x10\x01\x12 \n\x1cLOGGING_CONSENT_RESULTS_ONLY\x10\x02\x12%\n!LOGGING_CONSENT_AUDIO_AND_RESULTS\x10\x03*v\n\nNullReason\x12\x1b\n\x17NULL_REASON_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x45MPTY_AUDIO\x10\x01\x12\r\n\tTOO_QUIET\x10\x02\x12\r\n\tNO_SPEECH\x10\x03\x12\x1c\n\x18HALLUCINATION_SUPPRESSED\x10\x04*\xb0\x01\n\x0e\x46\x65\x65\x64\x62\x61\x63kAction\x12\x1f\n\x1b\x46\x45\x45\x44\x42\x41\x43K_ACTION_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x45\x45\x44\x42\x41\x43K_ACTION_ACCEPTED\x10\x01\x12\x1a\n\x16\x46\x45\x45\x44\x42\x41\x43K_ACTION_EDITED\x10\x02\x12\x1b\n\x17\x46\x45\x45\x44\x42\x41\x43K_ACTION_RETRIED\x10\x03\x12&\n\"FEEDBACK_ACTION_SWITCHED_TO_TYPING\x10\x04\x32\xc5\x02\n\nRecognizer\x12@\n\tRecognize\x12\x18.asr.v1.RecognizeRequest\x1a\x19.asr.v1.RecognizeResponse\x12_\n\x12StreamingRecognize\x12!.asr.v1.StreamingRecognizeRequest\x1a\".asr.v1.StreamingRecognizeResponse(\x01\x30\x01\x12\x43\n\nListModels\x12\x19.asr.v1.ListModelsRequest\x1a\x1a.asr.v1.ListModelsResponse\x12O\n\x0eReportFeedback\x12\x1d.asr.v1.ReportFeedbackRequest\x1a\x1e.asr.v1.ReportFeedbackResponseBf\n\x14io.asrservice.asr.v1B\x08\x41srProtoP\x01Z6github.com/asr-service/asr-service/gen/go/asr/v1;asrv1\xa2\x02\x03\x41SR\xba\x02\x03\x41SRb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,42 +32,54 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.asr.v1.asr_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\024io.asrservice.asr.v1B\010AsrProtoP\001Z6github.com/asr-service/asr-service/gen/go/asr/v1;asrv1\242\002\003ASR\272\002\003ASR'
-  _globals['_AUDIOENCODING']._serialized_start=1885
-  _globals['_AUDIOENCODING']._serialized_end=1946
-  _globals['_NULLREASON']._serialized_start=1948
-  _globals['_NULLREASON']._serialized_end=2066
+  _globals['_RECOGNITIONCONFIG_CLIENTTAGSENTRY']._loaded_options = None
+  _globals['_RECOGNITIONCONFIG_CLIENTTAGSENTRY']._serialized_options = b'8\001'
+  _globals['_AUDIOENCODING']._serialized_start=2339
+  _globals['_AUDIOENCODING']._serialized_end=2400
+  _globals['_LOGGINGCONSENT']._serialized_start=2403
+  _globals['_LOGGINGCONSENT']._serialized_end=2551
+  _globals['_NULLREASON']._serialized_start=2553
+  _globals['_NULLREASON']._serialized_end=2671
+  _globals['_FEEDBACKACTION']._serialized_start=2674
+  _globals['_FEEDBACKACTION']._serialized_end=2850
   _globals['_AUDIOFORMAT']._serialized_start=35
   _globals['_AUDIOFORMAT']._serialized_end=131
   _globals['_VADSTATS']._serialized_start=134
   _globals['_VADSTATS']._serialized_end=264
-  _globals['_RECOGNITIONCONFIG']._serialized_start=266
-  _globals['_RECOGNITIONCONFIG']._serialized_end=340
-  _globals['_RECOGNIZEREQUEST']._serialized_start=343
-  _globals['_RECOGNIZEREQUEST']._serialized_end=493
-  _globals['_RECOGNIZERESPONSE']._serialized_start=495
-  _globals['_RECOGNIZERESPONSE']._serialized_end=577
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=580
-  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=720
-  _globals['_AUDIOCHUNK']._serialized_start=722
-  _globals['_AUDIOCHUNK']._serialized_end=828
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=830
-  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=921
-  _globals['_LATENCYBREAKDOWN']._serialized_start=924
-  _globals['_LATENCYBREAKDOWN']._serialized_end=1056
-  _globals['_AUDIOSTATS']._serialized_start=1058
-  _globals['_AUDIOSTATS']._serialized_end=1174
-  _globals['_MODELREF']._serialized_start=1176
-  _globals['_MODELREF']._serialized_end=1262
-  _globals['_RECOGNITIONRESULT']._serialized_start=1265
-  _globals['_RECOGNITIONRESULT']._serialized_end=1529
-  _globals['_LISTMODELSREQUEST']._serialized_start=1531
-  _globals['_LISTMODELSREQUEST']._serialized_end=1550
-  _globals['_MODELINFO']._serialized_start=1552
-  _globals['_MODELINFO']._serialized_end=1675
-  _globals['_SERVERLIMITS']._serialized_start=1677
-  _globals['_SERVERLIMITS']._serialized_end=1788
-  _globals['_LISTMODELSRESPONSE']._serialized_start=1790
-  _globals['_LISTMODELSRESPONSE']._serialized_end=1883
-  _globals['_RECOGNIZER']._serialized_start=2069
-  _globals['_RECOGNIZER']._serialized_end=2313
+  _globals['_RECOGNITIONCONFIG']._serialized_start=267
+  _globals['_RECOGNITIONCONFIG']._serialized_end=525
+  _globals['_RECOGNITIONCONFIG_CLIENTTAGSENTRY']._serialized_start=476
+  _globals['_RECOGNITIONCONFIG_CLIENTTAGSENTRY']._serialized_end=525
+  _globals['_RECOGNIZEREQUEST']._serialized_start=528
+  _globals['_RECOGNIZEREQUEST']._serialized_end=678
+  _globals['_RECOGNIZERESPONSE']._serialized_start=680
+  _globals['_RECOGNIZERESPONSE']._serialized_end=762
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_start=765
+  _globals['_STREAMINGRECOGNIZEREQUEST']._serialized_end=905
+  _globals['_AUDIOCHUNK']._serialized_start=907
+  _globals['_AUDIOCHUNK']._serialized_end=1013
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_start=1015
+  _globals['_STREAMINGRECOGNIZERESPONSE']._serialized_end=1106
+  _globals['_LATENCYBREAKDOWN']._serialized_start=1109
+  _globals['_LATENCYBREAKDOWN']._serialized_end=1241
+  _globals['_AUDIOSTATS']._serialized_start=1243
+  _globals['_AUDIOSTATS']._serialized_end=1359
+  _globals['_MODELREF']._serialized_start=1361
+  _globals['_MODELREF']._serialized_end=1447
+  _globals['_RECOGNITIONRESULT']._serialized_start=1450
+  _globals['_RECOGNITIONRESULT']._serialized_end=1733
+  _globals['_LISTMODELSREQUEST']._serialized_start=1735
+  _globals['_LISTMODELSREQUEST']._serialized_end=1754
+  _globals['_MODELINFO']._serialized_start=1756
+  _globals['_MODELINFO']._serialized_end=1879
+  _globals['_SERVERLIMITS']._serialized_start=1881
+  _globals['_SERVERLIMITS']._serialized_end=1992
+  _globals['_LISTMODELSRESPONSE']._serialized_start=1994
+  _globals['_LISTMODELSRESPONSE']._serialized_end=2087
+  _globals['_REPORTFEEDBACKREQUEST']._serialized_start=2090
+  _globals['_REPORTFEEDBACKREQUEST']._serialized_end=2295
+  _globals['_REPORTFEEDBACKRESPONSE']._serialized_start=2297
+  _globals['_REPORTFEEDBACKRESPONSE']._serialized_end=2337
+  _globals['_RECOGNIZER']._serialized_start=2853
+  _globals['_RECOGNIZER']._serialized_end=3178
 # @@protoc_insertion_point(module_scope)

@@ -12,6 +12,13 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
     LINEAR16: _ClassVar[AudioEncoding]
 
+class LoggingConsent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOGGING_CONSENT_UNSPECIFIED: _ClassVar[LoggingConsent]
+    LOGGING_CONSENT_NONE: _ClassVar[LoggingConsent]
+    LOGGING_CONSENT_RESULTS_ONLY: _ClassVar[LoggingConsent]
+    LOGGING_CONSENT_AUDIO_AND_RESULTS: _ClassVar[LoggingConsent]
+
 class NullReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NULL_REASON_UNSPECIFIED: _ClassVar[NullReason]
@@ -19,13 +26,30 @@ class NullReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     TOO_QUIET: _ClassVar[NullReason]
     NO_SPEECH: _ClassVar[NullReason]
     HALLUCINATION_SUPPRESSED: _ClassVar[NullReason]
+
+class FeedbackAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FEEDBACK_ACTION_UNSPECIFIED: _ClassVar[FeedbackAction]
+    FEEDBACK_ACTION_ACCEPTED: _ClassVar[FeedbackAction]
+    FEEDBACK_ACTION_EDITED: _ClassVar[FeedbackAction]
+    FEEDBACK_ACTION_RETRIED: _ClassVar[FeedbackAction]
+    FEEDBACK_ACTION_SWITCHED_TO_TYPING: _ClassVar[FeedbackAction]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 LINEAR16: AudioEncoding
+LOGGING_CONSENT_UNSPECIFIED: LoggingConsent
+LOGGING_CONSENT_NONE: LoggingConsent
+LOGGING_CONSENT_RESULTS_ONLY: LoggingConsent
+LOGGING_CONSENT_AUDIO_AND_RESULTS: LoggingConsent
 NULL_REASON_UNSPECIFIED: NullReason
 EMPTY_AUDIO: NullReason
 TOO_QUIET: NullReason
 NO_SPEECH: NullReason
 HALLUCINATION_SUPPRESSED: NullReason
+FEEDBACK_ACTION_UNSPECIFIED: FeedbackAction
+FEEDBACK_ACTION_ACCEPTED: FeedbackAction
+FEEDBACK_ACTION_EDITED: FeedbackAction
+FEEDBACK_ACTION_RETRIED: FeedbackAction
+FEEDBACK_ACTION_SWITCHED_TO_TYPING: FeedbackAction
 
 class AudioFormat(_message.Message):
     __slots__ = ("encoding", "sample_rate_hz", "channels")
@@ -54,12 +78,25 @@ class VadStats(_message.Message):
     def __init__(self, speech_ratio: _Optional[float] = ..., pre_padding_ms: _Optional[int] = ..., post_padding_ms: _Optional[int] = ..., gain_db: _Optional[float] = ..., split: _Optional[bool] = ..., start_s: _Optional[float] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("format", "model_id")
+    __slots__ = ("format", "model_id", "logging_consent", "subject_id", "client_tags")
+    class ClientTagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     FORMAT_FIELD_NUMBER: _ClassVar[int]
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_CONSENT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_TAGS_FIELD_NUMBER: _ClassVar[int]
     format: AudioFormat
     model_id: str
-    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., model_id: _Optional[str] = ...) -> None: ...
+    logging_consent: LoggingConsent
+    subject_id: str
+    client_tags: _containers.ScalarMap[str, str]
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., model_id: _Optional[str] = ..., logging_consent: _Optional[_Union[LoggingConsent, str]] = ..., subject_id: _Optional[str] = ..., client_tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("request_id", "clip_id", "config", "audio", "vad_stats")
@@ -154,7 +191,7 @@ class ModelRef(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., config_hash: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class RecognitionResult(_message.Message):
-    __slots__ = ("clip_id", "text", "confidence", "is_final", "null_reason", "model", "latency", "audio", "no_speech_prob")
+    __slots__ = ("clip_id", "text", "confidence", "is_final", "null_reason", "model", "latency", "audio", "no_speech_prob", "result_id")
     CLIP_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +201,7 @@ class RecognitionResult(_message.Message):
     LATENCY_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROB_FIELD_NUMBER: _ClassVar[int]
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
     clip_id: str
     text: str
     confidence: float
@@ -173,7 +211,8 @@ class RecognitionResult(_message.Message):
     latency: LatencyBreakdown
     audio: AudioStats
     no_speech_prob: float
-    def __init__(self, clip_id: _Optional[str] = ..., text: _Optional[str] = ..., confidence: _Optional[float] = ..., is_final: _Optional[bool] = ..., null_reason: _Optional[_Union[NullReason, str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., latency: _Optional[_Union[LatencyBreakdown, _Mapping]] = ..., audio: _Optional[_Union[AudioStats, _Mapping]] = ..., no_speech_prob: _Optional[float] = ...) -> None: ...
+    result_id: str
+    def __init__(self, clip_id: _Optional[str] = ..., text: _Optional[str] = ..., confidence: _Optional[float] = ..., is_final: _Optional[bool] = ..., null_reason: _Optional[_Union[NullReason, str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., latency: _Optional[_Union[LatencyBreakdown, _Mapping]] = ..., audio: _Optional[_Union[AudioStats, _Mapping]] = ..., no_speech_prob: _Optional[float] = ..., result_id: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -214,3 +253,25 @@ class ListModelsResponse(_message.Message):
     models: _containers.RepeatedCompositeFieldContainer[ModelInfo]
     limits: ServerLimits
     def __init__(self, models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., limits: _Optional[_Union[ServerLimits, _Mapping]] = ...) -> None: ...
+
+class ReportFeedbackRequest(_message.Message):
+    __slots__ = ("result_id", "action", "edited_text", "model", "logging_consent", "subject_id")
+    RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    EDITED_TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    LOGGING_CONSENT_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
+    result_id: str
+    action: FeedbackAction
+    edited_text: str
+    model: ModelRef
+    logging_consent: LoggingConsent
+    subject_id: str
+    def __init__(self, result_id: _Optional[str] = ..., action: _Optional[_Union[FeedbackAction, str]] = ..., edited_text: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., logging_consent: _Optional[_Union[LoggingConsent, str]] = ..., subject_id: _Optional[str] = ...) -> None: ...
+
+class ReportFeedbackResponse(_message.Message):
+    __slots__ = ("logged",)
+    LOGGED_FIELD_NUMBER: _ClassVar[int]
+    logged: bool
+    def __init__(self, logged: _Optional[bool] = ...) -> None: ...

@@ -49,6 +49,11 @@ class RecognizerStub:
                 request_serializer=protos_dot_asr_dot_v1_dot_asr__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=protos_dot_asr_dot_v1_dot_asr__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.ReportFeedback = channel.unary_unary(
+                '/asr.v1.Recognizer/ReportFeedback',
+                request_serializer=protos_dot_asr_dot_v1_dot_asr__pb2.ReportFeedbackRequest.SerializeToString,
+                response_deserializer=protos_dot_asr_dot_v1_dot_asr__pb2.ReportFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class RecognizerServicer:
@@ -78,6 +83,14 @@ class RecognizerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportFeedback(self, request, context):
+        """What the user did with a result (accepted, edited, spoke again, switched to typing): counted per
+        model version and role, and an edited text is logged as a candidate reference when consented.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RecognizerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +108,11 @@ def add_RecognizerServicer_to_server(servicer, server):
                     servicer.ListModels,
                     request_deserializer=protos_dot_asr_dot_v1_dot_asr__pb2.ListModelsRequest.FromString,
                     response_serializer=protos_dot_asr_dot_v1_dot_asr__pb2.ListModelsResponse.SerializeToString,
+            ),
+            'ReportFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportFeedback,
+                    request_deserializer=protos_dot_asr_dot_v1_dot_asr__pb2.ReportFeedbackRequest.FromString,
+                    response_serializer=protos_dot_asr_dot_v1_dot_asr__pb2.ReportFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -178,6 +196,33 @@ class Recognizer:
             '/asr.v1.Recognizer/ListModels',
             protos_dot_asr_dot_v1_dot_asr__pb2.ListModelsRequest.SerializeToString,
             protos_dot_asr_dot_v1_dot_asr__pb2.ListModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/asr.v1.Recognizer/ReportFeedback',
+            protos_dot_asr_dot_v1_dot_asr__pb2.ReportFeedbackRequest.SerializeToString,
+            protos_dot_asr_dot_v1_dot_asr__pb2.ReportFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -68,6 +68,19 @@ def test_bad_rows_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
     assert m.rows == 8
 
 
+def test_a_models_hypothesis_is_never_scored_as_the_reference(tmp_path: Path) -> None:
+    """Import-format rows (transcribe-batch output, the request log) carry the model's text in `text`."""
+    (tmp_path / "a.wav").write_bytes(b"RIFF")
+    path = write_manifest(tmp_path / "m.jsonl", [
+        {"audio": "a.wav", "text": "turn of the lights", "reference": "Turn off the lights.", "utt_id": "batch"},
+        {"audio": "a.wav", "text": "whats the whether", "reference": None, "utt_id": "logged"},
+        {"audio": "a.wav", "text": "whats the whether", "reference": "", "utt_id": "blank"},
+    ])
+    m = load_manifest(path)
+    assert [(u.utt_id, u.text) for u in m.utterances] == [("batch", "Turn off the lights.")]
+    assert [p.line for p in m.problems] == [2, 3] and all("no reference yet" in p.reason for p in m.problems)
+
+
 def test_since_counts_back_from_the_injected_clock(dated: Path) -> None:
     m = load_manifest(dated)
     window = DateWindow.from_options(since="90d", clock=_clock)
@@ -119,6 +132,7 @@ def test_slices_expand_lists_and_name_missing_values(dated: Path) -> None:
     assert slice_values(e, "tags") == [NO_VALUE]  # missing field
     assert slice_values(d, "device") == ["x2"]
     assert slice_values(b, "recorded_month") == ["2025-04"]
+    assert slice_values(b, "recorded_week") == ["2025-W16"] and slice_values(d, "recorded_week") == [NO_VALUE]
     assert slice_values(d, "recorded_month") == [NO_VALUE]
     check_slice_keys([a, b], ["tags", "device", "recorded_month"])
     with pytest.raises(SelectionError, match="tgas"):

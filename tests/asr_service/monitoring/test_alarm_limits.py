@@ -207,3 +207,27 @@ def test_every_monitoring_key_is_documented() -> None:
     doc = (REPO_ROOT / "docs" / "monitoring.md").read_text()
     missing = [f.name for f in dataclasses.fields(MonitoringOptions) if f"`{f.name}`" not in doc]
     assert missing == []
+
+
+def test_feedback_alarms_are_judged_against_the_servers_earlier_traffic() -> None:
+    clock = FakeClock()
+    m = make_monitor(clock, alarm_no_traffic_lookback_s=600.0)
+    assert state(m, "feedback_retried")["status"] == "no_data"
+    for _ in range(9):  # nine normal minutes: 1 in 10 users speaks again
+        clock.now += 61
+        feed(m, 40)
+        for i in range(40):
+            m.observe_feedback("retried" if i % 10 == 0 else "accepted", "fake-1", "primary")
+        m.tick()
+    assert state(m, "feedback_retried")["status"] == "ok"
+    assert state(m, "feedback_retried")["reference"]["count"] >= 300  # type: ignore[index]
+    clock.now += 61  # a bad release: 4 in 10 speak again, 2 in 10 give up and type
+    feed(m, 40)
+    for i in range(40):
+        m.observe_feedback("retried" if i % 10 < 4 else "switched_to_typing" if i % 10 < 6 else "accepted",
+                           "fake-1", "primary")
+    assert sorted(m.tick()) == ["feedback_retried", "feedback_switched_to_typing"]
+    window = m.recent.summary(60.0)
+    assert window.feedback_share("retried") == pytest.approx(0.4) and window.feedback_reports == 40
+    metrics = generate_latest(m.registry).decode()
+    assert 'asr_feedback_total{action="retried",model_version="fake-1",role="primary"} 52.0' in metrics

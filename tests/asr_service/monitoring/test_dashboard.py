@@ -21,6 +21,7 @@ from tests.browser import WebDriver
 pytestmark = [pytest.mark.browser, pytest.mark.shared_data, pytest.mark.slow]
 PANELS = ("plot-latency", "plot-rps", "plot-null", "plot-confidence", "plot-volume", "plot-duration", "plot-speech",
           "plot-pitch", "plot-wps")
+EVERY_PANEL = (*PANELS, "plot-feedback")  # no feedback is reported here: that panel stays "no data"
 BANDED = ("plot-confidence", "plot-volume", "plot-duration", "plot-speech", "plot-pitch", "plot-wps")
 PANEL_STATE = ("return Object.fromEntries([...document.querySelectorAll('.card[id^=plot-]')].map(c => [c.id, "
                "{points: Number(c.getAttribute('data-points')), state: c.getAttribute('data-state'), "
@@ -56,8 +57,8 @@ def test_dashboard_draws_real_traffic_with_uplot(shared_speech: Path, tmp_path: 
         port = server.server.monitor.http_port
         url = f"http://127.0.0.1:{port}/?span_s=60&step_s=1&refresh_ms=500"
         browser.get(url)
-        idle = wait_for(browser, lambda s: len(s) == len(PANELS))
-        assert set(idle) == set(PANELS)
+        idle = wait_for(browser, lambda s: len(s) == len(EVERY_PANEL))
+        assert set(idle) == set(EVERY_PANEL)
         assert all(p["state"] == "no-data" and p["points"] == 0 and p["canvases"] >= 1 for p in idle.values()), idle
         statuses = browser.script("return Object.fromEntries([...document.querySelectorAll('#alarms li')]"
                                   ".map(li => [li.getAttribute('data-alarm'), li.getAttribute('data-status')]))")
@@ -74,6 +75,7 @@ def test_dashboard_draws_real_traffic_with_uplot(shared_speech: Path, tmp_path: 
             time.sleep(0.5)
         panels = wait_for(browser, lambda s: all(s.get(p, {}).get("state") == "data" for p in PANELS))
         assert all(panels[p]["state"] == "data" and panels[p]["points"] > 0 for p in PANELS), panels
+        assert panels["plot-feedback"]["state"] == "no-data"
         assert panels["plot-latency"]["points"] >= 6  # three series over at least two seconds of traffic
         assert "budget" in panels["plot-latency"]["lines"]
         assert "limit" in panels["plot-volume"]["lines"]  # the volume alarms' limits, now that they have data
