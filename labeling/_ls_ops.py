@@ -47,10 +47,13 @@ __all__ = [
     "import_clips",
     "init_project",
     "lint_project",
+    "purge_subject",
     "review_task",
 ]
 
 logger = logging.getLogger(__name__)
+
+USER_EDIT_VERSION = "user-edit"  # the model version of a pre-annotation that is what a user edited a result into
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,7 +139,8 @@ def import_clips(
     task_ids = tuple(int(t) for t in (getattr(response, "task_ids", None) or []))
     # Uncertainty sampling orders by score only the predictions of the project's model version; Label
     # Studio accepts only a version that some prediction of the project has.
-    versions = Counter(p["model_version"] for t in tasks for p in t.get("predictions", []) if p.get("model_version"))
+    versions = Counter(p["model_version"] for t in tasks for p in t.get("predictions", [])
+                       if p.get("model_version") and p["model_version"] != USER_EDIT_VERSION)
     if versions and project.model_version != versions.most_common(1)[0][0]:
         try:
             session.call(f"set the model version of project {project_id}", session.client.projects.update,
@@ -174,6 +178,11 @@ def _task(clip: Clip, mode: Mode, document_root: Path, canonicaliser: Canonicali
             if clip.model_version:
                 prediction["model_version"] = clip.model_version
             task["predictions"] = [prediction]
+    user_text = clip.extra.get("user_text")
+    if isinstance(user_text, str) and user_text.strip():  # what the user edited the result into (request log)
+        edited = prediction_result(mode, user_text, start_s=clip.start_s, end_s=clip.end_s, regions=[])
+        if edited:
+            task.setdefault("predictions", []).append({"result": edited, "model_version": USER_EDIT_VERSION})
     return task
 
 
@@ -411,3 +420,17 @@ def export_manifest(
         Path(tmp).unlink(missing_ok=True)
         raise
     return result
+
+
+def purge_subject(session: LabelStudioSession, project_id: int, subject_id: str) -> tuple[int, ...]:
+    """Delete every task of the project whose data names `subject_id` (a user who asked to be forgotten:
+    `asr logs purge --subject` removes them from the request log, this from the review queue). Returns
+    the deleted task ids."""
+    if not subject_id:
+        raise InputError("--subject: empty; give the pseudonymous subject id the client sent")
+    session.check_project(project_id)
+    doomed = tuple(t.task_id for t in fetch_tasks(session, project_id) if t.data.get("subject_id") == subject_id)
+    for task_id in doomed:
+        session.call(f"delete task {task_id}", session.client.tasks.delete, str(task_id))
+    logger.info("deleted %d task(s) of subject %s from project %d", len(doomed), subject_id, project_id)
+    return doomed

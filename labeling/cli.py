@@ -14,7 +14,9 @@ import logging
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -79,9 +81,22 @@ def _register_label(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     imp = sub.add_parser("import", help="import clips (JSON lines) as tasks with the model's pre-annotations")
     _spec_arg(imp)
     imp.add_argument("--project", type=int, required=True)
-    imp.add_argument("manifest", type=Path)
+    source = imp.add_mutually_exclusive_group(required=True)
+    source.add_argument("manifest", type=Path, nargs="?", help="an import manifest (asr transcribe-batch writes one)")
+    source.add_argument("--from-log", type=Path, default=None, metavar="DIR",
+                        help="the server's request log ([request_log] dir): clips logged with audio consent")
+    imp.add_argument("--since", default=None, help="with --from-log: clips logged in this last age (7d, 2w, 36h)")
+    imp.add_argument("--confidence-below", type=float, default=None,
+                     help="with --from-log: only results less confident than this (results without text always)")
+    imp.add_argument("--limit", type=int, default=None,
+                     help="with --from-log: at most this many, least confident first")
     imp.add_argument("--raw-predictions", action="store_true", help="show the model text as it is, not fixed")
     imp.set_defaults(func=_guarded(_cmd_import))
+
+    purge = sub.add_parser("purge", help="delete every task of a subject (a user who asked to be forgotten)")
+    purge.add_argument("--project", type=int, required=True)
+    purge.add_argument("--subject", required=True, help="the pseudonymous subject id the client sent")
+    purge.set_defaults(func=_guarded(_cmd_purge))
 
     lint = sub.add_parser("lint", help="lint every annotation, mark each task's meta, report per annotator")
     _spec_arg(lint)
@@ -230,12 +245,37 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from labeling._spec import load_spec
 
     spec = load_spec(args.spec)
-    with _session(args) as session:
-        result = import_clips(session, args.project, args.manifest,
-                              canonicaliser=None if args.raw_predictions else Canonicaliser(spec))
+    if args.from_log is None and (args.since or args.confidence_below is not None or args.limit is not None):
+        raise InputError("--since, --confidence-below and --limit select from --from-log; a manifest is imported whole")
+    with tempfile.TemporaryDirectory(prefix="asr-review-") as tmp:
+        manifest = args.manifest if args.from_log is None else _review_manifest(args, Path(tmp))
+        with _session(args) as session:
+            result = import_clips(session, args.project, manifest,
+                                  canonicaliser=None if args.raw_predictions else Canonicaliser(spec))
     print(json.dumps({"project": args.project, "tasks": len(result.task_ids), "predictions": result.predictions,
                       "skipped_already_there": len(result.skipped), "task_ids": list(result.task_ids),
                       "storages_created": list(result.storages_created)}))
+    return EXIT_OK
+
+
+def _review_manifest(args: argparse.Namespace, folder: Path) -> Path:
+    """The logged clips that --since/--confidence-below/--limit pick, as an import manifest in `folder`."""
+    from labeling._from_log import LogSelection, log_review_rows, parse_age, write_review_manifest
+
+    if args.limit is not None and args.limit < 1:
+        raise InputError(f"--limit: {args.limit} is not a positive number of clips")
+    since = datetime.now(UTC) - parse_age(args.since) if args.since else None
+    selection = LogSelection(since=since, confidence_below=args.confidence_below, limit=args.limit)
+    return write_review_manifest(log_review_rows(args.from_log, selection), folder / "review.jsonl")
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    from labeling._ls_ops import purge_subject
+
+    with _session(args) as session:
+        deleted = purge_subject(session, args.project, args.subject)
+    print(json.dumps({"project": args.project, "subject": args.subject, "tasks_deleted": len(deleted),
+                      "task_ids": list(deleted)}))
     return EXIT_OK
 
 
