@@ -22,6 +22,7 @@ from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._local import LocalTranscriber
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
+from asr_service.evaluation.errors import ManifestError
 from asr_service.evaluation.manifest import load_manifest
 from asr_service.monitoring import Baseline, ClipFeatures, audio_features, features_of_result
 
@@ -43,12 +44,26 @@ def clips_of_pcm(pcm: npt.NDArray[np.int16], options: vad.VadOptions) -> list[va
 def manifest_clips(
     manifest: str | Path, options: vad.VadOptions, *, transform: PcmTransform | None = None
 ) -> Iterator[tuple[str, vad.Clip]]:
-    """(utt_id, clip) for every file of a manifest, through `transform` (e.g. a gain) and the VAD."""
-    loaded = load_manifest(manifest)
-    for utt in loaded.utterances:
-        pcm = vad.read_audio(utt.audio_path)
-        for clip in clips_of_pcm(transform(pcm) if transform else pcm, options):
-            yield utt.utt_id, clip
+    """(utt_id, clip) for every file of a manifest, through `transform` (e.g. a gain) and the VAD.
+
+    A folder is read as the server's request log: the manifest of each daily partition, oldest first
+    (only its clips with audio; no reference is needed). Each row's audio goes through the VAD again, as
+    a client would cut it."""
+    for path in _manifests(Path(manifest)):
+        for utt in load_manifest(path, references=False).utterances:
+            pcm = vad.read_audio(utt.audio_path)
+            for clip in clips_of_pcm(transform(pcm) if transform else pcm, options):
+                yield utt.utt_id, clip
+
+
+def _manifests(path: Path) -> list[Path]:
+    """`path` itself, or for a request-log folder the manifests of its daily partitions."""
+    if not path.is_dir():
+        return [path]
+    days = sorted(path.glob("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]/manifest.jsonl"))
+    if not days:
+        raise ManifestError(f"{path}: a folder, but not a request log (no YYYY-MM-DD/manifest.jsonl in it)")
+    return days
 
 
 def features_of_clip(clip: vad.Clip) -> ClipFeatures:

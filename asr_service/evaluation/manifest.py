@@ -94,11 +94,14 @@ def parse_timestamp(value: str, *, what: str = "recorded_at") -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
-    """Read a JSON-lines manifest; a bad row becomes a `RowProblem`, an unreadable file a `ManifestError`."""
+def load_manifest(path: str | Path, *, check_files: bool = True, references: bool = True) -> Manifest:
+    """Read a JSON-lines manifest; a bad row becomes a `RowProblem`, an unreadable file a `ManifestError`.
+
+    `references=False` reads rows without a reference too (their `text` is then ""): for what needs only
+    the audio and the fields, such as a drift baseline built from the request log."""
     manifest_path = Path(path)
     try:
-        utterances, problems = _read(manifest_path, check_files=check_files)
+        utterances, problems = _read(manifest_path, check_files=check_files, references=references)
     except UnreadableFileError as exc:
         raise ManifestError(str(exc)) from exc
     for problem in problems:
@@ -106,7 +109,7 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     return Manifest(path=manifest_path, utterances=tuple(utterances), problems=tuple(problems))
 
 
-def _read(manifest: Path, *, check_files: bool) -> tuple[list[Utterance], list[RowProblem]]:
+def _read(manifest: Path, *, check_files: bool, references: bool) -> tuple[list[Utterance], list[RowProblem]]:
     utterances: list[Utterance] = []
     problems: list[RowProblem] = []
     seen: dict[str, int] = {}
@@ -115,7 +118,7 @@ def _read(manifest: Path, *, check_files: bool) -> tuple[list[Utterance], list[R
             problems.append(entry)
             continue
         try:
-            utt = _utterance(entry, manifest, check_files=check_files)
+            utt = _utterance(entry, manifest, check_files=check_files, references=references)
         except RowError as bad:
             problems.append(bad.problem(entry.line))
             continue
@@ -128,17 +131,18 @@ def _read(manifest: Path, *, check_files: bool) -> tuple[list[Utterance], list[R
     return utterances, problems
 
 
-def _utterance(row: Row, manifest: Path, *, check_files: bool) -> Utterance:
+def _utterance(row: Row, manifest: Path, *, check_files: bool, references: bool) -> Utterance:
     audio, path = audio_path(row, manifest, must_exist=check_files)
     if "reference" in row.data:  # the import format: `text` is a model's hypothesis, `reference` the truth
         text = row.data["reference"]
-        if not isinstance(text, str) or not text.strip():
+        if (not isinstance(text, str) or not text.strip()) and references:
             raise RowError("no reference yet: this row's 'text' is a model's output ('reference' is empty); review "
                            "it first (asr label import, then asr label export)", audio)
     else:
         text = row.data.get("text")
-        if not isinstance(text, str) or not text.strip():
+        if (not isinstance(text, str) or not text.strip()) and references:
             raise RowError("no reference 'text'", audio)
+    text = text if isinstance(text, str) else ""
     duration = row.data.get("duration")
     if duration is not None and (isinstance(duration, bool) or not isinstance(duration, int | float) or duration < 0):
         raise RowError(f"'duration' {duration!r} is not a number of seconds >= 0", audio)
