@@ -3,10 +3,13 @@ the client side; its results are the same `ClipResult`s the in-process transcrib
 
 from __future__ import annotations
 
+import itertools
+import json
 import queue
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import cast
@@ -79,6 +82,7 @@ class AsrClient:
         self, target: str, *, timeout_s: float = 30.0, tls_ca_file: str | None = None,
         tls_cert_file: str | None = None, tls_key_file: str | None = None, token: str | None = None,
         logging_consent: str = "none", subject_id: str = "", client_tags: Mapping[str, str] | None = None,
+        retries: int = 0, load_balancing: str | None = None,
     ) -> None:
         """`tls_ca_file` speaks TLS to a server whose certificate that CA signed (the system's CAs when
         it is "" with TLS wanted: pass `tls_ca_file=""`); `tls_cert_file`/`tls_key_file` are this
@@ -87,7 +91,17 @@ class AsrClient:
         `logging_consent` is what the user agreed the service may keep of every request this client
         sends: "none" (the default), "results" (text and measurements) or "audio" (audio and results);
         `subject_id` a pseudonymous id of the user, for deletion; `client_tags` facts about the client
-        (device, app_version, locale ...) kept with logged requests as slice keys."""
+        (device, app_version, locale ...) kept with logged requests as slice keys.
+
+        `retries`: a call answered UNAVAILABLE, UNKNOWN or CANCELLED (a replica behind a proxy died or is
+        draining) is sent again up to this many times, with backoff (gRPC's retry policy for unary calls;
+        `stream` reopens its stream with the clips not answered yet). `load_balancing="round_robin"` spreads calls over
+        every address of a target such as "ipv4:10.0.0.11:50051,10.0.0.12:50051" (gRPC's client-side
+        balancing), skipping replicas whose grpc.health.v1 status is not SERVING."""
+        if retries < 0 or load_balancing not in (None, "round_robin"):
+            raise ValueError(f"retries {retries} must be >= 0; load_balancing {load_balancing!r}: None or "
+                             "'round_robin'")
+        self._retries = retries
         if logging_consent not in CONSENTS:
             raise ValueError(f"logging_consent: {logging_consent!r} is not one of {', '.join(CONSENTS)}")
         self._consent = CONSENTS[logging_consent]
@@ -96,10 +110,12 @@ class AsrClient:
         self.target = target
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        options = _channel_options(retries, load_balancing)
         if tls_ca_file is None and tls_cert_file is None:
-            self._channel = grpc.insecure_channel(target)
+            self._channel = grpc.insecure_channel(target, options=options)
         else:
-            self._channel = grpc.secure_channel(target, _channel_credentials(tls_ca_file, tls_cert_file, tls_key_file))
+            self._channel = grpc.secure_channel(target, _channel_credentials(tls_ca_file, tls_cert_file, tls_key_file),
+                                                options=options)
         self._stub = asr_pb2_grpc.RecognizerStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
@@ -161,7 +177,7 @@ class AsrClient:
 
     def stream(
         self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "", lockstep: bool = False,
-        keepalive_s: float = KEEPALIVE_S,
+        keepalive_s: float = KEEPALIVE_S, retries: int | None = None,
     ) -> Iterator[ClipResult]:
         """Send clips over one `StreamingRecognize` session, as chunks with end-of-utterance marks.
 
@@ -172,7 +188,34 @@ class AsrClient:
 
         While `clips` gives nothing for `keepalive_s` (a live speaker's silence), an empty chunk keeps
         the stream, which the server would close after its `stream_idle_timeout_s` (300 s by default).
+
+        When the stream breaks (UNAVAILABLE; through a proxy also UNKNOWN, CANCELLED or INTERNAL: the
+        replica died or drained), it is opened again, up to `retries` times (default: the client's), with the clips sent
+        but not answered first: every clip gets exactly one result, in order. (The session's text context
+        starts over.)
         """
+        attempts_left = self._retries if retries is None else retries
+        items = _with_keepalives(clips, keepalive_s)  # one reader of `clips` for every attempt
+        unanswered: deque[vad.Clip] = deque()  # sent (or taken to be sent) and not answered yet
+        backoff_s = 0.1
+        while True:
+            replay = list(unanswered)
+            unanswered.clear()
+            try:
+                yield from self._stream_once(itertools.chain(replay, items), unanswered, chunk_ms=chunk_ms,
+                                             model_id=model_id, lockstep=lockstep)
+                return
+            except ClientError as exc:
+                if exc.code not in _STREAM_RETRYABLE or attempts_left <= 0:
+                    raise
+                attempts_left -= 1
+                time.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 2.0)
+
+    def _stream_once(self, items: Iterator[vad.Clip | None], unanswered: deque[vad.Clip], *, chunk_ms: int,
+                     model_id: str, lockstep: bool) -> Iterator[ClipResult]:
+        """One `StreamingRecognize` call over `items`; each clip is in `unanswered` from when it is taken
+        until its result comes back."""
         marks: list[tuple[float, VadStats | None]] = []  # per clip sent: end-of-utterance time, its VAD stats
         answered = threading.Semaphore(0)
 
@@ -183,10 +226,11 @@ class AsrClient:
             )
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
             sent_clips = 0
-            for clip in _with_keepalives(clips, keepalive_s):
+            for clip in items:
                 if clip is None:  # nothing said for keepalive_s
                     yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk())
                     continue
+                unanswered.append(clip)
                 if lockstep and sent_clips:
                     answered.acquire()
                 sent_clips += 1
@@ -206,6 +250,8 @@ class AsrClient:
                 done = time.perf_counter()
                 sent, stats = marks.pop(0) if marks else (done, None)  # in clip order, one per clip sent
                 answered.release()
+                if unanswered:
+                    unanswered.popleft()
                 yield _result(reply.result, vad_stats=stats, round_trip_ms=(done - sent) * 1000.0)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
@@ -282,6 +328,34 @@ def _with_keepalives(clips: Iterable[vad.Clip], every_s: float) -> Iterator[vad.
         if isinstance(item, BaseException):
             raise item
         yield cast(vad.Clip, item)
+
+
+_UNARY = ("Recognize", "ListModels", "ReportFeedback")
+# What a replica's death looks like to a client: UNAVAILABLE (refused, drained), and, through a proxy,
+# UNKNOWN "Stream removed", CANCELLED "RST_STREAM error code 8" (HAProxy resets the call) or INTERNAL for
+# a call the replica was in the middle of (seen in tests/e2e/test_replicas.py). This client never cancels
+# its own calls, and the server answers a bad request with INVALID_ARGUMENT and friends: never retried.
+_UNARY_RETRYABLE = ["UNAVAILABLE", "UNKNOWN", "CANCELLED"]
+_STREAM_RETRYABLE = frozenset({"UNAVAILABLE", "UNKNOWN", "CANCELLED", "INTERNAL"})
+
+
+def _channel_options(retries: int, load_balancing: str | None) -> list[tuple[str, object]]:
+    """gRPC channel options: a retry policy for the unary calls, and client-side round-robin with health checks."""
+    config: dict[str, object] = {}
+    options: list[tuple[str, object]] = []
+    if retries:
+        config["methodConfig"] = [{
+            "name": [{"service": "asr.v1.Recognizer", "method": m} for m in _UNARY],
+            "retryPolicy": {"maxAttempts": min(retries + 1, 5), "initialBackoff": "0.1s", "maxBackoff": "2s",
+                            "backoffMultiplier": 2, "retryableStatusCodes": _UNARY_RETRYABLE},
+        }]
+        options.append(("grpc.enable_retries", 1))
+    if load_balancing == "round_robin":
+        config["loadBalancingConfig"] = [{"round_robin": {}}]
+        config["healthCheckConfig"] = {"serviceName": ""}  # skip replicas that are loading or draining
+    if config:
+        options.append(("grpc.service_config", json.dumps(config)))
+    return options
 
 
 def _channel_credentials(ca: str | None, cert: str | None, key: str | None) -> grpc.ChannelCredentials:

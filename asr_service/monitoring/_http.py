@@ -136,8 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
             with _SERIES_LOCK:
                 data = self.monitor.timeseries_json(span_s, step_s)
             self._json(data)
-        elif url.path == "/healthz":
-            self._send(200, b"ok\n", "text/plain")
+        elif url.path == "/healthz":  # what grpc.health.v1 says, for probes and proxies that speak only HTTP
+            serving = self.monitor.serving()
+            self._send(200 if serving else 503, b"SERVING\n" if serving else b"NOT_SERVING\n", "text/plain")
         else:
             self._json({"error": f"no such page: {url.path}",
                         "pages": ["/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift"]}, status=404)

@@ -78,6 +78,7 @@ class Monitor:
                                  hold_s=settings.alarm_hold_s)
         self._recognizers: Callable[[], list[Recognizer]] = list
         self._request_log_degraded: Callable[[], str | None] | None = None
+        self._serving: Callable[[], bool] = lambda: True
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
         self._tick_lock = threading.Lock()
@@ -131,6 +132,14 @@ class Monitor:
         self.recent.add(result)
         if self.drift is not None:
             self.drift.observe(features_of_result(result))
+
+    def watch_health(self, serving: Callable[[], bool]) -> None:
+        """Where `GET /healthz` reads the server's grpc.health.v1 status (SERVING: 200, else 503)."""
+        self._serving = serving
+
+    def serving(self) -> bool:
+        """True while the server's gRPC health says SERVING (always, for a monitor without a server)."""
+        return self._serving()
 
     def watch_request_log(self, degraded: Callable[[], str | None]) -> None:
         """Raise the `request_log` alarm while `degraded()` says why logging is degraded (a full or unwritable

@@ -89,6 +89,8 @@ class AsrServer:
             ]
         )
         self._health = health.aio.HealthServicer()
+        self._serving = False  # what the health service says; also GET /healthz on the HTTP port
+        self.monitor.watch_health(lambda: self._serving)
         self._streams_cut = Counter("asr_streams_cut", "Streams closed by a limit (asr_service/server/_limits.py).",
                                     ("limit",), registry=self.monitor.registry)
         servicer = RecognizerServicer(config, self.router.resolve, self.router.recognizers,
@@ -170,6 +172,7 @@ class AsrServer:
         )
 
     async def _set_health(self, status: int) -> None:
+        self._serving = status == health_pb2.HealthCheckResponse.SERVING
         await self._health.set("", status)
         await self._health.set(SERVICE_NAME, status)
 
@@ -177,6 +180,7 @@ class AsrServer:
         """Graceful shutdown: refuse new work, drain in-flight requests up to `grace_s`, then stop."""
         grace = self.config.drain_timeout_s if grace_s is None else grace_s
         self.router.drain()
+        self._serving = False
         await self._health.enter_graceful_shutdown()
         started = time.perf_counter()
         await asyncio.sleep(self.config.shutdown_notice_s)

@@ -72,7 +72,7 @@ def test_grpc_and_http_speak_tls(served: tuple[BackgroundServer, Leaf], ca: Auth
     port = running.server.monitor.http_port
     context = ssl.create_default_context(cafile=str(ca.cert))
     with urllib.request.urlopen(f"https://localhost:{port}/healthz", context=context, timeout=5) as reply:
-        assert reply.read() == b"ok\n"
+        assert reply.read() == b"SERVING\n"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
 
