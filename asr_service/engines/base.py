@@ -8,13 +8,13 @@ value raises `ConfigError` naming the `[engine]` setting (`engine.<name>`).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
+from asr_service.cores import usable_cores
 from asr_service.errors import ConfigError
 
 SAMPLE_RATE_HZ = 16_000
@@ -75,23 +75,23 @@ class EngineOptions:
         """
         if self.device != "cpu":
             return self.threads_per_worker
-        return max(self.solo_threads or (os.cpu_count() or 1), self.threads_per_worker)
+        return max(self.solo_threads or usable_cores(), self.threads_per_worker)
 
     @property
     def threads_per_worker(self) -> int:
         """`cpu_threads`, or the cores shared out among the workers when it is 0 (automatic)."""
-        return self.cpu_threads or max(1, (os.cpu_count() or 1) // max(1, self.num_workers))
+        return self.cpu_threads or max(1, usable_cores() // max(1, self.num_workers))
 
     def __post_init__(self) -> None:
         if self.num_workers == 0:  # resolve "automatic" once, so every reader sees the same number
-            object.__setattr__(self, "num_workers", (os.cpu_count() or 1) if self.device == "cpu" else 1)
+            object.__setattr__(self, "num_workers", usable_cores() if self.device == "cpu" else 1)
         if self.decoder == "auto":
             object.__setattr__(self, "decoder", "onnxruntime" if self.device == "cpu" else "ctranslate2")
         self._validate()
 
     def _validate(self) -> None:
         """Raise ConfigError naming the first `engine.<name>` setting out of range."""
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         _check(self.device in DEVICES, "device", self.device, ", ".join(map(repr, DEVICES)))
         _check(self.decoder in DECODERS, "decoder", self.decoder, "'auto', " + ", ".join(map(repr, DECODERS)))
         # a typo is refused here, at start-up, not minutes later when the model loads

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 
 from asr_service.auth import TokenFile
 from asr_service.config import ServerConfig
+from asr_service.cores import usable_cpu
 from asr_service.monitoring._alarms import AlarmBoard, AlarmRule, Reading
 from asr_service.monitoring._baseline import Baseline
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions, FeatureDrift
@@ -33,7 +34,6 @@ from asr_service.monitoring._system import (
     read_proc_stat,
     read_process_cpu,
     resident_memory_bytes,
-    usable_cores,
 )
 from asr_service.recognizer import RecognitionResult, Recognizer
 
@@ -71,7 +71,7 @@ class Monitor:
         self.recent = RecentResults(clock=clock, null_on_speech_min_ratio=on_speech,
                                     latency_max_clip_s=settings.alarm_latency_max_clip_s,
                                     low_confidence=rules.low_confidence)
-        read_cpu = read_cpu or functools.partial(read_process_cpu, usable_cores())
+        read_cpu = read_cpu or functools.partial(read_process_cpu, usable_cpu())
         self.load = CpuLoad(settings.load_window_s, read=read_cpu, clock=time.monotonic)
         self.host_load = CpuLoad(settings.load_window_s, read=read_host_cpu, clock=time.monotonic)
         self.alarms = AlarmBoard(rules.rules, self.registry, model_labels=self.model_labels, clock=clock,

@@ -13,7 +13,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-__all__ = ["CpuLoad", "read_proc_stat", "read_process_cpu", "resident_memory_bytes", "usable_cores"]
+from asr_service.cores import usable_cpu
+
+__all__ = ["CpuLoad", "read_proc_stat", "read_process_cpu", "resident_memory_bytes"]
 
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -31,23 +33,10 @@ def read_proc_stat() -> tuple[float, float]:
     return total - idle, total
 
 
-def usable_cores(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> float:
-    """Cores this process may use: its CPU affinity, capped by the cgroup's CPU quota (quota / period)."""
-    cores = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    try:
-        with open(cgroup_cpu_max, encoding="ascii") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max" and float(period) > 0:
-            cores = min(cores, float(quota) / float(period))
-    except (OSError, ValueError):
-        pass
-    return max(cores, 0.01)
-
-
 def read_process_cpu(cores: float | None = None) -> tuple[float, float]:
     """(CPU seconds this process used, wall seconds x usable cores): `CpuLoad` turns two readings into a share."""
     times = os.times()
-    return times.user + times.system, time.monotonic() * (cores if cores is not None else usable_cores())
+    return times.user + times.system, time.monotonic() * (cores if cores is not None else usable_cpu())
 
 
 def resident_memory_bytes() -> float:

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,9 @@ import pytest
 from prometheus_client import generate_latest
 
 from asr_service.config import MonitoringOptions, ServerConfig
+from asr_service.cores import usable_cores, usable_cpu
 from asr_service.monitoring import Baseline, ClipFeatures, Monitor, alarm_rules
-from asr_service.monitoring._system import CpuLoad, read_process_cpu, usable_cores
+from asr_service.monitoring._system import CpuLoad, read_process_cpu
 from asr_service.recognizer import NullReason
 from tests.fakes import FAKE_INFO, FakeClock, recognition_result
 
@@ -168,9 +170,12 @@ def test_confidence_alarms_with_a_model_baseline() -> None:
 def test_server_load_is_the_process_share_of_its_cores(tmp_path: Path) -> None:
     quota = tmp_path / "cpu.max"
     quota.write_text("50000 100000\n")  # half a core
-    assert usable_cores(str(quota)) == 0.5
+    assert usable_cpu(str(quota)) == 0.5 and usable_cores(str(quota)) == 1  # threads: whole cores, at least one
+    quota.write_text("150000 100000\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpu(str(quota)) == min(1.5, affinity) and usable_cores(str(quota)) == min(2, affinity)
     quota.write_text("max 100000\n")
-    assert usable_cores(str(quota)) == usable_cores(str(tmp_path / "absent"))
+    assert usable_cpu(str(quota)) == usable_cpu(str(tmp_path / "absent")) == usable_cores(str(quota))
     load = CpuLoad(60.0, read=lambda: read_process_cpu(1.0))
     load.sample()
     assert not load.ready
