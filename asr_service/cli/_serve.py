@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
     parser.add_argument("--http-port", type=int, help="monitoring HTTP port: /metrics, dashboard (default: none)")
     parser.add_argument("--baseline", metavar="FILE", help="drift baseline from `asr monitor baseline`")
+    parser.add_argument("--request-log", metavar="DIR",
+                        help="keep sampled results of requests whose clients consent, in this folder "
+                             "(docs/feedback-loop.md; default: nothing is kept)")
     add_server_flags(parser)
     parser.set_defaults(func=run)
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     try:
         config = config_from_args(args, host=args.host, port=args.port, http_port=args.http_port,
-                                  **{"monitoring.baseline_path": args.baseline})
+                                  **{"monitoring.baseline_path": args.baseline, "request_log.dir": args.request_log})
         setup_logging(config.log_level)
         asyncio.run(serve(config))
     except AsrError as exc:
