@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from asr_service.cli._common import add_client_tls_flags, add_server_flags, add_vad_flags, fail, vad_options
-from asr_service.cli._eval import make_transcriber
+from asr_service.cli._eval import add_cluster_flag, chosen_failure_code, make_file_transcriber
 from asr_service.errors import AsrError
 
 __all__ = ["register"]
@@ -20,12 +20,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Transcribe each file of a manifest (JSON lines with 'audio') or a folder (searched "
         "recursively for audio files) through the client VAD, appending one JSON line per file to OUT. "
         "Files OUT already holds are skipped, so a rerun resumes. --workers N transcribes N files at once "
-        "(in-process: one model, N clips at once; N * --threads may not exceed the cores).",
+        "(in-process: one model, N clips at once; N * --threads may not exceed the cores). --cluster local "
+        "runs N worker processes of one model each on a Dask cluster started for the run, --cluster ADDRESS "
+        "the workers of a running one; the output, its resuming and the progress bar are the same.",
     )
     parser.add_argument("source", metavar="MANIFEST|DIR")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.jsonl")
     parser.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
     add_client_tls_flags(parser)
+    add_cluster_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_vad_flags(parser)
     add_server_flags(parser)
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe what OUT lacks; exit 1 when some files could not be read, 2 on bad input."""
     from tqdm import tqdm
 
-    from asr_service.evaluation import EvaluationError, batch_items, file_transcriber, run_batch
+    from asr_service.evaluation import EvaluationError, batch_items, run_batch
 
     try:
         options = vad_options(args)
@@ -48,13 +51,12 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         return fail(f"{args.source}: no audio to transcribe", 2)
     try:
-        chosen = make_transcriber(args)
+        chosen = make_file_transcriber(args, options)
     except (ValueError, AsrError) as exc:
-        return fail(str(exc), 2 if not args.server else 1)
-    transcriber = chosen.transcriber
+        return fail(str(exc), chosen_failure_code(args, exc))
     bar = tqdm(unit="file", desc="transcribe", disable=True if args.no_progress else None, file=sys.stderr)
     try:
-        summary = run_batch(items, args.output, file_transcriber(transcriber, options), workers=chosen.workers,
+        summary = run_batch(items, args.output, chosen.transcribe, workers=chosen.workers,
                             on_start=lambda n: bar.reset(total=n), progress=lambda: bar.update(1))
     except EvaluationError as exc:
         return fail(str(exc), 2)
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(exc), 1)
     finally:
         bar.close()
-        transcriber.close()
+        chosen.close()
     for problem in summary.failed:
         where = f"manifest line {problem.line}" if problem.line else problem.audio
         print(f"asr: {where}: {problem.reason}", file=sys.stderr)

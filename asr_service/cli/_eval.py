@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,17 +24,22 @@ from asr_service.cli._common import (
     vad_options,
 )
 from asr_service.client import LocalTranscriber, Transcriber
+from asr_service.cores import usable_cores
 from asr_service.errors import AsrError
 from asr_service.evaluation.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, MIN_UTTERANCES_FOR_VERDICT
 from asr_service.evaluation.latency import DEFAULT_P95_TOLERANCE
 from asr_service.evaluation.normalizers import DEFAULT_NORMALIZER
 
 if TYPE_CHECKING:
+    import vad
     from asr_service.evaluation import Comparison, EvaluationResults, SliceSummary
+    from asr_service.evaluation.transcription import FileTranscriber
 
-__all__ = ["ChosenTranscriber", "make_transcriber", "register"]
+__all__ = ["ChosenFileTranscriber", "ChosenTranscriber", "add_cluster_flag", "chosen_failure_code",
+           "make_file_transcriber", "make_transcriber", "register"]
 
-_USAGE = """asr eval MANIFEST [--model M | --server HOST:PORT] [--since 90d | --from D --to D] [--by KEY ...] --out DIR
+_USAGE = """asr eval MANIFEST [--model M | --server HOST:PORT | --cluster local|ADDRESS] [--since 90d | --from D --to D]
+                [--by KEY ...] --out DIR
        asr eval compare BASELINE/results.json CANDIDATE/results.json [gate options]"""
 
 
@@ -42,8 +48,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "eval", usage=_USAGE, help="evaluate a model on a manifest, or compare two evaluations (the promotion gate)",
         description="Transcribe the utterances of MANIFEST (JSON lines: audio, text, recorded_at, tags, ...) "
-        "through the client VAD, in-process or through a server, and score WER/CER per slice with bootstrap "
-        "95% intervals, latency p50/p95 and null rate. Writes DIR/results.json and DIR/report.html. "
+        "through the client VAD, in-process, through a server, or on a Dask cluster (--cluster), and score "
+        "WER/CER per slice with bootstrap 95% intervals, latency p50/p95 and null rate. Writes "
+        "DIR/results.json and DIR/report.html. "
         "'asr eval compare A B' pairs two results files and applies the promotion gate "
         "(exit 0 pass, 1 fail, 2 bad input).",
     )
@@ -51,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run = parser.add_argument_group("evaluation")
     run.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
     add_client_tls_flags(run)
+    add_cluster_flag(run)
     run.add_argument("--out", metavar="DIR", help="where results.json, report.html and the plots go (required)")
     run.add_argument("--since", metavar="AGE", help="only rows recorded in the last AGE (90d, 12w, 36h)")
     run.add_argument("--from", dest="date_from", metavar="DATE", help="only rows recorded on or after DATE")
@@ -101,6 +109,62 @@ def dispatch(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def add_cluster_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--cluster local|ADDRESS`: the files go to a Dask cluster's workers, one model per worker."""
+    parser.add_argument(
+        "--cluster", metavar="local|ADDRESS",
+        help="transcribe on a Dask cluster, one model per worker process: 'local' starts one on loopback for "
+        "the run (--workers processes, default one per core, of --threads threads each), ADDRESS "
+        "(tcp://host:8786) uses a running scheduler's workers, which need this package and the audio paths; "
+        "needs pip install 'asr-service[cluster]' (default: a pool in this process)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChosenFileTranscriber:
+    """What turns files into transcripts for an evaluation or a batch, as the flags ask for it."""
+
+    transcribe: FileTranscriber
+    workers: int  # files in flight at once
+    budget_ms: float
+    description: dict[str, Any]  # as `ChosenTranscriber.description`
+    close: Callable[[], None]  # release the model, the connection or the cluster
+
+
+def make_file_transcriber(args: argparse.Namespace, vad_opts: vad.VadOptions) -> ChosenFileTranscriber:
+    """In-process or through --server (`make_transcriber`), or on a Dask cluster with --cluster.
+
+    Raises ValueError (or ConfigError) for flags that do not go together, `ClusterError` when the
+    cluster cannot be used."""
+    if not getattr(args, "cluster", None):
+        from asr_service.evaluation import file_transcriber
+
+        chosen = make_transcriber(args)
+        return ChosenFileTranscriber(transcribe=file_transcriber(chosen.transcriber, vad_opts), workers=chosen.workers,
+                                     budget_ms=chosen.budget_ms, description=chosen.description,
+                                     close=chosen.transcriber.close)
+    from asr_service.evaluation.cluster import LOCAL, WorkerSpec, open_cluster
+
+    if args.server:
+        raise ValueError("--cluster runs the model on the cluster's workers and --server sends clips to a server: "
+                         "give one of them")
+    if args.cluster == LOCAL:
+        # checked here as for the local pool: --workers processes x --threads threads within the cores
+        workers = args.workers or usable_cores()
+        config = config_from_args(args, **{"engine.num_workers": workers})
+        threads = config.engine.threads_per_worker
+    else:
+        if args.workers:
+            raise ValueError(f"--workers sizes a local pool or --cluster local; the cluster at {args.cluster} "
+                             "has its own workers")
+        # each worker checks its own threads against its own cores
+        config = config_from_args(args, **{"engine.num_workers": 1, "engine.cpu_threads": None})
+        workers, threads = None, args.threads or 0
+    on_cluster = open_cluster(args.cluster, WorkerSpec(config=config, vad_options=vad_opts, cpu_threads=threads),
+                              workers=workers)
+    return ChosenFileTranscriber(transcribe=on_cluster, workers=on_cluster.threads, budget_ms=config.budget_ms,
+                                 description={}, close=on_cluster.close)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ChosenTranscriber:
     """The transcriber the flags ask for, and what an evaluation or a batch needs to know about it."""
@@ -142,6 +206,18 @@ def make_transcriber(args: argparse.Namespace) -> ChosenTranscriber:
                              budget_ms=config.budget_ms, description={})
 
 
+def chosen_failure_code(args: argparse.Namespace, exc: Exception) -> int:
+    """The exit code when the transcriber could not be set up: 1 when a server or a cluster could not be
+    used (unreachable, Dask missing), 2 for bad flags or settings."""
+    from asr_service.evaluation.cluster import ClusterError
+
+    if isinstance(exc, ClusterError):
+        return 1
+    if getattr(args, "cluster", None):
+        return 2
+    return 1 if args.server else 2
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """Evaluate, write results.json and the report, print the summary."""
     from tqdm import tqdm
@@ -153,7 +229,6 @@ def run_eval(args: argparse.Namespace) -> int:
         EvaluationError,
         ReportOptions,
         evaluate_manifest,
-        file_transcriber,
         get_normalizer,
         write_report,
         write_results,
@@ -170,14 +245,13 @@ def run_eval(args: argparse.Namespace) -> int:
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2)
     try:
-        chosen = make_transcriber(args)
+        chosen = make_file_transcriber(args, vad_opts)
     except (ValueError, AsrError) as exc:
-        return fail(str(exc), 2 if not args.server else 1)
-    transcriber = chosen.transcriber
+        return fail(str(exc), chosen_failure_code(args, exc))
     bar = tqdm(unit="utt", desc="eval", disable=True if args.no_progress else None, file=sys.stderr)
     try:
         results = evaluate_manifest(
-            args.paths[0], file_transcriber(transcriber, vad_opts), window=window,
+            args.paths[0], chosen.transcribe, window=window,
             options=dataclasses.replace(options, workers=chosen.workers, budget_ms=chosen.budget_ms),
             model=chosen.description,
             progress=lambda: bar.update(1), limit=args.limit,
@@ -188,7 +262,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return fail(str(exc), 1)
     finally:
         bar.close()
-        transcriber.close()
+        chosen.close()
     results_path = write_results(results, f"{args.out}/results.json")
     report_path = write_report(results, args.out, ReportOptions(worst=args.worst))
     _print_eval(results)

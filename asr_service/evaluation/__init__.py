@@ -17,6 +17,8 @@ One concept per module:
 - `latency`: the gate's latency verdict, relative to the baseline on the same host (`check_latency`)
 - `report`: report.html and its plots (`write_report`)
 - `batch`: resumable offline transcription (`run_batch`)
+- `cluster`: the same files on a Dask cluster, one model per worker (`open_cluster`); Dask is optional
+  and loads only there (``pip install 'asr-service[cluster]'``)
 
 Typical use::
 

@@ -4,8 +4,9 @@
 in-process), so what is measured is the serving path: each clip is sent alone (one `Recognize` per clip,
 `Transcriber.recognize_clip`), never the whole file. `ClipFileTranscriber` binds it to a transcriber
 and VAD options and says what it runs with, for results.json. `transcribe_files` runs several files at once
-when asked to; `asr_service.client.LocalTranscriber` is the in-process transcriber that several threads
-may share: one model, `engine.num_workers` clips at a time (the recognizer's pool), never more threads
+when asked to, or hands them all to a `ManyFileTranscriber` that runs them elsewhere (a Dask cluster:
+`asr_service.evaluation.cluster`); `asr_service.client.LocalTranscriber` is the in-process transcriber that
+several threads may share: one model, `engine.num_workers` clips at a time (the recognizer's pool), never more threads
 than cores (`ServerConfig` refuses ``num_workers * cpu_threads > cores``).
 """
 
@@ -32,6 +33,8 @@ __all__ = [
     "ClipOutcome",
     "DescribedFileTranscriber",
     "FileTranscript",
+    "ManyFileTranscriber",
+    "describe_config",
     "describe_transcriber",
     "transcribe_file",
     "transcribe_files",
@@ -171,6 +174,20 @@ class DescribedFileTranscriber(Protocol):
         ...
 
 
+@runtime_checkable
+class ManyFileTranscriber(Protocol):
+    """A `FileTranscriber` that runs many files itself, in its own way (on a cluster's workers):
+    `transcribe_files` hands it the whole list instead of running a thread pool."""
+
+    def __call__(self, source: Source) -> FileTranscript:
+        """Transcribe one file or span."""
+        ...
+
+    def transcribe_many(self, sources: Sequence[Source]) -> Iterator[tuple[int, FileTranscript | vad.VadError]]:
+        """(index, transcript or the file's VadError) for each source, in completion order."""
+        ...
+
+
 def describe_transcriber(transcriber: Transcriber) -> dict[str, Any]:
     """What results.json's ``model`` records about a transcriber.
 
@@ -182,15 +199,21 @@ def describe_transcriber(transcriber: Transcriber) -> dict[str, Any]:
     """
     config = getattr(transcriber, "config", None)
     if isinstance(config, ServerConfig):
-        return {"transcriber": "in-process", **dataclasses.asdict(config.engine),
-                "volume_floor_dbfs": config.volume_floor_dbfs,
-                "max_clip_s": config.max_clip_s, "admission": config.admission,
-                "admission_headroom": config.admission_headroom,
-                "max_concurrent_requests": config.max_concurrent_requests}
+        return describe_config(config)
     target = getattr(transcriber, "target", None)
     if isinstance(target, str):
         return {"transcriber": f"server {target}"}
     return {"transcriber": type(transcriber).__name__}
+
+
+def describe_config(config: ServerConfig) -> dict[str, Any]:
+    """What results.json's ``model`` records of an in-process recognizer built from `config`: every
+    engine option and the recognizer settings that change an answer or its latency."""
+    return {"transcriber": "in-process", **dataclasses.asdict(config.engine),
+            "volume_floor_dbfs": config.volume_floor_dbfs,
+            "max_clip_s": config.max_clip_s, "admission": config.admission,
+            "admission_headroom": config.admission_headroom,
+            "max_concurrent_requests": config.max_concurrent_requests}
 
 
 def _span_clips(pcm: npt.NDArray[np.int16], options: vad.VadOptions) -> Iterator[vad.Clip]:
@@ -205,8 +228,12 @@ def transcribe_files(
     """(index, transcript or the file's VadError) for each path, in completion order.
 
     With ``workers > 1`` that many files are in flight at once (the transcriber must be thread-safe);
-    at most ``2 * workers`` are queued, so a large batch does not build up futures.
+    at most ``2 * workers`` are queued, so a large batch does not build up futures. A
+    `ManyFileTranscriber` runs them all itself (``workers`` is then its business).
     """
+    if isinstance(transcribe, ManyFileTranscriber):
+        yield from transcribe.transcribe_many(paths)
+        return
     if workers <= 1:
         for i, path in enumerate(paths):
             yield i, _guarded(transcribe, path)
