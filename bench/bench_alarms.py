@@ -49,7 +49,7 @@ from asr_service.client._shifts import add_noise, apply_gain  # noqa: E402
 from asr_service.config import MonitoringOptions, ServerConfig  # noqa: E402
 from asr_service.engines import EngineInfo  # noqa: E402
 from asr_service.evaluation.manifest import load_manifest  # noqa: E402
-from asr_service.monitoring import Baseline, Monitor, features_of_result  # noqa: E402
+from asr_service.monitoring import Baseline, Monitor, alarm_rules, features_of_result  # noqa: E402
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats  # noqa: E402
 
 SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
@@ -222,18 +222,13 @@ def main() -> None:
             for name, t in run["first_fired_s"].items():
                 firsts[name].append(t)
         conf = [r["confidence"] for r in texts]
-        low_cut = monitor_low_confidence_cut(baseline)
-        low = sum(c < low_cut for c in conf) / len(conf) if conf else math.nan
+        low_cut = alarm_rules(ServerConfig(monitoring=monitoring), baseline).low_confidence  # the server's own cut
+        low = sum(c < low_cut for c in conf) / len(conf) if conf and low_cut is not None else math.nan
         transitions = ", ".join(f"{k} {v}" for k, v in sorted(total.items())) or "none"
         fired = ", ".join(f"{k} {np.median(v):.0f} ({len(v)}/{args.seeds})" for k, v in sorted(firsts.items()))
         print(f"| {shift} | {len(mine)} | {wer_of(mine):.1%} | {1 - len(texts) / len(mine):.3f} | "
               f"{np.mean(conf):.3f} | {low:.3f} | {transitions} | {fired or '-'} |")
 
-
-def monitor_low_confidence_cut(baseline: Baseline) -> float:
-    """The confidence under which a result counts as low (the baseline's own cut)."""
-    values = baseline.features.get("confidence") or [0.0]
-    return float(np.quantile(values, 0.1))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+import vad
 from asr_service.audio import AudioStats
 from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.engines import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
@@ -162,3 +163,13 @@ def tone_bytes(seconds: float, amplitude: float) -> bytes:
     """A 220 Hz sine as 16 kHz LINEAR16, peak `amplitude` of full scale (RMS = amplitude / sqrt(2))."""
     t = np.arange(int(seconds * SAMPLE_RATE_HZ)) / SAMPLE_RATE_HZ
     return (np.sin(2 * np.pi * 220 * t) * amplitude * 32767).astype("<i2").tobytes()
+
+
+def tone_clips(n: int, seconds: float = 1.0) -> list[vad.Clip]:
+    """`n` VAD clips of a `seconds`-long tone (speech in their middle, 300 ms padding each side), one a second."""
+    pcm = np.frombuffer(tone_bytes(seconds, 0.3), dtype=np.int16)
+    stats = vad.ClipStats(speech_ratio=0.8, pre_padding_ms=300, post_padding_ms=300, gain_db=0.0, split=False,
+                          rms_dbfs=-13.5, peak_dbfs=-10.5)
+    edge = 0.3 * min(1.0, seconds)
+    return [vad.Clip(index=i, pcm=pcm, start_s=float(i), end_s=i + seconds, speech_start_s=i + edge,
+                     speech_end_s=i + seconds - edge, stats=stats) for i in range(n)]

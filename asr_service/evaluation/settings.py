@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import socket
 from collections.abc import Mapping
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from asr_service.cores import usable_cores
 
 __all__ = [
     "NOT_RECORDED",
@@ -51,7 +52,7 @@ _VERSIONED = ("asr-service", "ctranslate2", "onnxruntime", "tokenizers", "numpy"
 
 def host_fingerprint() -> dict[str, Any]:
     """This machine: hostname, CPU model (from /proc/cpuinfo where there is one) and usable cores."""
-    return {"hostname": socket.gethostname(), "cpu_model": _cpu_model(), "cores": _cores()}
+    return {"hostname": socket.gethostname(), "cpu_model": _cpu_model(), "cores": usable_cores()}
 
 
 def _cpu_model() -> str:
@@ -64,13 +65,6 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def same_host(baseline: Mapping[str, Any] | None, candidate: Mapping[str, Any] | None) -> bool | None:

@@ -41,6 +41,7 @@ __all__ = [
     "replace_file",
     "store_lock",
     "tree_bytes",
+    "write_all",
 ]
 
 LOCK_FILE = ".lock"
@@ -111,17 +112,21 @@ def repair_tail(fd: int) -> int:
     return size
 
 
+def write_all(fd: int, data: bytes, *, fsync: bool) -> None:
+    """Every byte of `data` to `fd` (a write may take only part of it), then fsync if asked."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    if fsync:
+        os.fsync(fd)
+
+
 def append_lines(path: Path, data: bytes, *, fsync: bool) -> None:
     """Append whole lines to `path` (created if missing), after cutting a torn tail; fsync if asked."""
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         repair_tail(fd)
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        if fsync:
-            os.fsync(fd)
+        write_all(fd, data, fsync=fsync)
     finally:
         os.close(fd)
 
@@ -131,11 +136,7 @@ def replace_file(path: Path, data: bytes, *, fsync: bool = True) -> None:
     temp = path.with_name(path.name + TEMP_SUFFIX)
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
+        write_all(fd, data, fsync=fsync)
     finally:
         os.close(fd)
     os.replace(temp, path)

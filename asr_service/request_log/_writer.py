@@ -46,6 +46,7 @@ from asr_service.request_log._files import (
     append_lines,
     fsync_dir,
     store_lock,
+    write_all,
 )
 from asr_service.request_log._store import enforce_limits, repair_store
 
@@ -347,11 +348,7 @@ def _write_wav(path: Path, entry: LogEntry, *, fsync: bool) -> int:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
     data = header + pcm
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        if fsync:
-            os.fsync(fd)
+        write_all(fd, data, fsync=fsync)
     except OSError:
         os.close(fd)
         with contextlib.suppress(OSError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import pytest
 import vad
 from asr_service.client import AsrClient, ClipResult
 from asr_service.client._baseline import clips_of_pcm
+from tests.browser import free_port
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -30,17 +30,13 @@ CLIPS = clips_of_pcm(vad.read_audio(REPO_ROOT / "asr_service" / "data" / "jfk.wa
                      vad.VadOptions(max_clip_s=3.0))  # real speech, a few short clips
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Replica:
     """An `asr serve` process on fixed ports, so that a successor takes its place behind the proxy."""
 
     def __init__(self, log: Path) -> None:
-        self.grpc_port, self.http_port, self.log = _free_port(), _free_port(), log
+        self.grpc_port, self.http_port, self.log = free_port(), free_port(), log
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -92,7 +88,7 @@ def replicas(tmp_path: Path) -> Iterator[list[Replica]]:
 @pytest.mark.skipif(HAPROXY is None, reason="needs haproxy (Debian package haproxy; scripts/install-system-deps)")
 def test_failover_behind_haproxy_loses_and_repeats_nothing(replicas: list[Replica], tmp_path: Path) -> None:
     a, b = replicas
-    listen, stats = _free_port(), _free_port()
+    listen, stats = free_port(), free_port()
     config = tmp_path / "haproxy.cfg"
     generated = subprocess.run(
         [sys.executable, str(REPO_ROOT / "ops" / "haproxy" / "haproxy_config.py"), "--listen", f"127.0.0.1:{listen}",

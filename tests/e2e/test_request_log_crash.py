@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ import vad
 from asr_service.client import AsrClient
 from asr_service.errors import ClientError
 from asr_service.request_log import read_rows
+from tests.browser import free_port
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -29,14 +29,10 @@ JFK = vad.read_audio(REPO_ROOT / "asr_service" / "data" / "jfk.wav")
 PIECES = [JFK[i:i + 32_000].astype("<i2").tobytes() for i in range(0, JFK.size - 32_000, 32_000)]  # 2 s each
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(log_dir: Path, out: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "ASR_REQUEST_LOG_DIR": str(log_dir),
            "ASR_REQUEST_LOG_SAMPLE_SHARE": "1"}
     with out.open("ab") as log:

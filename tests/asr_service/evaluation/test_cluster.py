@@ -8,7 +8,6 @@ shared speech, and skip with the reason otherwise; the import and error tests ne
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from asr_service.cores import usable_cores
 from asr_service.evaluation import cluster
 from tests.asr_service.evaluation.manifests import write_manifest
 from tests.asr_service.test_imports import _top_level_modules_after
+from tests.browser import free_port
 from tests.paths import JFK_SAMPLE
 
 CLUSTER_MODULES = {"dask", "distributed", "ray"}
@@ -162,11 +162,6 @@ def test_batch_hands_all_its_files_to_a_transcriber_that_runs_them_itself(tmp_pa
 # ---- with Dask, without speech -------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_an_unreachable_scheduler_is_one_line_and_exit_1(
@@ -175,7 +170,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_1(
     _dask()
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 1.0)
     manifest = write_manifest(tmp_path / "m.jsonl", [{"audio": str(JFK_SAMPLE), "text": "and so"}])
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     assert main(["eval", str(manifest), "--out", str(tmp_path / "e"), "--cluster", address, "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"asr: error: cannot reach the Dask scheduler at {address} within 1 s")

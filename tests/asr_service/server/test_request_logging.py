@@ -10,11 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
-import numpy as np
 import pytest
 from prometheus_client import generate_latest
 
-import vad
 from asr_service.cli import main
 from asr_service.client import AsrClient
 from asr_service.config import RequestLogOptions, ServerConfig
@@ -22,7 +20,7 @@ from asr_service.errors import ClientError
 from asr_service.request_log import read_rows
 from asr_service.server import BackgroundServer
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.fakes import FakeEngine, tone_bytes
+from tests.fakes import FakeEngine, tone_bytes, tone_clips
 
 AUDIO = tone_bytes(1.0, 0.3)
 
@@ -59,7 +57,7 @@ def test_only_consented_requests_are_kept_and_audio_only_with_audio_consent(log_
         with AsrClient(server.target, logging_consent="audio", subject_id="u-2", client_tags={"app_version": "4.2.0"}) \
                 as voices:
             kept_voice = voices.recognize(AUDIO, clip_id="d")
-            streamed = list(voices.stream(_clips(3)))
+            streamed = list(voices.stream(tone_clips(3, 0.6)))
     finally:
         server.stop(2.0)  # drains the writer
     rows = list(read_rows(log_dir))
@@ -150,17 +148,9 @@ def test_report_feedback_needs_the_feedback_scope(tmp_path: Path, capsys: pytest
 def test_a_graceful_stop_writes_every_queued_row(log_dir: Path) -> None:
     server = start(log_dir)
     with AsrClient(server.target, logging_consent="audio", subject_id="u-5") as client:
-        ids = [r.result_id for r in client.stream(_clips(40))]
+        ids = [r.result_id for r in client.stream(tone_clips(40, 0.6))]
     server.stop(5.0)
     rows = list(read_rows(log_dir))
     assert sorted(r["utt_id"] for r in rows) == sorted(ids)
     assert all(Path(r["audio_path"]).exists() for r in rows)
     assert all(json.loads(line) for f in log_dir.rglob("manifest.jsonl") for line in f.read_text().splitlines())
-
-
-def _clips(n: int) -> list[vad.Clip]:
-    pcm = np.frombuffer(tone_bytes(0.6, 0.3), dtype=np.int16)
-    stats = vad.ClipStats(speech_ratio=0.8, pre_padding_ms=300, post_padding_ms=300, gain_db=0.0, split=False,
-                          rms_dbfs=-13.5, peak_dbfs=-10.5)
-    return [vad.Clip(index=i, pcm=pcm, start_s=float(i), end_s=i + 0.6, speech_start_s=i + 0.1,
-                     speech_end_s=i + 0.5, stats=stats) for i in range(n)]

@@ -4,23 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numpy as np
 import pytest
 
-import vad
 from asr_service.client import AsrClient, LocalTranscriber
 from asr_service.config import ServerConfig
 from asr_service.recognizer import NullReason, SessionContext
 from asr_service.server import BackgroundServer
-from tests.fakes import FakeEngine, recognition_result, tone_bytes
-
-
-def _clips(n: int) -> list[vad.Clip]:
-    pcm = np.frombuffer(tone_bytes(1.0, 0.3), dtype=np.int16)
-    stats = vad.ClipStats(speech_ratio=0.8, pre_padding_ms=300, post_padding_ms=300, gain_db=0.0, split=False,
-                          rms_dbfs=-13.5, peak_dbfs=-10.5)
-    return [vad.Clip(index=i, pcm=pcm, start_s=float(i), end_s=i + 1.0, speech_start_s=i + 0.3,
-                     speech_end_s=i + 0.7, stats=stats) for i in range(n)]
+from tests.fakes import FakeEngine, recognition_result, tone_clips
 
 
 @pytest.fixture()
@@ -42,23 +32,23 @@ def test_a_session_conditions_each_clip_on_the_text_before_it(serve) -> None:  #
     engine = FakeEngine(text="ask not", confidence=0.9)
     server = serve(engine, session_context=True)
     with AsrClient(server.target) as client:
-        texts = [r.text for r in client.stream(_clips(3), lockstep=True)]
+        texts = [r.text for r in client.stream(tone_clips(3), lockstep=True)]
         assert texts == ["ask not"] * 3
         assert engine.contexts == ["", "ask not", "ask not ask not"]
-        client.recognize_clip(_clips(1)[0])  # a unary call is on its own
+        client.recognize_clip(tone_clips(1)[0])  # a unary call is on its own
         assert engine.contexts[-1] == ""
-        list(client.stream(_clips(1)))  # a new session starts empty
+        list(client.stream(tone_clips(1)))  # a new session starts empty
         assert engine.contexts[-1] == ""
 
 
 def test_the_context_is_off_by_default_and_after_an_unsure_result(serve) -> None:  # type: ignore[no-untyped-def]
     engine = FakeEngine(text="ask not", confidence=0.9)
     with AsrClient(serve(engine).target) as client:
-        list(client.stream(_clips(3)))
+        list(client.stream(tone_clips(3)))
     assert engine.contexts == ["", "", ""]
     unsure = FakeEngine(text="as knot", confidence=0.3)  # below session_context_min_confidence (0.5)
     with AsrClient(serve(unsure, session_context=True).target) as client:
-        list(client.stream(_clips(3)))
+        list(client.stream(tone_clips(3)))
     assert unsure.contexts == ["", "", ""]
 
 
@@ -66,8 +56,8 @@ def test_the_in_process_session_does_as_the_server_does() -> None:
     engine = FakeEngine(text="ask not", confidence=0.9)
     local = LocalTranscriber(ServerConfig(session_context=True), engine_factory=lambda options: engine)
     try:
-        assert [r.text for r in local.stream(_clips(2))] == ["ask not", "ask not"]
-        local.recognize_clip(_clips(1)[0])
+        assert [r.text for r in local.stream(tone_clips(2))] == ["ask not", "ask not"]
+        local.recognize_clip(tone_clips(1)[0])
     finally:
         local.close()
     assert engine.contexts == ["", "ask not", ""]
