@@ -96,6 +96,7 @@ class RequestLog:
         self._degraded: str | None = None
         self._stopping = False
         self._stop_event = threading.Event()
+        self._accepting = threading.Lock()  # a row is either queued before the stop or refused by it
         self._thread: threading.Thread | None = None
         self._retry_at = 0.0
         self._maintain_at = 0.0
@@ -114,20 +115,22 @@ class RequestLog:
 
         Never blocks on the disk and never raises: the request that produced the entry must not notice.
         """
-        if self._degraded is not None or self._stopping:
-            self._counts.add("dropped_degraded")
-            return False
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
-            self._counts.add("dropped_queue_full")
-            return False
-        return True
+        with self._accepting:
+            if self._degraded is not None or self._stopping:
+                self._counts.add("dropped_degraded")
+                return False
+            try:
+                self._queue.put_nowait(entry)
+            except queue.Full:
+                self._counts.add("dropped_queue_full")
+                return False
+            return True
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop taking rows, write every row already queued, then stop the writer (at most `timeout_s`)."""
-        self._stopping = True
-        self._stop_event.set()
+        with self._accepting:
+            self._stopping = True
+            self._stop_event.set()
         with contextlib.suppress(queue.Full):  # only a wake-up call: a full queue has the writer awake
             self._queue.put_nowait(None)
         if self._thread is not None:
@@ -154,7 +157,11 @@ class RequestLog:
     def _run(self) -> None:
         self._open_store(self._clock())
         while True:
-            batch = self._next_batch()
+            # Read before the queue: a stop seen here came after every row it let in, so an empty take
+            # then means nothing is left. (Checked after the take, a row queued during a slow retry or
+            # maintenance step just before the stop would be left behind.)
+            stopping = self._stop_event.is_set()
+            batch = self._next_batch(stopping)
             now = self._clock()
             if self._degraded is not None and now >= self._retry_at:
                 self._retry(now)
@@ -166,12 +173,12 @@ class RequestLog:
                 except Exception:  # a bug here must not kill the thread: the queue would fill for good
                     logger.exception("request log: a batch of %d rows failed", len(batch))
                     self._counts.add("failed", len(batch))
-            elif self._stop_event.is_set():
+            elif stopping:
                 return
 
-    def _next_batch(self) -> list[LogEntry]:
+    def _next_batch(self, stopping: bool) -> list[LogEntry]:
         try:  # stopping: no waiting (the wake-up None may already have been taken with the last batch)
-            first = self._queue.get_nowait() if self._stop_event.is_set() else self._queue.get(timeout=_POLL_S)
+            first = self._queue.get_nowait() if stopping else self._queue.get(timeout=_POLL_S)
         except queue.Empty:
             return []
         batch = [first] if first is not None else []

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from asr_service.request_log import RequestLog, read_rows
 from asr_service.request_log._files import store_lock
-from asr_service.request_log._writer import RETRY_INTERVAL_S
+from asr_service.request_log._writer import MAINTENANCE_INTERVAL_S, RETRY_INTERVAL_S
 from tests.asr_service.request_log.conftest import FakeClock, clip, lines_of, wait_for
 
 
@@ -85,6 +85,24 @@ def test_an_unwritable_directory_degrades_and_recovers(
     assert log.submit(clip("after"))
     log.stop()
     assert [r["utt_id"] for r in read_rows(blocker / "log")] == ["after/0"]
+
+
+def test_a_row_queued_while_the_writer_is_busy_survives_an_immediate_stop(
+        make_log: Callable[..., RequestLog], tmp_path: Path, clock: FakeClock) -> None:
+    # The writer is held in its maintenance step (it waits for the store's lock) when a row comes in and
+    # the server stops at once: the row was accepted, so the stop must write it.
+    log = make_log()
+    wait_for(lambda: (tmp_path / "log" / ".lock").exists())
+    with store_lock(tmp_path / "log"):
+        clock.advance(MAINTENANCE_INTERVAL_S)
+        time.sleep(0.6)  # the writer wakes (every 0.2 s), finds nothing queued and blocks on the lock
+        assert log.submit(clip("late"))
+        stopper = threading.Thread(target=log.stop)
+        stopper.start()
+        wait_for(lambda: log.stats()["stopped"])
+    stopper.join(10)
+    assert [r["utt_id"] for r in read_rows(tmp_path / "log")] == ["late/0"]
+    assert log.stats()["written"] == 1
 
 
 def test_a_directory_that_turns_unwritable_fails_the_batch_and_degrades(
