@@ -54,7 +54,7 @@ class _FakeEngine:
 
     info = EngineInfo(model_id="fuzz", model_version="fuzz-1", engine="fuzz", config_hash="0")
 
-    def transcribe(self, audio: object, *, context: str = "") -> Transcription:
+    def transcribe(self, audio: object, *, context: str = "", language: str = "") -> Transcription:
         return Transcription(text="fuzz", confidence=0.9, no_speech_prob=0.01, avg_logprob=-0.1, num_tokens=1,
                              window_s=10.0, used_fallback=False, degenerate=False)
 

@@ -48,7 +48,7 @@ class StubEngine:
     def __init__(self, options: EngineOptions | None = None) -> None:
         del options
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
         return Transcription(text="set a timer for ten minutes", confidence=0.9, no_speech_prob=0.0,
                              avg_logprob=-0.1, num_tokens=6, window_s=audio.size / 16_000, used_fallback=False,
                              degenerate=False)

@@ -62,7 +62,7 @@ class FakeEngine:
     def info(self) -> EngineInfo:
         return FAKE_INFO
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
         self.calls += 1
         self.contexts.append(context)
         if self.delay_s:
@@ -85,7 +85,7 @@ class GatedEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(model_id="gated", model_version="gated-1", engine="test", config_hash="0")
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
         self.started.release()
         if not self.gate.wait(30):
             raise TimeoutError("test gate never opened")
@@ -109,7 +109,7 @@ class ConstantEngine:
     def info(self) -> EngineInfo:
         return EngineInfo(model_id="constant", model_version="constant-1", engine="constant", config_hash="0")
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
         with ConstantEngine.lock:
             ConstantEngine.calls += 1
         return transcription(audio, self.TEXT, no_speech_prob=0.01)

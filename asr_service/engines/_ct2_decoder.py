@@ -33,11 +33,19 @@ class CTranslate2Encoder:
 
 
 class CTranslate2Decoder:
-    """`Decoder` on a CTranslate2 Whisper model's `generate` (the model's own thread pool; thread-safe)."""
+    """`Decoder` on a CTranslate2 Whisper model's `generate` (the model's own thread pool; thread-safe).
+
+    Also a `LanguageDetector` for a multilingual model (CTranslate2's `detect_language`)."""
 
     def __init__(self, model: Any, options: DecodeOptions) -> None:
         self._model = model
         self._options = options
+
+    def detect_language(self, encoder_output: Any) -> tuple[str, float]:
+        """CTranslate2's detection (Whisper's: softmax over the language tokens at <|startoftranscript|>)
+        on the encoder output, so the window is not encoded again."""
+        token, probability = self._model.detect_language(encoder_output)[0][0]
+        return str(token).removeprefix("<|").removesuffix("|>"), float(probability)
 
     def decode(self, encoder_output: Any, prompt: list[int], *, max_new_tokens: int, timestamps: bool) -> DecodeResult:
         """CTranslate2's decode. It reads `timestamps` from the prompt (<|notimestamps|> at its end)."""

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["DecodeResult", "Decoder", "Encoder", "SpecialTokens"]
+__all__ = ["DecodeResult", "Decoder", "Encoder", "LanguageDetector", "SpecialTokens"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +29,26 @@ class SpecialTokens:
     eot: int
     timestamp_begin: int
     no_speech: int  # <|nospeech|>, or <|nocaptions|> in the first models
+    # A multilingual model's language tokens, in Whisper's order ("en" first): (code, id) pairs;
+    # empty for an English-only model.
+    language_tokens: tuple[tuple[str, int], ...] = ()
+    transcribe: int | None = None  # <|transcribe|>, in a multilingual model
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The codes of the languages the model transcribes: ("en",) for an English-only model."""
+        return tuple(code for code, _ in self.language_tokens) or ("en",)
+
+    def sot_sequence_for(self, language: str) -> tuple[int, ...]:
+        """The start of the prompt that transcribes `language` (one of `languages`; ValueError otherwise)."""
+        if not self.language_tokens or self.transcribe is None:
+            if language != "en":
+                raise ValueError(f"language: {language!r} is not one the model transcribes (only 'en')")
+            return self.sot_sequence
+        for code, token in self.language_tokens:
+            if code == language:
+                return (self.sot, token, self.transcribe)
+        raise ValueError(f"language: {language!r} is not one of the model's {len(self.language_tokens)} languages")
 
     @property
     def sot(self) -> int:
@@ -60,6 +80,15 @@ class Decoder(Protocol):
         `encoder_output` is the encoder's `[1, frames, d_model]`; `timestamps` is False when the
         prompt ends with <|notimestamps|>.
         """
+        ...
+
+
+class LanguageDetector(Protocol):
+    """Detects the language of one window from its encoder output (multilingual models). Thread-safe."""
+
+    def detect_language(self, encoder_output: Any) -> tuple[str, float]:
+        """Whisper's detection: one decoder step after <|startoftranscript|>, softmax over the language
+        tokens only; the most probable language's code and its probability."""
         ...
 
 

@@ -26,7 +26,7 @@ from tokenizers import Tokenizer
 from asr_service._malloc import release_free_memory
 from asr_service.engines._ct2_decoder import CTranslate2Decoder, CTranslate2Encoder
 from asr_service.engines._ct2_weights import ModelWeights, encoder_only_model_bin, read_model_bin
-from asr_service.engines._decoder import Decoder, Encoder, SpecialTokens
+from asr_service.engines._decoder import Decoder, Encoder, LanguageDetector, SpecialTokens
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import ModelFiles, resolve_model
 from asr_service.engines._onnx_decoder import OnnxWhisperDecoder
@@ -54,6 +54,7 @@ class LoadedModel:
     solo_encoder: Encoder | None  # an encoder on `threads_when_alone` threads for a clip alone, if more
     onnx_model: OnnxWhisperModel | None  # the onnxruntime decoder's network, to close with the engine
     decoder: Decoder
+    detector: LanguageDetector | None  # the decoder's language detection, for a multilingual model
     tokenizer: Tokenizer
     tokens: SpecialTokens
     n_mels: int
@@ -94,16 +95,18 @@ def load_model(options: EngineOptions, decode: DecodeOptions) -> LoadedModel:
     _limit_numpy_blas_threads()
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
     tokens = _special_tokens(tokenizer, multilingual=multilingual, path=path)
-    decoder: Decoder = (OnnxWhisperDecoder(onnx_model, tokens, decode) if onnx_model is not None
-                        else CTranslate2Decoder(ct2_model, decode))
-    info = _model_info(files, options, decode)
+    decoder: OnnxWhisperDecoder | CTranslate2Decoder = (
+        OnnxWhisperDecoder(onnx_model, tokens, decode) if onnx_model is not None
+        else CTranslate2Decoder(ct2_model, decode))
+    info = _model_info(files, options, decode, languages=tokens.languages)
     logger.info(
         "loaded %s (%s) from %s: %d worker(s) x %d thread(s), %d for a clip alone",
         info.model_id, info.model_version, path, options.num_workers, options.threads_per_worker,
         solo_threads if solo is not None else options.threads_per_worker,
     )
     return LoadedModel(files=files, encoder=encoder, solo_encoder=solo, onnx_model=onnx_model,
-                       decoder=decoder, tokenizer=tokenizer, tokens=tokens, n_mels=n_mels, info=info)
+                       decoder=decoder, detector=decoder if tokens.language_tokens else None,
+                       tokenizer=tokenizer, tokens=tokens, n_mels=n_mels, info=info)
 
 
 def _check_options(options: EngineOptions, decode: DecodeOptions) -> None:
@@ -200,11 +203,18 @@ def _special_tokens(tokenizer: Tokenizer, *, multilingual: bool, path: Path) -> 
         return int(value)
 
     sot = token_id("<|startoftranscript|>")
-    # English-only models take no language or task token; multilingual ones transcribe English
-    # (the service's language; language detection would cost a second decoder pass).
-    sot_sequence = (sot, token_id("<|en|>"), token_id("<|transcribe|>")) if multilingual else (sot,)
+    # English-only models take no language or task token; multilingual ones a language token (per
+    # call: English by default) and <|transcribe|>.
+    language_tokens = _language_tokens(tokenizer, sot=sot, end=token_id("<|translate|>")) if multilingual else ()
+    if multilingual and (not language_tokens or language_tokens[0][0] != "en"):
+        raise ValueError(f"model: tokenizer.json of {str(path)!r} does not list <|en|> first after "
+                         "<|startoftranscript|>, as Whisper's multilingual vocabularies do")
+    transcribe = token_id("<|transcribe|>") if multilingual else None
+    sot_sequence = (sot, language_tokens[0][1], token_id("<|transcribe|>")) if multilingual else (sot,)
     return SpecialTokens(
         sot_sequence=sot_sequence,
+        language_tokens=language_tokens,
+        transcribe=transcribe,
         sot_prev=token_id("<|startofprev|>"),
         eot=token_id("<|endoftext|>"),
         timestamp_begin=token_id("<|notimestamps|>") + 1,
@@ -213,7 +223,21 @@ def _special_tokens(tokenizer: Tokenizer, *, multilingual: bool, path: Path) -> 
     )
 
 
-def _model_info(files: ModelFiles, options: EngineOptions, decode: DecodeOptions) -> EngineInfo:
+def _language_tokens(tokenizer: Tokenizer, *, sot: int, end: int) -> tuple[tuple[str, int], ...]:
+    """The language tokens of a multilingual vocabulary: every id between <|startoftranscript|> and
+    <|translate|>, in Whisper's order (<|en|> first; 99 languages, 100 from large-v3 on)."""
+    languages: list[tuple[str, int]] = []
+    for token in range(sot + 1, end):
+        text = tokenizer.id_to_token(token) or ""
+        if not (text.startswith("<|") and text.endswith("|>")):
+            break
+        languages.append((text[2:-2], token))
+    return tuple(languages)
+
+
+def _model_info(
+    files: ModelFiles, options: EngineOptions, decode: DecodeOptions, *, languages: tuple[str, ...]
+) -> EngineInfo:
     name = files.name
     options_repr = repr(decode)
     return EngineInfo(
@@ -223,4 +247,5 @@ def _model_info(files: ModelFiles, options: EngineOptions, decode: DecodeOptions
         + f"+{files.fingerprint}",
         engine=ENGINE_NAME,
         config_hash=hashlib.sha256(options_repr.encode()).hexdigest()[:8],
+        languages=languages,
     )

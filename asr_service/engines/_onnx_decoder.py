@@ -53,6 +53,20 @@ class OnnxWhisperDecoder:
                          max_initial_index=max_initial),
         }
         self._last_row = np.zeros(1, dtype=np.int64)
+        self._language_codes = tuple(code for code, _ in tokens.language_tokens)
+        self._language_ids = np.array([token for _, token in tokens.language_tokens], dtype=np.int64)
+
+    def detect_language(self, encoder_output: Any) -> tuple[str, float]:
+        """Whisper's detection: one decoder step on <|startoftranscript|>, softmax over the language
+        tokens only; the most probable language and its probability (ValueError on an English-only model)."""
+        if not self._language_codes:
+            raise ValueError("language: the model is English-only; it has no language tokens to detect")
+        model = self._model
+        cross = model.cross_attention(np.asarray(encoder_output)[0])
+        logits, _ = model.forward([self._tokens.sot], 0, model.empty_cache(), cross, self._last_row)
+        scores = logits[0][self._language_ids]
+        best = int(np.argmax(scores))
+        return self._language_codes[best], math.exp(float(scores[best]) - _logsumexp(scores))
 
     def decode(self, encoder_output: Any, prompt: list[int], *, max_new_tokens: int, timestamps: bool) -> DecodeResult:
         """Greedy decoding after `prompt` over one window's encoder output `[1, frames, d_model]`."""

