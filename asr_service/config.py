@@ -21,10 +21,14 @@ One section per concern, each a frozen dataclass validated when built (every key
     [request_log]     # RequestLogOptions: consented request logging
     dir = "/var/lib/asr/log"
 
+    [deployment]      # DeploymentOptions: several models, canary, shadow, blue/green
+    state_file = "/var/lib/asr/deployment.json"
+
 Environment: `ASR_<KEY>` for `[server]` keys (e.g. `ASR_PORT=6000`), `ASR_ENGINE_<KEY>` for `[engine]`
 keys (e.g. `ASR_ENGINE_MODEL=/models/small.en`), `ASR_MONITORING_<KEY>` for `[monitoring]` keys and
-`ASR_REQUEST_LOG_<KEY>` for `[request_log]` keys. Flags override `<key>`, `engine.<key>`,
-`monitoring.<key>` or `request_log.<key>`. Unknown keys are errors, not ignored:
+`ASR_REQUEST_LOG_<KEY>` for `[request_log]` keys, `ASR_DEPLOYMENT_<KEY>` for `[deployment]` keys. Flags
+override `<key>`, `engine.<key>`, `monitoring.<key>`, `request_log.<key>` or `deployment.<key>`. Unknown keys
+are errors, not ignored:
 a typo in a config file must not silently fall back to a default.
 """
 
@@ -47,8 +51,8 @@ from asr_service.engines.base import EngineOptions
 from asr_service.errors import ConfigError
 from asr_service.tls import CertificateFiles
 
-__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "MonitoringOptions", "RequestLogOptions", "ServerConfig",
-           "load_config"]
+__all__ = ["DEFAULT_BUDGET_MS", "DEFAULT_SAMPLE_RATES_HZ", "DeploymentOptions", "MonitoringOptions",
+           "RequestLogOptions", "ServerConfig", "load_config"]
 
 DEFAULT_BUDGET_MS = 300.0  # the service's latency budget per clip, server time
 DEFAULT_SAMPLE_RATES_HZ = (8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
@@ -181,6 +185,52 @@ class RequestLogOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeploymentOptions:
+    """The `[deployment]` section: several models in one server, and how default traffic moves between
+    them (asr_service/deployment, docs/deployment.md)."""
+
+    # Where the deployment state (models, primary, canary, shadow) is kept, so that a restarted server
+    # comes back as it was; None: not kept (a restart serves `engine.model` alone).
+    state_file: str | None = None
+    # Models loaded at start beside engine.model, as standby: "SOURCE" or "ID=SOURCE" (SOURCE: "tiny.en",
+    # "base", a CTranslate2 Whisper directory). Ignored when a state file has a state.
+    models: tuple[str, ...] = ()
+    # Faults injected into a model named in `models`, to rehearse a bad rollout: "ID:latency_ms=400,empty_rate=0.3".
+    faults: tuple[str, ...] = ()
+    # The canary's ramp: percent of default traffic at each step; a step moves on once the canary has
+    # answered `canary_step_requests` requests in it and `canary_step_s` seconds have passed; past the
+    # last (100) the canary is promoted.
+    canary_steps: tuple[float, ...] = (5.0, 25.0, 50.0, 100.0)
+    canary_step_requests: int = 100
+    canary_step_s: float = 60.0
+    # The guards compare the last `guard_window` requests of each side once both have `guard_min_requests`;
+    # the canary is rolled back when it is worse than the primary by `guard_z` standard errors of the
+    # difference. Chosen with bench/bench_rollout.py on the tune split of the shared speech (docs/deployment.md).
+    guard_window: int = 300
+    guard_min_requests: int = 30
+    guard_z: float = 3.5
+    # Share of the primary's clips also sent to the shadow (when one is set), each only if a worker is free.
+    shadow_sample: float = 1.0
+    # Admin calls (the /api/deploy endpoints of the HTTP port): without auth tokens they are answered only
+    # for clients on loopback; true answers them from anywhere (behind your own network policy).
+    admin_remote: bool = False
+
+    def __post_init__(self) -> None:
+        check = _checker("deployment.")
+        steps = self.canary_steps
+        check(bool(steps) and all(0 < s <= 100 for s in steps) and list(steps) == sorted(set(steps))
+              and steps[-1] == 100, "canary_steps", steps, "increasing percents in (0, 100], ending at 100")
+        check(1 <= self.canary_step_requests <= 1_000_000, "canary_step_requests", self.canary_step_requests,
+              "1..1000000")
+        check(0 <= self.canary_step_s <= 86_400, "canary_step_s", self.canary_step_s, "0..86400 s")
+        check(10 <= self.guard_window <= 100_000, "guard_window", self.guard_window, "10..100000")
+        check(2 <= self.guard_min_requests <= self.guard_window, "guard_min_requests", self.guard_min_requests,
+              f"2..guard_window ({self.guard_window})")
+        check(1 <= self.guard_z <= 10, "guard_z", self.guard_z, "1..10")
+        check(0 <= self.shadow_sample <= 1, "shadow_sample", self.shadow_sample, "0..1")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServerConfig:
     """Everything the server needs to know, validated once, passed down."""
 
@@ -239,6 +289,7 @@ class ServerConfig:
     http_port: int | None = None
     monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
     request_log: RequestLogOptions = field(default_factory=RequestLogOptions)
+    deployment: DeploymentOptions = field(default_factory=DeploymentOptions)
 
     def __post_init__(self) -> None:
         _check(0 <= self.port <= 65535, "port", self.port, "0..65535")
@@ -349,6 +400,7 @@ _SECTIONS: dict[str, tuple[type, str | None]] = {
     "engine": (EngineOptions, "engine"),
     "monitoring": (MonitoringOptions, "monitoring"),
     "request_log": (RequestLogOptions, "request_log"),
+    "deployment": (DeploymentOptions, "deployment"),
 }
 _NESTED = frozenset(field for _, field in _SECTIONS.values() if field)
 

@@ -10,6 +10,8 @@ The tree::
     ├── OverloadedError           admission control refused the request      -> RESOURCE_EXHAUSTED
     ├── StreamLimitError          a stream went quiet or ran past its limits -> RESOURCE_EXHAUSTED
     ├── UnavailableError          not ready or draining; retry elsewhere     -> UNAVAILABLE
+    ├── ModelFailedError          the model raised on this clip              -> INTERNAL
+    ├── DeploymentError           an admin command the state does not allow  (HTTP 404/409, nothing changed)
     ├── ConfigError               a bad server or client setting             (startup only)
     ├── ClientError               the client could not get an answer         (client side only)
     └── CaptureError              no microphone, a busy one, or no PortAudio (client side only)
@@ -29,7 +31,9 @@ __all__ = [
     "ClientError",
     "ClipTooLongError",
     "ConfigError",
+    "DeploymentError",
     "InvalidAudioError",
+    "ModelFailedError",
     "OverloadedError",
     "ProtocolError",
     "StreamLimitError",
@@ -68,6 +72,15 @@ class StreamLimitError(AsrError):
 
 class UnavailableError(AsrError):
     """The server is not ready (model loading) or is draining for shutdown."""
+
+
+class ModelFailedError(AsrError):
+    """The model raised while transcribing (a bug or a broken model: gRPC INTERNAL, counted by the canary guards)."""
+
+
+class DeploymentError(AsrError):
+    """An admin command that cannot be carried out as asked (unknown model, a canary of the primary itself, ...):
+    nothing was changed."""
 
 
 class ConfigError(AsrError):

@@ -7,6 +7,7 @@ turns audio into text). It knows nothing of gRPC.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import enum
 import logging
 import time
@@ -20,7 +21,7 @@ import numpy.typing as npt
 from asr_service.audio import AudioStats, DecodedClip
 from asr_service.config import ServerConfig
 from asr_service.engines.base import Engine, EngineInfo, Transcription
-from asr_service.errors import OverloadedError, UnavailableError
+from asr_service.errors import AsrError, ModelFailedError, OverloadedError, ProtocolError, UnavailableError
 
 __all__ = ["Latency", "NullReason", "Observer", "RecognitionResult", "Recognizer", "SessionContext", "VadStats"]
 
@@ -93,6 +94,7 @@ class RecognitionResult:
     audio: AudioStats
     vad: VadStats | None  # None when the client sent no VAD stats
     used_fallback: bool = False
+    language: str = "en"  # the language of the text (asked for, or detected)
 
     def null_on_speech(self, min_speech_ratio: float) -> bool:
         """No text for a clip the client VAD judged to be speech (speech ratio at least `min_speech_ratio`):
@@ -151,8 +153,12 @@ class Recognizer:
         *,
         role: str = "primary",
         observers: tuple[Observer, ...] = (),
+        model_id: str | None = None,
     ) -> None:
+        """`model_id`: the id the model is served under, when it is not the engine's own (a deployment
+        serving one source twice under two ids)."""
         self._engine = engine
+        self._info = engine.info if model_id is None else dataclasses.replace(engine.info, model_id=model_id)
         self._observers = observers
         self._config = config
         self._role = role
@@ -171,13 +177,28 @@ class Recognizer:
 
     @property
     def info(self) -> EngineInfo:
-        """The identity of the engine's model."""
-        return self._engine.info
+        """The identity of the model, as results name it."""
+        return self._info
 
     @property
     def role(self) -> str:
-        """primary, canary or shadow."""
+        """primary, canary, shadow or standby: the role the deployment gives the model now (a result carries
+        the role its request was routed under, which a change during the request does not rewrite)."""
         return self._role
+
+    @role.setter
+    def role(self, value: str) -> None:
+        self._role = value
+
+    def check_language(self, language: str) -> str:
+        """`language` as the engine takes it: "" (the default), "auto", or one of `info.languages`;
+        ProtocolError naming the field otherwise."""
+        if language in ("", "auto") or language in self._info.languages:
+            return language
+        info = self._info
+        offered = "'en' (an English-only model)" if not info.multilingual else f"{len(info.languages)} ISO 639-1 codes"
+        raise ProtocolError(f"config.language: {language[:16]!r} is not a language {info.model_id} transcribes "
+                            f"(it takes '', 'auto' or {offered}; ListModels lists them)")
 
     @property
     def in_flight(self) -> int:
@@ -192,9 +213,14 @@ class Recognizer:
         received_at: float,
         vad: VadStats | None = None,
         context: str = "",
+        language: str = "",
+        role: str | None = None,
     ) -> RecognitionResult:
         """Transcribe `clip`. `received_at` is `time.perf_counter()` when its last byte arrived;
-        `context` is the text said before it in its session (`SessionContext.text`), or ""."""
+        `context` is the text said before it in its session (`SessionContext.text`), or ""; `language`
+        one `check_language` passed; `role` the role the result carries (default: the model's role now).
+
+        ModelFailedError when the engine raises (a broken model or a bug: logged here with its traceback)."""
         if self._closed:
             raise UnavailableError("server: shutting down; retry on another server")
         if self._in_flight >= self._config.max_concurrent_requests:
@@ -205,7 +231,14 @@ class Recognizer:
         self._admit_within_budget()
         self._in_flight += 1
         try:
-            result = await self._recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad, context=context)
+            result = await self._recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad, context=context,
+                                           language=language, role=role or self._role)
+        except Exception as exc:
+            if isinstance(exc, AsrError):
+                raise
+            logger.exception("model %s failed on clip %r", self._info.model_version, clip_id[:64])
+            raise ModelFailedError(f"server: the model {self._info.model_id} failed on this clip "
+                                   f"({type(exc).__name__}); retry, and report it if it lasts") from exc
         finally:
             self._in_flight -= 1
         for observe in self._observers:
@@ -234,14 +267,15 @@ class Recognizer:
             )
 
     async def _recognize(
-        self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None, context: str
+        self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None, context: str,
+        language: str, role: str,
     ) -> RecognitionResult:
         transcription: Transcription | None = None
         queue_wait_s = inference_s = 0.0
         reason = self._skip_reason(clip)
         if reason is NullReason.NONE:
             submitted_at = time.perf_counter()
-            done, started_at, ended_at = await self._transcribe(clip.samples, context)
+            done, started_at, ended_at = await self._transcribe(clip.samples, context, language)
             queue_wait_s = started_at - submitted_at
             inference_s = ended_at - started_at
             reason = self._null_reason(done)
@@ -258,8 +292,10 @@ class Recognizer:
             confidence=transcription.confidence if transcription and text else 0.0,
             null_reason=reason,
             no_speech_prob=transcription.no_speech_prob if transcription else 1.0,
-            model=self._engine.info,
-            role=self._role,
+            model=self._info,
+            role=role,
+            language=transcription.language if transcription else (language if language not in ("", "auto")
+                                                                   else self._info.languages[0]),
             latency=Latency(
                 queue_wait_ms=queue_wait_s * 1000.0,
                 inference_ms=inference_s * 1000.0,
@@ -272,12 +308,12 @@ class Recognizer:
         )
 
     async def _transcribe(
-        self, samples: npt.NDArray[np.float32], context: str
+        self, samples: npt.NDArray[np.float32], context: str, language: str
     ) -> tuple[Transcription, float, float]:
         """Run the engine on the pool. A cancelled caller (deadline, disconnect) drops its job if it
         is still queued; a worker that has started cannot be stopped, so its slot stays counted until
         the worker is done: admission control must not let in more work than the pool is doing."""
-        job = self._pool.submit(_timed_transcribe, self._engine, samples, context)
+        job = self._pool.submit(_timed_transcribe, self._engine, samples, context, language)
         try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
@@ -317,8 +353,8 @@ class Recognizer:
 
 
 def _timed_transcribe(
-    engine: Engine, samples: npt.NDArray[np.float32], context: str
+    engine: Engine, samples: npt.NDArray[np.float32], context: str, language: str
 ) -> tuple[Transcription, float, float]:
     started_at = time.perf_counter()
-    result = engine.transcribe(samples, context=context)
+    result = engine.transcribe(samples, context=context, language=language)
     return result, started_at, time.perf_counter()

@@ -7,6 +7,7 @@ served once `start()` is called.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import math
@@ -33,14 +34,15 @@ logger = logging.getLogger(__name__)
 _MAX_SPAN_S = 1800.0
 _MAX_POINTS = 600
 _SERIES_LOCK = threading.Lock()
+_MAX_BODY_BYTES = 64 * 1024
 
 
 class MonitoringHttpServer:
     """HTTP beside gRPC, over one monitor."""
 
     def __init__(self, monitor: Monitor, host: str, port: int, *, tls: CertificateFiles | None = None,
-                 tokens: TokenFile | None = None) -> None:
-        handler = type("Handler", (_Handler,), {"monitor": monitor, "tokens": tokens})
+                 tokens: TokenFile | None = None, admin_remote: bool = False) -> None:
+        handler = type("Handler", (_Handler,), {"monitor": monitor, "tokens": tokens, "admin_remote": admin_remote})
         try:
             self._server = (_TLSServer((host, port), handler, ReloadingSSLContext(tls)) if tls is not None
                             else ThreadingHTTPServer((host, port), handler))
@@ -87,6 +89,7 @@ class _TLSServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     monitor: Monitor
     tokens: TokenFile | None  # None: no tokens asked
+    admin_remote: bool  # without tokens, admin calls from other hosts than loopback too
     server_version = "asr-monitoring"
 
     timeout = 10  # a client that stops sending mid-request frees its thread after this long
@@ -100,14 +103,64 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("GET %s failed", self.path[:200])
             self._json({"error": "internal error"}, status=500)
 
+    def do_POST(self) -> None:
+        try:
+            self._post()
+        except (ConnectionError, TimeoutError):
+            return
+        except Exception:
+            logger.exception("POST %s failed", self.path[:200])
+            self._json({"error": "internal error"}, status=500)
+
+    def _allowed(self, scope: str) -> bool:
+        """Check the token for `scope` (answering 401/403 when it fails). Without tokens, admin calls are
+        answered for loopback clients only (unless `[deployment] admin_remote`)."""
+        if self.tokens is not None:
+            decision = self.tokens.check(self.headers.get("Authorization"), scope)
+            if not decision.allowed:
+                self._json({"error": decision.reason}, status=401 if decision.client is None else 403)
+                return False
+            return True
+        if scope == "admin" and not self.admin_remote and not _is_loopback(self.client_address[0]):
+            self._json({"error": "admin calls are answered on loopback only: configure auth tokens with the admin "
+                        "scope, or [deployment] admin_remote = true behind your own network policy"}, status=403)
+            return False
+        return True
+
+    def _post(self) -> None:
+        url = urlsplit(self.path)
+        if not url.path.startswith("/api/deploy/"):
+            self._json({"error": f"no such page for POST: {url.path}"}, status=404)
+            return
+        if not self._allowed("admin"):
+            return
+        admin = self.monitor.admin
+        if admin is None:
+            self._json({"error": "the server is starting: no deployment yet"}, status=503)
+            return
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit() or int(length) > _MAX_BODY_BYTES:
+            self._json({"error": f"send a JSON body with a Content-Length of at most {_MAX_BODY_BYTES} bytes"},
+                       status=411 if length is None else 413)
+            return
+        raw = self.rfile.read(int(length))
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            self._json({"error": "the body is not JSON"}, status=400)
+            return
+        status, answer = admin.call(url.path[len("/api/deploy/"):], body)
+        self._json(answer, status=status)
+
     def _get(self) -> None:
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        if self.tokens is not None and url.path != "/healthz":  # health stays open for probes
-            decision = self.tokens.check(self.headers.get("Authorization"), "metrics")
-            if not decision.allowed:
-                self._json({"error": decision.reason}, status=401 if decision.client is None else 403)
-                return
+        if url.path.startswith("/api/deploy/report"):  # users' transcripts (consented): the admin scope
+            if self._allowed("admin"):
+                self._deploy_report(url.path)
+            return
+        if url.path != "/healthz" and not self._allowed("metrics"):  # health stays open for probes
+            return
         if url.path == "/metrics":
             self._send(200, generate_latest(self.monitor.registry), CONTENT_TYPE_LATEST)
         elif url.path in ("/", "/index.html") or url.path.startswith("/static/"):
@@ -120,6 +173,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(self.monitor.alarms.to_json())
         elif url.path == "/api/drift":
             self._json(self.monitor.drift_json())
+        elif url.path == "/api/deploy":
+            self._json(self.monitor.deployment_json())
         elif url.path == "/api/timeseries":
             try:
                 span_s = float(query.get("span_s", ["300"])[0])
@@ -141,7 +196,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if serving else 503, b"SERVING\n" if serving else b"NOT_SERVING\n", "text/plain")
         else:
             self._json({"error": f"no such page: {url.path}",
-                        "pages": ["/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift"]}, status=404)
+                        "pages": ["/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift", "/api/deploy",
+                                  "/api/deploy/report"]}, status=404)
+
+    def _deploy_report(self, path: str) -> None:
+        admin = self.monitor.admin
+        if admin is None:
+            self._json({"error": "the server is starting: no deployment yet"}, status=503)
+            return
+        if path == "/api/deploy/report":
+            self._json(admin.report())
+            return
+        name = path.removeprefix("/api/deploy/report/audio/")
+        wav = admin.report_audio(int(name[:-4])) if name.endswith(".wav") and name[:-4].isdigit() else None
+        if wav is None:
+            self._json({"error": "no such clip in the report, or its audio was not consented"}, status=404)
+            return
+        self._send(200, wav, "audio/wav")
 
     def _send_auth_header(self, status: int) -> None:
         if status == 401:
@@ -161,6 +232,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http %s " + format, self.address_string(), *args)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.removeprefix("::ffff:")).is_loopback
+    except ValueError:
+        return False
 
 
 def _jsonable(value: object) -> object:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 
@@ -36,6 +36,9 @@ from asr_service.monitoring._system import (
     resident_memory_bytes,
 )
 from asr_service.recognizer import RecognitionResult, Recognizer
+
+if TYPE_CHECKING:
+    from asr_service.deployment import AdminApi, Deployment
 
 __all__ = ["Monitor"]
 
@@ -78,6 +81,8 @@ class Monitor:
                                  hold_s=settings.alarm_hold_s)
         self._recognizers: Callable[[], list[Recognizer]] = list
         self._request_log_degraded: Callable[[], str | None] | None = None
+        self._deployment: Deployment | None = None
+        self.admin: AdminApi | None = None  # the deployment's admin calls (/api/deploy), once the server runs
         self._serving: Callable[[], bool] = lambda: True
         self._clock = clock
         self._task: asyncio.Task[None] | None = None
@@ -93,7 +98,8 @@ class Monitor:
         ProcessCollector(registry=self.registry)
         # one token file for both ports (read again when it changes)
         self.tokens = TokenFile(config.auth_tokens_file) if config.auth_tokens_file else None
-        self.http = (MonitoringHttpServer(self, config.host, config.http_port, tls=config.tls, tokens=self.tokens)
+        self.http = (MonitoringHttpServer(self, config.host, config.http_port, tls=config.tls, tokens=self.tokens,
+                                          admin_remote=config.deployment.admin_remote)
                      if config.http_port is not None else None)
 
     def _add_drift(self, baseline: Baseline) -> None:
@@ -127,8 +133,13 @@ class Monitor:
         return recognizers[0].info.model_version, recognizers[0].role
 
     def observe(self, result: RecognitionResult) -> None:
-        """The recognizer's observer: record one result everywhere. O(1)."""
+        """The recognizer's observer: record one result everywhere. O(1).
+
+        A shadow's result has its own metrics (labelled role="shadow") but stays out of the windows the
+        alarms and drift judge: no user saw it."""
         self.metrics(result)
+        if result.role == "shadow":
+            return
         self.recent.add(result)
         if self.drift is not None:
             self.drift.observe(features_of_result(result))
@@ -147,6 +158,20 @@ class Monitor:
         self._request_log_degraded = degraded
         self.alarms.add_rule(AlarmRule(name="request_log", description="request logging degraded (1) or healthy (0)",
                                        direction="above", fire_at=0.5, clear_at=0.5))
+
+    def watch_deployment(self, deployment: Deployment) -> None:
+        """Raise the `canary_rollback` alarm after the guards roll a canary back, until the next deployment
+        change (a new canary, a switch, a promotion): the candidate failed, someone should look at why."""
+        self._deployment = deployment
+        self.alarms.add_rule(AlarmRule(name="canary_rollback", description="a canary rolled back by its guards (1) "
+                                       "since the last deployment change, or none (0)", direction="above",
+                                       fire_at=0.5, clear_at=0.5))
+
+    def deployment_json(self) -> dict[str, Any]:
+        """`GET /api/deploy` (the dashboard's deployment panel)."""
+        if self.admin is None:
+            return {"enabled": False}
+        return {"enabled": True, **self.admin.status()}
 
     def observe_feedback(self, action: str, model_version: str, role: str) -> None:
         """A user's feedback on a result (the servicer's ReportFeedback): counted and windowed. O(1)."""
@@ -172,6 +197,11 @@ class Monitor:
                 why = self._request_log_degraded()
                 values["request_log"] = Reading(1.0 if why else 0.0)
                 details["request_log"] = why or "writing"
+            if self._deployment is not None:
+                last = self._deployment.last_rollback
+                values["canary_rollback"] = Reading(1.0 if last else 0.0)
+                details["canary_rollback"] = (f"{last['model_id']} at {last['percent']:g} %: {last['reason']}" if last
+                                              else "no automatic rollback since the last change")
             if self.drift is not None:
                 self._drift_values(values, details)
             return self.alarms.evaluate(values, details)

@@ -21,12 +21,12 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter
 
 from asr_service.config import ServerConfig
+from asr_service.deployment import AdminApi, Deployment, ModelSpec
 from asr_service.engines import EngineFactory, create_engine
 from asr_service.errors import ConfigError
 from asr_service.monitoring import Monitor
 from asr_service.recognizer import Recognizer
 from asr_service.request_log import RequestLog
-from asr_service.router import ModelRouter
 from asr_service.server._auth import AuthInterceptor
 from asr_service.server._consent import ResultKeeper
 from asr_service.server._decode_guard import DecodeGuard
@@ -58,10 +58,12 @@ class AsrServer:
 
     def __init__(self, config: ServerConfig, *, engine_factory: EngineFactory = create_engine) -> None:
         self.config = config
-        self._engine_factory = engine_factory
-        self.router = ModelRouter()
         self.monitor = Monitor(config)  # metrics, alarms, drift; HTTP on config.http_port
-        self.monitor.attach(self.router.recognizers)
+        # the models and which of them answers (blue/green, canary, shadow); admin calls on the HTTP port
+        self.deployment = Deployment(config, engine_factory=engine_factory, observers=(self.monitor.observe,),
+                                     registry=self.monitor.registry)
+        self.monitor.attach(self.deployment.recognizers)
+        self.monitor.watch_deployment(self.deployment)
         self._calls = MetricsInterceptor(self.monitor.registry, self.monitor.model_labels)
         guards: list[grpc.aio.ServerInterceptor] = [DecodeGuard((SERVICE_NAME,))]
         if self.monitor.tokens is not None:
@@ -93,7 +95,7 @@ class AsrServer:
         self.monitor.watch_health(lambda: self._serving)
         self._streams_cut = Counter("asr_streams_cut", "Streams closed by a limit (asr_service/server/_limits.py).",
                                     ("limit",), registry=self.monitor.registry)
-        servicer = RecognizerServicer(config, self.router.resolve, self.router.recognizers,
+        servicer = RecognizerServicer(config, self.deployment,
                                       pitch=self.monitor.drift is not None,
                                       on_stream_cut=lambda why: self._streams_cut.labels(_limit_name(why)).inc(),
                                       identify=self._client_name if self.monitor.tokens is not None else None,
@@ -116,7 +118,7 @@ class AsrServer:
 
     def _retry_hint_ms(self) -> int:
         """About when a slot frees up: the mean inference time of recent clips (the budget before any)."""
-        recognizer = self.router.primary
+        recognizer = self.deployment.primary
         recent = recognizer.mean_inference_ms if recognizer is not None else None
         return max(1, round(recent if recent else self.config.budget_ms))
 
@@ -137,7 +139,7 @@ class AsrServer:
     @property
     def recognizer(self) -> Recognizer | None:
         """The primary recognizer, once the model is loaded."""
-        return self.router.primary
+        return self.deployment.primary
 
     async def start(self) -> None:
         """Start answering (health NOT_SERVING), load the model, then go SERVING."""
@@ -148,26 +150,29 @@ class AsrServer:
         if self.request_log is not None:
             await asyncio.to_thread(self.request_log.start)  # repairs what a crash left, before any new row
         await self._server.start()
+        self.monitor.admin = AdminApi(self.deployment, asyncio.get_running_loop())
         await self.monitor.start()
         logger.info("listening on %s:%d; loading model %s", self.config.host, self.port, self.config.engine.model)
         started = time.perf_counter()
         try:
-            engine = await asyncio.to_thread(self._engine_factory, self.config.engine)
+            # the state file's models and policy when there is one, else engine.model (and [deployment] models)
+            await self.deployment.restore(ModelSpec(source=self.config.engine.model))
         except Exception as exc:
             await self._server.stop(None)
             await self.monitor.stop()
             if self.request_log is not None:
                 await asyncio.to_thread(self.request_log.stop)
+            await self.deployment.close()
             if isinstance(exc, ConfigError):
                 raise
-            # The engine library's own errors: a corrupt model, no memory, ...
             raise ConfigError(f"engine.model: cannot load {self.config.engine.model!r} ({exc})") from exc
-        self.router.add(Recognizer(engine, self.config, observers=(self.monitor.observe,)))
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        primary = self.deployment.primary
+        assert primary is not None
         logger.info(
             "serving model %s version %s (loaded in %.1f s)",
-            engine.info.model_id,
-            engine.info.model_version,
+            primary.info.model_id,
+            primary.info.model_version,
             time.perf_counter() - started,
         )
 
@@ -179,16 +184,15 @@ class AsrServer:
     async def stop(self, grace_s: float | None = None) -> None:
         """Graceful shutdown: refuse new work, drain in-flight requests up to `grace_s`, then stop."""
         grace = self.config.drain_timeout_s if grace_s is None else grace_s
-        self.router.drain()
+        self.deployment.drain()
         self._serving = False
         await self._health.enter_graceful_shutdown()
         started = time.perf_counter()
         await asyncio.sleep(self.config.shutdown_notice_s)
-        in_flight = sum(r.in_flight for r in self.router.recognizers())
+        in_flight = sum(r.in_flight for r in self.deployment.recognizers())
         open_calls = self._calls.open_calls  # streams between clips are open calls with nothing in flight
         await self._server.stop(grace)
-        for recognizer in self.router.recognizers():  # joins the worker threads: off the event loop
-            await asyncio.to_thread(recognizer.close, wait=True)
+        await self.deployment.close()  # joins the worker threads, off the event loop
         if self.request_log is not None:  # every queued row reaches the disk before the process ends
             await asyncio.to_thread(self.request_log.stop)
         await self.monitor.stop()

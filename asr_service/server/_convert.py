@@ -47,6 +47,7 @@ def result_message(result: RecognitionResult, *, result_id: str = "") -> asr_pb2
         is_final=True,
         null_reason=result.null_reason.value,  # type: ignore[arg-type]
         no_speech_prob=result.no_speech_prob,
+        language=result.language,
         model=asr_pb2.ModelRef(
             model_id=result.model.model_id,
             model_version=result.model.model_version,
@@ -71,7 +72,7 @@ def result_message(result: RecognitionResult, *, result_id: str = "") -> asr_pb2
 
 
 def list_models_response(recognizers: list[Recognizer], config: ServerConfig) -> asr_pb2.ListModelsResponse:
-    """The served models (the first is the default) and the server's limits."""
+    """The loaded models (the primary first: the default) and the server's limits."""
     return asr_pb2.ListModelsResponse(
         models=[
             asr_pb2.ModelInfo(
@@ -81,6 +82,7 @@ def list_models_response(recognizers: list[Recognizer], config: ServerConfig) ->
                 config_hash=r.info.config_hash,
                 role=r.role,
                 is_default=i == 0,
+                languages=list(r.info.languages),
             )
             for i, r in enumerate(recognizers)
         ],

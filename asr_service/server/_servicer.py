@@ -11,10 +11,11 @@ from typing import Any
 
 import grpc
 
-from asr_service.audio import AudioFormat, check_format, decode_clip
+from asr_service.audio import AudioFormat, DecodedClip, check_format, decode_clip
 from asr_service.config import ServerConfig
-from asr_service.errors import AsrError, ClipTooLongError, ProtocolError, StreamLimitError
-from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext, VadStats
+from asr_service.deployment import Deployment, Kept, Route
+from asr_service.errors import AsrError, ClipTooLongError, ModelFailedError, ProtocolError, StreamLimitError
+from asr_service.recognizer import RecognitionResult, SessionContext, VadStats
 from asr_service.server import _convert
 from asr_service.server._consent import MAX_EDITED_TEXT_CHARS, NO_CONSENT, Consent, ResultKeeper, consent_of
 from asr_service.server._decode_guard import Undecodable
@@ -27,9 +28,8 @@ __all__ = ["RecognizerServicer"]
 
 logger = logging.getLogger("asr_service.requests")
 
-# model_id ("" for the default) -> Recognizer; raises UnavailableError / UnknownModelError.
-ResolveModel = Callable[[str], Recognizer]
-ListRecognizers = Callable[[], list[Recognizer]]
+_CLIENT_KEY = "x-client-id"  # request metadata: the key a canary split is sticky on (else the request id)
+_MAX_LANGUAGE_CHARS = 16
 # (action, model_version, role) of one user feedback, for the metrics
 ObserveFeedback = Callable[[str, str, str], None]
 _ACTIONS = {
@@ -41,10 +41,10 @@ _ACTIONS = {
 
 
 class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
-    """Serves Recognize, StreamingRecognize and ListModels over a `Recognizer`."""
+    """Serves Recognize, StreamingRecognize and ListModels over the models of a `Deployment`."""
 
     def __init__(
-        self, config: ServerConfig, resolve: ResolveModel, recognizers: ListRecognizers, *, pitch: bool = False,
+        self, config: ServerConfig, deployment: Deployment, *, pitch: bool = False,
         on_stream_cut: Callable[[str], object] | None = None,
         identify: Callable[[grpc.aio.ServicerContext[Any, Any]], str | None] | None = None,
         quotas: ClientQuotas | None = None,
@@ -54,8 +54,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         self._config = config
         self._keeper = keeper  # None: the server keeps nothing, whatever clients consent to
         self._observe_feedback = observe_feedback
-        self._resolve = resolve
-        self._recognizers = recognizers
+        self._deployment = deployment
         self._pitch = pitch  # estimate each clip's pitch: only drift detection reads it
         self._on_stream_cut = on_stream_cut  # a stream cut by a limit, with the limit's name
         self._identify = identify  # the client's name (from its token), or None: no per-client quota
@@ -72,22 +71,22 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             request_id = checked_id("request_id", request.request_id, self._config) or request_id
             if not request.HasField("config"):
                 raise ProtocolError("config: not set; a RecognizeRequest carries its config")
-            recognizer = self._resolve(checked_id("config.model_id", request.config.model_id, self._config))
+            route = self._route(request.config, context, request_id)
+            language = route.recognizer.check_language(request.config.language)
             consent = self._consent(request.config)
             clip = decode_clip(
                 request.audio, _convert.audio_format(request.config), self._config.clip_limits, pitch=self._pitch
             )
             clip_id = checked_id("clip_id", request.clip_id, self._config)
+            vad = checked_vad(_convert.vad_stats(request))
             with self._quota(self._client(context)):
-                result = await recognizer.recognize(
-                    clip,
-                    clip_id=clip_id,
-                    received_at=received_at,
-                    vad=checked_vad(_convert.vad_stats(request)),
-                )
+                result = await self._recognize(route, clip, clip_id=clip_id, received_at=received_at, vad=vad,
+                                               language=language)
         except AsrError as exc:
             await _abort(context, "Recognize", request_id, exc)
             raise  # unreachable: abort raises
+        self._deployment.answered(route, result, clip, request_id=request_id, language=language, vad=vad,
+                                  kept=_kept(consent))
         _log_result("Recognize", request_id, result)
         if self._keeper is not None:
             self._keeper.keep_clip(consent, request_id=request_id, clip_index=0, clip_id=clip_id, result=result,
@@ -101,24 +100,24 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[asr_pb2.StreamingRecognizeResponse]:
         session = _Session(self._config)
-        recognizer: Recognizer | None = None
+        route: Route | None = None
         client = self._client(context)  # once a call: the token does not change within a stream
         try:
             async for request in limited_stream(request_iterator, self._config):
                 if isinstance(request, Undecodable):
                     raise ProtocolError(request.reason)
-                if recognizer is None:
-                    recognizer = self._open(session, request)
+                if route is None:
+                    route = self._open(session, request, context)
                     continue
                 if request.WhichOneof("payload") != "audio":
                     raise ProtocolError("config: sent twice; only the first message carries config")
                 if session.add(request.audio):
                     with self._quota(client):
-                        reply = await self._finish_clip(session, recognizer)
+                        reply = await self._finish_clip(session, route)
                     yield reply
-            if recognizer is not None and session.pending:
+            if route is not None and session.pending:
                 with self._quota(client):
-                    reply = await self._finish_clip(session, recognizer)
+                    reply = await self._finish_clip(session, route)
                 yield reply
         except AsrError as exc:
             if isinstance(exc, StreamLimitError) and self._on_stream_cut is not None:
@@ -140,26 +139,49 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             return nullcontext()
         return self._quotas.admit(client)
 
-    def _open(self, session: _Session, request: asr_pb2.StreamingRecognizeRequest) -> Recognizer:
+    def _route(self, config: asr_pb2.RecognitionConfig, context: grpc.aio.ServicerContext[Any, Any],
+               request_id: str) -> Route:
+        """The model for a request: the one its config names, or the deployment's choice for this client
+        (sticky on the `x-client-id` metadata, else on the request id)."""
+        if len(config.language) > _MAX_LANGUAGE_CHARS:
+            raise ProtocolError(f"config.language: at most {_MAX_LANGUAGE_CHARS} characters (an ISO 639-1 code)")
+        metadata = dict(context.invocation_metadata() or ())
+        key = metadata.get(_CLIENT_KEY)
+        client_key = checked_id(_CLIENT_KEY, key, self._config) if isinstance(key, str) and key else request_id
+        return self._deployment.route(checked_id("config.model_id", config.model_id, self._config), client_key)
+
+    async def _recognize(self, route: Route, clip: DecodedClip, *, clip_id: str, received_at: float,
+                         vad: VadStats | None, language: str, context: str = "") -> RecognitionResult:
+        """The routed model's result; a model that fails is counted against it (the canary's guards)."""
+        try:
+            return await route.recognizer.recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad,
+                                                    context=context, language=language, role=route.role)
+        except ModelFailedError:
+            self._deployment.failed(route)
+            raise
+
+    def _open(self, session: _Session, request: asr_pb2.StreamingRecognizeRequest,
+              context: grpc.aio.ServicerContext[Any, Any]) -> Route:
         session.request_id = checked_id("request_id", request.request_id, self._config) or uuid.uuid4().hex
         if request.WhichOneof("payload") != "config":
             raise ProtocolError("config: the first message must carry config (got audio before config)")
-        recognizer = self._resolve(checked_id("config.model_id", request.config.model_id, self._config))
+        route = self._route(request.config, context, session.request_id)
+        session.language = route.recognizer.check_language(request.config.language)
         session.consent = self._consent(request.config)
         session.format = _convert.audio_format(request.config)
         check_format(session.format, self._config.clip_limits)
-        return recognizer
+        return route
 
-    async def _finish_clip(
-        self, session: _Session, recognizer: Recognizer
-    ) -> asr_pb2.StreamingRecognizeResponse:
+    async def _finish_clip(self, session: _Session, route: Route) -> asr_pb2.StreamingRecognizeResponse:
         received_at = time.perf_counter()
         data, clip_id, vad = session.take()
         assert session.format is not None  # set by _open before any audio is taken
         clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True, pitch=self._pitch)
-        result = await recognizer.recognize(
-            clip, clip_id=clip_id, received_at=received_at, vad=vad, context=session.context.text
-        )
+        prompt = session.context.text
+        result = await self._recognize(route, clip, clip_id=clip_id, received_at=received_at, vad=vad,
+                                       language=session.language, context=prompt)
+        self._deployment.answered(route, result, clip, request_id=session.request_id, context=prompt,
+                                  language=session.language, vad=vad, kept=_kept(session.consent))
         session.context.update(result)
         _log_result("StreamingRecognize", session.request_id, result)
         index = session.clips - 1
@@ -174,7 +196,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     async def ListModels(
         self, request: asr_pb2.ListModelsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> asr_pb2.ListModelsResponse:
-        return _convert.list_models_response(self._recognizers(), self._config)
+        return _convert.list_models_response(self._deployment.recognizers(), self._config)
 
     async def ReportFeedback(
         self, request: asr_pb2.ReportFeedbackRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -208,7 +230,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     def _served_model(self, model: asr_pb2.ModelRef) -> tuple[str, str]:
         """(model_version, role) for the metrics: a version this server serves, else "unknown" (a client
         must not be able to mint label values)."""
-        for recognizer in self._recognizers():
+        for recognizer in self._deployment.recognizers():
             if recognizer.info.model_version == model.model_version:
                 return recognizer.info.model_version, recognizer.role
         return "unknown", "unknown"
@@ -228,6 +250,7 @@ class _Session:
         self.pending = False
         self.clips = 0
         self.consent: Consent = NO_CONSENT
+        self.language = ""
         self.context = SessionContext(
             enabled=config.session_context, min_confidence=config.session_context_min_confidence
         )
@@ -263,6 +286,11 @@ class _Session:
         self._buffer.clear()
         self._clip_id, self._vad, self.pending = "", None, False
         return data, clip_id, vad
+
+
+def _kept(consent: Consent) -> Kept:
+    """What the shadow report may keep of a clip: what the client consented to be kept."""
+    return Kept(text=consent.level is not None, audio=consent.level == "audio")
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id: str, exc: AsrError) -> None:

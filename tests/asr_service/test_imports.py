@@ -21,7 +21,7 @@ GRPC_FREE = [
     "asr_service.jsonl",
     "asr_service.engines",
     "asr_service.recognizer",
-    "asr_service.router",
+    "asr_service.deployment",
     "asr_service._loop",
     "asr_service.evaluation",
     "asr_service.evaluation.scoring",

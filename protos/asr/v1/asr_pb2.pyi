@@ -78,7 +78,7 @@ class VadStats(_message.Message):
     def __init__(self, speech_ratio: _Optional[float] = ..., pre_padding_ms: _Optional[int] = ..., post_padding_ms: _Optional[int] = ..., gain_db: _Optional[float] = ..., split: _Optional[bool] = ..., start_s: _Optional[float] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("format", "model_id", "logging_consent", "subject_id", "client_tags")
+    __slots__ = ("format", "model_id", "logging_consent", "subject_id", "client_tags", "language")
     class ClientTagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -91,12 +91,14 @@ class RecognitionConfig(_message.Message):
     LOGGING_CONSENT_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_TAGS_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     format: AudioFormat
     model_id: str
     logging_consent: LoggingConsent
     subject_id: str
     client_tags: _containers.ScalarMap[str, str]
-    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., model_id: _Optional[str] = ..., logging_consent: _Optional[_Union[LoggingConsent, str]] = ..., subject_id: _Optional[str] = ..., client_tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    language: str
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., model_id: _Optional[str] = ..., logging_consent: _Optional[_Union[LoggingConsent, str]] = ..., subject_id: _Optional[str] = ..., client_tags: _Optional[_Mapping[str, str]] = ..., language: _Optional[str] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("request_id", "clip_id", "config", "audio", "vad_stats")
@@ -191,7 +193,7 @@ class ModelRef(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., config_hash: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
 
 class RecognitionResult(_message.Message):
-    __slots__ = ("clip_id", "text", "confidence", "is_final", "null_reason", "model", "latency", "audio", "no_speech_prob", "result_id")
+    __slots__ = ("clip_id", "text", "confidence", "is_final", "null_reason", "model", "latency", "audio", "no_speech_prob", "result_id", "language")
     CLIP_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +204,7 @@ class RecognitionResult(_message.Message):
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     NO_SPEECH_PROB_FIELD_NUMBER: _ClassVar[int]
     RESULT_ID_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     clip_id: str
     text: str
     confidence: float
@@ -212,27 +215,30 @@ class RecognitionResult(_message.Message):
     audio: AudioStats
     no_speech_prob: float
     result_id: str
-    def __init__(self, clip_id: _Optional[str] = ..., text: _Optional[str] = ..., confidence: _Optional[float] = ..., is_final: _Optional[bool] = ..., null_reason: _Optional[_Union[NullReason, str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., latency: _Optional[_Union[LatencyBreakdown, _Mapping]] = ..., audio: _Optional[_Union[AudioStats, _Mapping]] = ..., no_speech_prob: _Optional[float] = ..., result_id: _Optional[str] = ...) -> None: ...
+    language: str
+    def __init__(self, clip_id: _Optional[str] = ..., text: _Optional[str] = ..., confidence: _Optional[float] = ..., is_final: _Optional[bool] = ..., null_reason: _Optional[_Union[NullReason, str]] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., latency: _Optional[_Union[LatencyBreakdown, _Mapping]] = ..., audio: _Optional[_Union[AudioStats, _Mapping]] = ..., no_speech_prob: _Optional[float] = ..., result_id: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("model_id", "model_version", "engine", "config_hash", "role", "is_default")
+    __slots__ = ("model_id", "model_version", "engine", "config_hash", "role", "is_default", "languages")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     CONFIG_HASH_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     model_version: str
     engine: str
     config_hash: str
     role: str
     is_default: bool
-    def __init__(self, model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., engine: _Optional[str] = ..., config_hash: _Optional[str] = ..., role: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, model_id: _Optional[str] = ..., model_version: _Optional[str] = ..., engine: _Optional[str] = ..., config_hash: _Optional[str] = ..., role: _Optional[str] = ..., is_default: _Optional[bool] = ..., languages: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ServerLimits(_message.Message):
     __slots__ = ("max_clip_s", "sample_rates_hz", "max_concurrent_requests", "budget_ms")
