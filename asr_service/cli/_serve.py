@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--request-log", metavar="DIR",
                         help="keep sampled results of requests whose clients consent, in this folder "
                              "(docs/feedback-loop.md; default: nothing is kept)")
+    parser.add_argument("--state-file", metavar="FILE",
+                        help="keep the deployment state (models, primary, canary, shadow) in FILE and restore it at "
+                             "start (docs/deployment.md; default: a restart serves --model alone)")
     add_server_flags(parser)
     parser.set_defaults(func=run)
 
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     _raise_open_files_limit()
     try:
         config = config_from_args(args, host=args.host, port=args.port, http_port=args.http_port,
-                                  **{"monitoring.baseline_path": args.baseline, "request_log.dir": args.request_log})
+                                  **{"monitoring.baseline_path": args.baseline, "request_log.dir": args.request_log,
+                                     "deployment.state_file": args.state_file})
         setup_logging(config.log_level)
         asyncio.run(serve(config))
     except AsrError as exc:

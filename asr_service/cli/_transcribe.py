@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_client_tls_flags(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
     parser.add_argument("--stream", action="store_true", help="use one StreamingRecognize session per file")
+    parser.add_argument("--language", default="", metavar="CODE",
+                        help="language spoken: an ISO 639-1 code the model transcribes, or 'auto' to detect it "
+                        "(a multilingual model such as base; default: English)")
     parser.add_argument("--rate", type=int, default=16_000, help="sample rate of PCM on stdin (default 16000)")
     parser.add_argument("--channels", type=int, default=1, help="channels of PCM on stdin (default 1)")
     add_vad_flags(parser)
@@ -56,6 +59,7 @@ def clip_record(path: str, clip: vad.Clip, result: ClipResult) -> dict[str, obje
         "text": result.text,
         "confidence": round(result.confidence, 4),
         "null_reason": result.null_reason.to_json(),
+        "language": result.language,
         "model_id": result.model_id,
         "model_version": result.model_version,
         "latency_ms": {"queue_wait": round(latency.queue_wait_ms, 2), "inference": round(latency.inference_ms, 2),
@@ -118,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = vad_options(args)
         transcriber: Transcriber = (
-            AsrClient(args.server, **client_tls(args)) if args.server else LocalTranscriber(config_from_args(args))
+            AsrClient(args.server, language=args.language, **client_tls(args)) if args.server
+            else LocalTranscriber(config_from_args(args), language=args.language)
         )
     except (ValueError, AsrError) as exc:
         return fail(str(exc), 2)

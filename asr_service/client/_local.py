@@ -11,6 +11,7 @@ from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
+from asr_service.errors import AsrError
 from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext
 
 __all__ = ["LocalTranscriber"]
@@ -26,10 +27,16 @@ class LocalTranscriber:
     """
 
     def __init__(self, config: ServerConfig | None = None, *, engine_factory: EngineFactory = create_engine,
-                 pitch: bool = False) -> None:
+                 pitch: bool = False, language: str = "") -> None:
+        """`language`: as `AsrClient`'s (ValueError for one the model does not transcribe)."""
         self._config = config or ServerConfig()
         self._pitch = pitch
         self._recognizer = Recognizer(engine_factory(self._config.engine), self._config)
+        try:
+            self._language = self._recognizer.check_language(language)
+        except AsrError as exc:
+            self._recognizer.close()
+            raise ValueError(str(exc).removeprefix("config.")) from None
         self._loop = LoopThread("asr-local-loop")
 
     @property
@@ -63,7 +70,7 @@ class LocalTranscriber:
         decoded = decode_vad_clip(clip, self._config.clip_limits, pitch=self._pitch)
         coro = self._recognizer.recognize(
             decoded, clip_id=clip_id or str(clip.index), received_at=started, vad=clip_vad_stats(clip),
-            context=context,
+            context=context, language=self._language,
         )
         result = self._loop.call(coro)
         return ClipResult.from_result(result, round_trip_ms=(time.perf_counter() - started) * 1000.0), result

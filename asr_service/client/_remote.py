@@ -53,6 +53,7 @@ def _result(msg: asr_pb2.RecognitionResult, *, vad_stats: VadStats | None, round
         round_trip_ms=round_trip_ms,
         result_id=msg.result_id,
         role=msg.model.role or "primary",
+        language=msg.language or "en",
     )
 
 
@@ -82,7 +83,7 @@ class AsrClient:
         self, target: str, *, timeout_s: float = 30.0, tls_ca_file: str | None = None,
         tls_cert_file: str | None = None, tls_key_file: str | None = None, token: str | None = None,
         logging_consent: str = "none", subject_id: str = "", client_tags: Mapping[str, str] | None = None,
-        retries: int = 0, load_balancing: str | None = None,
+        retries: int = 0, load_balancing: str | None = None, client_id: str = "", language: str = "",
     ) -> None:
         """`tls_ca_file` speaks TLS to a server whose certificate that CA signed (the system's CAs when
         it is "" with TLS wanted: pass `tls_ca_file=""`); `tls_cert_file`/`tls_key_file` are this
@@ -97,7 +98,11 @@ class AsrClient:
         draining) is sent again up to this many times, with backoff (gRPC's retry policy for unary calls;
         `stream` reopens its stream with the clips not answered yet). `load_balancing="round_robin"` spreads calls over
         every address of a target such as "ipv4:10.0.0.11:50051,10.0.0.12:50051" (gRPC's client-side
-        balancing), skipping replicas whose grpc.health.v1 status is not SERVING."""
+        balancing), skipping replicas whose grpc.health.v1 status is not SERVING.
+
+        `client_id` (sent as the `x-client-id` metadata) keeps this client on one side of a server's canary
+        for the whole ramp (without it, each request is split on its own id); `language` is the language
+        spoken, an ISO 639-1 code or "auto" (the model's default, English, when "")."""
         if retries < 0 or load_balancing not in (None, "round_robin"):
             raise ValueError(f"retries {retries} must be >= 0; load_balancing {load_balancing!r}: None or "
                              "'round_robin'")
@@ -109,7 +114,10 @@ class AsrClient:
         self._client_tags = dict(client_tags or {})
         self.target = target
         self.timeout_s = timeout_s
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        self._language = language
+        metadata = ((("authorization", f"Bearer {token}"),) if token else ()) + ((("x-client-id", client_id),)
+                                                                                 if client_id else ())
+        self._metadata = metadata or None
         options = _channel_options(retries, load_balancing)
         if tls_ca_file is None and tls_cert_file is None:
             self._channel = grpc.insecure_channel(target, options=options)
@@ -260,7 +268,7 @@ class AsrClient:
         return asr_pb2.RecognitionConfig(
             format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=sample_rate_hz, channels=channels),
             model_id=model_id, logging_consent=self._consent, subject_id=self._subject_id,
-            client_tags=self._client_tags,
+            client_tags=self._client_tags, language=self._language,
         )
 
     def report_feedback(self, result: ClipResult, action: str, *, edited_text: str = "") -> bool:

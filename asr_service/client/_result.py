@@ -31,7 +31,8 @@ class ClipResult:
     vad: VadStats | None  # what the client VAD reported with the clip; None when nothing was sent
     round_trip_ms: float  # measured by the client: request sent -> result received
     result_id: str = ""  # the server's id of this result, for feedback (AsrClient.report_feedback); "" in-process
-    role: str = "primary"  # the serving model's role (primary, canary, shadow)
+    role: str = "primary"  # the serving model's role (primary, canary, standby)
+    language: str = "en"  # the language of the text (asked for, or detected)
 
     @property
     def budget_exceeded(self) -> bool:
@@ -53,6 +54,7 @@ class ClipResult:
             vad=result.vad,
             round_trip_ms=round_trip_ms,
             role=result.role,
+            language=result.language,
         )
 
 
