@@ -228,6 +228,11 @@ class DeploymentOptions:
               f"2..guard_window ({self.guard_window})")
         check(1 <= self.guard_z <= 10, "guard_z", self.guard_z, "1..10")
         check(0 <= self.shadow_sample <= 1, "shadow_sample", self.shadow_sample, "0..1")
+        named = {item.partition("=")[0].strip() for item in self.models if "=" in item}
+        for item in self.faults:
+            model_id, sep, _ = item.partition(":")
+            check(bool(sep) and model_id.strip() in named, "faults", item,
+                  "'ID:KEY=VALUE,...' for a model listed as 'ID=SOURCE' in deployment.models")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -587,10 +587,11 @@ class Deployment:
         state = read_state(path) if path is not None else None
         if state is None:
             await self.load(fallback, as_primary=True)
-            faults = dict(item.split(":", 1) for item in self._options.faults if ":" in item)
+            faults = {model_id.strip(): spec for model_id, _, spec in
+                      (item.partition(":") for item in self._options.faults)}
             for text in self._options.models:
-                spec = ModelSpec.parse(text, faults.get(text.partition("=")[0] if "=" in text else text))
                 try:
+                    spec = ModelSpec.parse(text, faults.get(text.partition("=")[0].strip()) if "=" in text else None)
                     await self.load(spec)
                 except (ConfigError, DeploymentError) as exc:
                     logger.error("deployment: model %r of [deployment] models not loaded: %s", text, exc)

@@ -46,6 +46,7 @@ class DeploymentState:
 def write_state(path: str | Path, state: DeploymentState) -> None:
     """Replace the state file atomically (OSError when its folder is not writable)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
     data = json.dumps(state.to_json(), indent=2).encode("utf-8") + b"\n"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)

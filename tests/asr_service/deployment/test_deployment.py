@@ -384,3 +384,18 @@ def test_fault_options_parse_and_refuse_nonsense() -> None:
     with pytest.raises(ConfigError, match="not 1-64 letters"):
         ModelSpec.parse("bad id=tiny.en")
     assert ModelSpec.parse("v2=/models/x") == ModelSpec(source="/models/x", model_id="v2")
+
+
+def test_config_models_load_at_start_as_standby_with_their_faults(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = config(models=("b", "bad=c", "gone=broken"), faults=("bad:empty_rate=0.5,seed=2",))
+
+    async def scenario(d: Deployment, models: Models) -> dict[str, Any]:
+        return d.status()
+
+    state = run(scenario, cfg)
+    roles = {m["model_id"]: (m["role"], m["faults"]) for m in state["models"]}
+    assert roles == {"whisper-a": ("primary", {}), "whisper-b": ("standby", {}),
+                     "bad": ("standby", {"empty_rate": 0.5, "seed": 2})}
+    assert "model 'gone=broken' of [deployment] models not loaded" in caplog.text
+    with pytest.raises(ConfigError, match="for a model listed as 'ID=SOURCE'"):
+        config(models=("b",), faults=("b:empty_rate=0.5",))
