@@ -285,9 +285,8 @@ def test_the_shadow_sees_primary_clips_only_with_a_free_worker_and_never_answers
         for i in range(10):
             result = await ask(d, f"c{i}", kept=Kept(text=i % 2 == 0, audio=i % 4 == 0))
             assert result.model.model_version == "a-1" and result.role == "primary"
-            await asyncio.sleep(0.01)  # the shadow runs after the answer, on its own workers
-        while d._shadow_tasks:
-            await asyncio.sleep(0.01)
+            while d._shadow_tasks:  # the shadow runs after the answer, one clip at a time: let it finish
+                await asyncio.sleep(0.005)
         summary = d.status()["shadow"]
         assert summary["offered"] == 10 and summary["compared"] == 10 and summary["dropped_busy"] == 0
         assert summary["wer_vs_primary"] == pytest.approx(1 / 5)  # "lights" vs "light", in 5 words
