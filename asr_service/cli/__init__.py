@@ -1,4 +1,4 @@
-"""The `asr` command: serve, transcribe, demo, listen, evaluation, and the labeling tools' commands."""
+"""The `asr` command: serve, transcribe, demo, listen, evaluation, deployment, and the labeling tools' commands."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asr_service.cli import _auth, _batch, _demo, _eval, _listen, _logs, _monitor, _serve, _transcribe
+from asr_service.cli import _auth, _batch, _demo, _deploy, _eval, _listen, _logs, _monitor, _serve, _transcribe
 from labeling import cli as labeling_cli
 
 __all__ = ["build_parser", "main"]
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     _monitor.register(subparsers)  # `monitor baseline` and `replay`
     _auth.register(subparsers)  # `auth add-token`
     _logs.register(subparsers)  # `logs purge` and `logs stats`: the request log
+    _deploy.register(subparsers)  # `deploy status|load|switch|canary|...`: admin calls on the HTTP port
     labeling_cli.register(subparsers)  # `conventions` and `label`
     return parser
 
