@@ -14,6 +14,7 @@ network policy can expose it to clients while the HTTP port stays inside.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import math
 import wave
@@ -50,23 +51,23 @@ class AdminApi:
             comparisons = self._deployment.shadow_comparisons()
             if comparisons is None:
                 return {"shadow": None, "pairs": []}
-            return {"shadow": comparisons.summary(),
-                    "pairs": [dict(p.to_json(), index=i) for i, p in enumerate(comparisons.worst())]}
+            return {"shadow": comparisons.summary(), "pairs": [p.to_json() for p in comparisons.worst()]}
         return self._run(self._async(build))
 
-    def report_audio(self, index: int) -> bytes | None:
-        """The WAV of the report's pair `index` (None when there is no such pair, or no audio was consented)."""
+    def report_audio(self, pair_id: int) -> bytes | None:
+        """The WAV of the report's pair `pair_id` (its "id"; None when no such pair is kept, or its client did
+        not consent to keep audio)."""
         def find() -> bytes | None:
             comparisons = self._deployment.shadow_comparisons()
-            pairs = comparisons.worst() if comparisons is not None else []
-            if not 0 <= index < len(pairs) or pairs[index].pcm is None:
+            pair = comparisons.kept(pair_id) if comparisons is not None else None
+            if pair is None or pair.pcm is None:
                 return None
             buffer = io.BytesIO()
             with wave.open(buffer, "wb") as out:
                 out.setnchannels(1)
                 out.setsampwidth(2)
                 out.setframerate(_SAMPLE_RATE_HZ)
-                out.writeframes(pairs[index].pcm or b"")
+                out.writeframes(pair.pcm)
             return buffer.getvalue()
         return self._run(self._async(find))
 
@@ -78,6 +79,9 @@ class AdminApi:
             return 400, {"error": "the body must be a JSON object"}
         try:
             done = self._run(self._dispatch(action, body))
+        except concurrent.futures.TimeoutError:
+            return 504, {"error": f"{action}: not done after {_CALL_TIMEOUT_S:.0f} s; it goes on in the server: "
+                         "see asr deploy status"}
         except DeploymentError as exc:
             return 404 if isinstance(exc, NotLoadedError) else 409, {"error": str(exc)}
         except ConfigError as exc:

@@ -44,7 +44,7 @@ from asr_service.audio import DecodedClip
 from asr_service.config import ServerConfig
 from asr_service.deployment._faults import FaultyEngine
 from asr_service.deployment._guards import GuardOptions, GuardReading, SideWindow, judge
-from asr_service.deployment._models import ModelSpec, ServedModel, with_model_id
+from asr_service.deployment._models import ModelSpec, ServedModel, valid_model_id, with_model_id
 from asr_service.deployment._shadow import ShadowComparisons
 from asr_service.deployment._state import DeploymentState, read_state, write_state
 from asr_service.engines import Engine, EngineFactory
@@ -93,6 +93,7 @@ class _Canary:
     step_started_at: float = field(default_factory=time.monotonic)
     step_answers: int = 0
     answers_since_look: int = 0
+    looked_at: int = 0  # canary answers when the guards last looked
     canary: SideWindow = field(default_factory=lambda: SideWindow(1))
     primary: SideWindow = field(default_factory=lambda: SideWindow(1))
     readings: list[GuardReading] = field(default_factory=list)
@@ -258,6 +259,10 @@ class Deployment:
             except Exception as exc:  # the engine library's own errors: a corrupt model, no memory, ...
                 raise ConfigError(f"load: cannot load {spec.source!r} ({type(exc).__name__}: {exc})") from exc
             model_id = spec.model_id or engine.info.model_id
+            if not spec.model_id and not valid_model_id(model_id):
+                engine.close()
+                raise ConfigError(f"load: the model's own id {model_id[:80]!r} is not 1-64 letters, digits and "
+                                  "_.+-; give it one (--id)")
             twin = self._find(engine.info.model_version)
             if model_id in self._models or twin is not None:
                 engine.close()
@@ -348,6 +353,7 @@ class Deployment:
         size = self._options.guard_window
         self._canary = _Canary(model_id=model_id, rollout=self._rollouts, steps=steps, step=step,
                                step_started_at=self._clock(), canary=SideWindow(size), primary=SideWindow(size))
+        self._canary.readings = judge(self._canary.canary, self._canary.primary, self._guard_options)  # no data
         self._models[model_id].recognizer.role = "canary"
         self._canary_percent.labels(self._version(model_id), "canary").set(steps[step])
         self._clear_rollback()
@@ -467,6 +473,7 @@ class Deployment:
         canary.answers_since_look += 1
         if canary.answers_since_look >= _GUARD_EVERY:
             canary.answers_since_look = 0
+            canary.looked_at = canary.canary.total
             canary.readings = judge(canary.canary, canary.primary, self._guard_options)
             failed = [r for r in canary.readings if r.verdict == "fail"]
             if failed:
@@ -634,7 +641,7 @@ class Deployment:
                 "step_requests": self._options.canary_step_requests,
                 "step_held_s": round(self._clock() - canary.step_started_at, 1), "step_s": self._options.canary_step_s,
                 "started_at": canary.started_at, "canary": canary.canary.figures(), "primary": canary.primary.figures(),
-                "guards": [r.to_json() for r in canary.readings],
+                "guards": [r.to_json() for r in canary.readings], "guards_at_answers": canary.looked_at,
             }
         return {
             "primary": self._primary, "previous": self._previous,

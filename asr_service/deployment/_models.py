@@ -13,7 +13,7 @@ from asr_service.engines import EMBEDDED_MODEL
 from asr_service.errors import ConfigError
 from asr_service.recognizer import Recognizer
 
-__all__ = ["ModelSpec", "ServedModel", "with_model_id"]
+__all__ = ["ModelSpec", "ServedModel", "valid_model_id", "with_model_id"]
 
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}")
 
@@ -29,7 +29,7 @@ class ModelSpec:
     def __post_init__(self) -> None:
         if not self.source.strip():
             raise ConfigError("model: the source is empty (tiny.en, base, or a CTranslate2 Whisper directory)")
-        if self.model_id and not _MODEL_ID.fullmatch(self.model_id):
+        if self.model_id and not valid_model_id(self.model_id):
             raise ConfigError(f"model id: {self.model_id[:80]!r} is not 1-64 letters, digits and _.+- "
                               "(starting with a letter or digit)")
 
@@ -82,6 +82,11 @@ class ServedModel:
                 "loaded_at": self.loaded_at, "load_s": round(self.load_s, 2),
                 "rss_added_mb": round(self.rss_added_bytes / 2**20, 1) if self.rss_added_bytes is not None else None,
                 "in_flight": self.recognizer.in_flight, "mean_inference_ms": self.recognizer.mean_inference_ms}
+
+
+def valid_model_id(model_id: str) -> bool:
+    """1-64 letters, digits and _.+-, starting with a letter or digit (safe in URLs, labels and pages)."""
+    return _MODEL_ID.fullmatch(model_id) is not None
 
 
 def with_model_id(spec: ModelSpec, model_id: str) -> ModelSpec:

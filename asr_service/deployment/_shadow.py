@@ -33,6 +33,7 @@ _LATENCY_SAMPLES = 2000  # recent latencies kept per side, for the percentiles
 class ShadowPair:
     """One clip both models transcribed, as the report shows it."""
 
+    seq: int  # the pair's number in its shadow run: a stable id for the report and its audio
     at: float  # seconds since the epoch
     request_id: str
     clip_id: str
@@ -58,7 +59,7 @@ class ShadowPair:
 
     def to_json(self) -> dict[str, Any]:
         """As the report and the admin API write it (without the audio)."""
-        return {"at": self.at, "request_id": self.request_id, "clip_id": self.clip_id,
+        return {"id": self.seq, "at": self.at, "request_id": self.request_id, "clip_id": self.clip_id,
                 "primary_text": self.primary_text, "shadow_text": self.shadow_text,
                 "primary_null": self.primary_null, "shadow_null": self.shadow_null,
                 "word_errors": self.word_errors, "reference_words": self.reference_words,
@@ -92,7 +93,7 @@ class ShadowComparisons:
     _confidence_primary: float = 0.0
     _confidence_shadow: float = 0.0
     _texts_both: int = 0
-    _worst: list[tuple[float, int, ShadowPair]] = field(default_factory=list)
+    _worst: list[tuple[float, int, ShadowPair]] = field(default_factory=list)  # a min-heap of (disagreement, seq)
     _order: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -104,7 +105,8 @@ class ShadowComparisons:
         scored = score(reference, hypothesis)
         errors = scored.words.substitutions + scored.words.deletions + scored.words.insertions
         pair = ShadowPair(
-            at=time.time(), request_id=request_id, clip_id=primary.clip_id, primary_text=primary.text,
+            seq=next(self._order), at=time.time(), request_id=request_id, clip_id=primary.clip_id,
+            primary_text=primary.text,
             shadow_text=shadow.text, primary_null=primary.null_reason.to_json(),
             shadow_null=shadow.null_reason.to_json(),
             word_errors=errors, reference_words=len(reference.split()),
@@ -129,7 +131,7 @@ class ShadowComparisons:
                 self._confidence_shadow += shadow.confidence
             if errors:
                 if keep_text:
-                    entry = (pair.disagreement, next(self._order), pair)
+                    entry = (pair.disagreement, pair.seq, pair)  # the heap drops the least, and of equals the oldest
                     if len(self._worst) < _REPORT_CLIPS:
                         heapq.heappush(self._worst, entry)
                     else:
@@ -141,7 +143,12 @@ class ShadowComparisons:
     def worst(self) -> list[ShadowPair]:
         """The kept pairs that disagree most, worst first."""
         with self._lock:
-            return [pair for _, _, pair in sorted(self._worst, key=lambda e: (-e[0], e[1]))]
+            return [pair for _, _, pair in sorted(self._worst, key=lambda e: (-e[0], -e[1]))]  # newer first
+
+    def kept(self, seq: int) -> ShadowPair | None:
+        """The kept pair with id `seq` (None when it was never kept, or a worse pair has pushed it out)."""
+        with self._lock:
+            return next((pair for _, _, pair in self._worst if pair.seq == seq), None)
 
     def summary(self) -> dict[str, Any]:
         """Totals and figures, for the state, the dashboard and the report."""
@@ -156,6 +163,7 @@ class ShadowComparisons:
                 "wer_vs_primary": self.word_errors / self.reference_words if self.reference_words else None,
                 "null_agreement": agree / self.compared if self.compared else None,
                 "null_primary_only": self.null_primary_only, "null_shadow_only": self.null_shadow_only,
+                # the engines' inference time (not the server total: the shadow's has no queue or network)
                 "primary_p50_ms": _percentile(self._latency_primary, 50),
                 "primary_p95_ms": _percentile(self._latency_primary, 95),
                 "shadow_p50_ms": _percentile(self._latency_shadow, 50),

@@ -210,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
         name = path.removeprefix("/api/deploy/report/audio/")
         wav = admin.report_audio(int(name[:-4])) if name.endswith(".wav") and name[:-4].isdigit() else None
         if wav is None:
-            self._json({"error": "no such clip in the report, or its audio was not consented"}, status=404)
+            self._json({"error": "no such clip in the report (a worse one may have taken its place), or its client "
+                        "did not consent to keep its audio"}, status=404)
             return
         self._send(200, wav, "audio/wav")
 

@@ -30,6 +30,7 @@ logger = logging.getLogger("asr_service.requests")
 
 _CLIENT_KEY = "x-client-id"  # request metadata: the key a canary split is sticky on (else the request id)
 _MAX_LANGUAGE_CHARS = 16
+_ROLES = ("primary", "canary", "standby")  # the roles a client's result can carry (a shadow's never reaches one)
 # (action, model_version, role) of one user feedback, for the metrics
 ObserveFeedback = Callable[[str, str, str], None]
 _ACTIONS = {
@@ -229,10 +230,12 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
 
     def _served_model(self, model: asr_pb2.ModelRef) -> tuple[str, str]:
         """(model_version, role) for the metrics: a version this server serves, else "unknown" (a client
-        must not be able to mint label values)."""
+        must not be able to mint label values); the role the result named (the one it was routed under,
+        which may have changed since), else the model's role now."""
         for recognizer in self._deployment.recognizers():
             if recognizer.info.model_version == model.model_version:
-                return recognizer.info.model_version, recognizer.role
+                role = model.role if model.role in _ROLES else recognizer.role
+                return recognizer.info.model_version, role
         return "unknown", "unknown"
 
 
