@@ -210,8 +210,190 @@ async function refresh() {
   setTimeout(refresh, REFRESH_MS);
 }
 
+// The Deployment card: polls /api/deploy in a loop of its own (a failure there shows a message on the
+// card and never stops the charts). Server strings (model ids, sources, reasons, event details) come
+// from operators and go in as text nodes only, never as HTML. For tests, the card carries data-state
+// ("ok", "starting", "error"), data-primary, data-models, data-canary, data-canary-percent,
+// data-canary-step ("k/n"), data-shadow, data-rollback (model ids, "" for none) and data-polls; each
+// model row data-model and data-role, each guard row data-guard and data-verdict, each figure row
+// data-figure (its cells data-side).
+const DEPLOY_EVENTS = 10;
+const SHARE_GUARDS = ["error_rate", "null_rate", "over_budget"];
+let deployPolls = 0;
+
+function h(tag, attrs, ...children) {  // an element with attributes and text (or element) children
+  const node = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => {
+    if (v !== null && v !== undefined) node.setAttribute(k, String(v));
+  });
+  const kids = children.flat().filter(c => c !== null && c !== undefined);
+  node.append(...kids.map(c => c instanceof Node ? c : String(c)));  // strings become text nodes, never HTML
+  return node;
+}
+
+function pct(v) { return v === null || v === undefined ? "n/a" : fmt(v * 100) + " %"; }
+function share(n, d) { return d ? pct(n / d) + " (" + n + "/" + d + ")" : "n/a (none yet)"; }
+function conf(v) { return v === null || v === undefined ? "n/a" : Number(v).toFixed(2); }
+function ms(v) { return v === null || v === undefined ? "n/a" : fmt(v) + " ms"; }
+function clock(at) { return new Date(at * 1000).toLocaleTimeString(); }
+
+function table(cls, head, rows) {
+  return h("table", {class: cls}, h("thead", {}, h("tr", {}, head.map(t => h("th", {}, t)))), h("tbody", {}, rows));
+}
+
+function modelsTable(models) {
+  const rows = models.map(m => {
+    const faults = Object.entries(m.faults || {}).map(([k, v]) => k + "=" + v).join(", ");
+    return h("tr", {class: "role-" + m.role, "data-model": m.model_id, "data-role": m.role},
+      h("td", {}, m.model_id), h("td", {title: m.engine + ", " + m.languages + " language(s)"}, m.model_version),
+      h("td", {}, h("span", {class: "role"}, m.role)), h("td", {"data-field": "source"}, m.source),
+      h("td", {class: faults ? "over" : "", "data-field": "faults"}, faults),
+      h("td", {class: "num"}, fmt(m.load_s) + " s"),
+      h("td", {class: "num"}, m.rss_added_mb === null ? "n/a" : fmt(m.rss_added_mb) + " MB"),
+      h("td", {class: "num"}, m.in_flight), h("td", {class: "num"}, ms(m.mean_inference_ms)));
+  });
+  return table("deploy-models", ["model", "version", "role", "source", "faults", "load time", "RSS added",
+                                 "in flight", "mean inference"], rows);
+}
+
+function compareRows(c, p) {  // the canary's and the primary's windows, figure by figure
+  const figures = [
+    ["requests", "requests", f => String(f.requests)],
+    ["errors", "errors (share)", f => f.errors + " (" + (f.requests ? pct(f.errors / f.requests) : "n/a") + ")"],
+    ["null_rate", "null rate (nulls/judged)", f => share(f.nulls, f.judged)],
+    ["p95", "p95 vs budget", f => f.p95_ms === null ? "n/a" : ms(f.p95_ms) + " / " + ms(f.budget_ms)],
+    ["over_budget", "share over budget", f => share(f.over_budget, f.answered)],
+    ["mean_confidence", "mean confidence", f => f.mean_confidence === null ? "n/a" : conf(f.mean_confidence) +
+      (f.sd_confidence === null ? "" : " ± " + conf(f.sd_confidence)) + " (" + f.texts + " with text)"],
+  ];
+  return figures.map(([key, label, show]) => h("tr", {"data-figure": key}, h("th", {}, label),
+    [["canary", c], ["primary", p]].map(([side, f]) => h("td", {
+      class: key === "p95" && f.p95_ms !== null && f.p95_ms > f.budget_ms ? "over" : "", "data-side": side},
+      show(f)))));
+}
+
+function guardRows(guards, options) {
+  if (!guards.length) {
+    return [h("tr", {}, h("td", {colspan: 6, class: "v-nodata"},
+      "no reading yet: the guards look every few canary answers"))];
+  }
+  return guards.map(g => {
+    const isShare = SHARE_GUARDS.includes(g.name);
+    const value = v => v === null ? "n/a" : isShare ? pct(v) : conf(v);
+    const limit = g.limit === null ? "needs " + options.guard_min_requests + " requests a side"
+      : (isShare ? "fails above " : "fails below ") + value(g.limit);
+    return h("tr", {"data-guard": g.name, "data-verdict": g.verdict},
+      h("td", {}, g.name), h("td", {class: "v-" + g.verdict.replace(" ", "")}, g.verdict),
+      h("td", {class: "num"}, value(g.canary)), h("td", {class: "num"}, value(g.primary)),
+      h("td", {}, limit), h("td", {class: "num"}, g.canary_n + " / " + g.primary_n));
+  });
+}
+
+function canaryBox(c, options) {
+  const ramp = c.steps.map((s, i) => i === c.step ? "[" + fmt(s) + "]" : fmt(s)).join(" → ") + " %";
+  return h("div", {id: "deploy-canary"},
+    h("h3", {}, "Canary ", c.model_id, " at " + fmt(c.percent) + " % of default traffic"),
+    h("div", {}, "step " + (c.step + 1) + " of " + c.steps.length + " (ramp " + ramp + "), started " +
+      clock(c.started_at)),
+    h("div", {"data-progress": "answers"}, "answers in this step",
+      h("progress", {value: Math.min(c.step_answers, c.step_requests), max: c.step_requests}),
+      c.step_answers + " / " + c.step_requests),
+    h("div", {"data-progress": "held"}, "held in this step",
+      h("progress", {value: c.step_s ? Math.min(c.step_held_s, c.step_s) : 1, max: c.step_s || 1}),
+      fmt(c.step_held_s) + " / " + fmt(c.step_s) + " s"),
+    table("deploy-compare", ["same traffic, last requests of each side", "canary", "primary"],
+          compareRows(c.canary, c.primary)),
+    table("deploy-guards", ["guard", "verdict", "canary", "primary", "limit", "requests (canary / primary)"],
+          guardRows(c.guards || [], options)),
+    h("div", {class: "muted"}, "verdicts as of the guards' last look (every few canary answers), over the last " +
+      options.guard_window + " requests of each side once both have " + options.guard_min_requests +
+      "; the canary is rolled back when worse by more than " + options.guard_z + " standard errors"));
+}
+
+function shadowBox(s) {
+  const one = (key, label, text) => h("tr", {"data-figure": key}, h("th", {}, label), h("td", {colspan: 2}, text));
+  const two = (key, label, p, q) => h("tr", {"data-figure": key}, h("th", {}, label),
+    h("td", {class: "num", "data-side": "primary"}, p), h("td", {class: "num", "data-side": "shadow"}, q));
+  return h("div", {id: "deploy-shadow"},
+    h("h3", {}, "Shadow ", s.model_id, " (", s.model_version, ") on " + pct(s.sample) + " of the primary's clips"),
+    table("deploy-shadow", ["", "primary", "shadow"], [
+      one("coverage", "coverage", s.compared + " / " + s.offered + " compared (" + pct(s.coverage) + "); " +
+        s.dropped_busy + " dropped (no idle worker), " + s.failed + " failed"),
+      one("wer", "WER vs primary", pct(s.wer_vs_primary)),
+      one("null_agreement", "null agreement", pct(s.null_agreement) + " (null on the primary only: " +
+        s.null_primary_only + ", on the shadow only: " + s.null_shadow_only + ")"),
+      two("p50", "inference p50", ms(s.primary_p50_ms), ms(s.shadow_p50_ms)),
+      two("p95", "inference p95", ms(s.primary_p95_ms), ms(s.shadow_p95_ms)),
+      two("mean_confidence", "mean confidence (both with text)", conf(s.primary_mean_confidence),
+          conf(s.shadow_mean_confidence)),
+    ]),
+    h("a", {href: "/api/deploy/report", target: "_blank", rel: "noopener"},
+      "report: the clips on which they disagree most (/api/deploy/report)"));
+}
+
+function rollbackBox(r) {
+  return h("div", {id: "deploy-rollback", "data-model": r.model_id},
+    h("strong", {}, "Automatic rollback at " + clock(r.at) + ": "),
+    "canary ", r.model_id, " (", r.model_version, ") rolled back at " + fmt(r.percent) + " % after " +
+    r.canary_answers + " canary answers; failed guard(s): ", r.guards.join(", "), ". Reason: ", r.reason);
+}
+
+function eventsTable(events) {
+  const last = events.slice(-DEPLOY_EVENTS).reverse();
+  const rows = last.map(e => h("tr", {"data-action": e.action},
+    h("td", {}, clock(e.at)), h("td", {}, e.action), h("td", {}, e.detail)));
+  return [h("h3", {}, "Last events"), rows.length ? table("deploy-events", ["time", "action", "detail"], rows)
+    : h("div", {class: "muted"}, "none yet")];
+}
+
+function renderDeploy(d) {
+  const el = document.getElementById("deploy-card");
+  const note = document.getElementById("deploy-note");
+  const body = document.getElementById("deploy-body");
+  const marks = {primary: "", models: 0, canary: "", "canary-percent": "", "canary-step": "", shadow: "", rollback: ""};
+  if (!d.enabled) {
+    note.textContent = "the server is starting: no model is loaded yet";
+    body.replaceChildren();
+  } else {
+    const c = d.canary, s = d.shadow, r = d.last_rollback;
+    const main = h("div", {}, h("div", {},
+      "primary ", h("strong", {}, d.primary || "none"),
+      d.previous ? ["; previous ", d.previous, " (a rollback returns to it)"] : [],
+      c ? "" : "; no canary", s ? "" : "; no shadow"), modelsTable(d.models),
+      r ? rollbackBox(r) : null, c ? canaryBox(c, d.options) : null, s ? shadowBox(s) : null);
+    body.replaceChildren(main, h("div", {}, eventsTable(d.events || [])));
+    note.textContent = "";
+    Object.assign(marks, {primary: d.primary || "", models: d.models.length, canary: c ? c.model_id : "",
+      "canary-percent": c ? c.percent : "", "canary-step": c ? (c.step + 1) + "/" + c.steps.length : "",
+      shadow: s ? s.model_id : "", rollback: r ? r.model_id : ""});
+  }
+  Object.entries(marks).forEach(([k, v]) => el.setAttribute("data-" + k, String(v)));
+  el.setAttribute("data-state", d.enabled ? "ok" : "starting");
+  el.removeAttribute("data-error");
+  el.setAttribute("data-polls", String(++deployPolls));
+}
+
+async function refreshDeploy() {
+  try {
+    const r = await fetch("/api/deploy", {cache: "no-store"});
+    if (!r.ok) {
+      const why = await r.json().then(j => j.error, () => "");
+      throw new Error("HTTP " + r.status + (why ? ": " + why : ""));
+    }
+    renderDeploy(await r.json());
+  } catch (e) {
+    const el = document.getElementById("deploy-card");
+    el.setAttribute("data-state", "error");
+    el.setAttribute("data-error", String(e));
+    document.getElementById("deploy-note").textContent = "cannot read the deployment state (/api/deploy): " + e +
+      (document.getElementById("deploy-body").childElementCount ? "; below is the last state read" : "");
+  }
+  setTimeout(refreshDeploy, REFRESH_MS);
+}
+
 PANELS.forEach(panel => {
   const el = card(panel);
   charts.push({panel, el, ...makeChart(panel, el)});
 });
 refresh();
+refreshDeploy();
