@@ -611,9 +611,13 @@ class Deployment:
             except (ConfigError, DeploymentError) as exc:
                 logger.error("deployment: model %s from %s not restored: %s", spec.model_id, path, exc)
         if self._primary is None:
+            twin = next((m for m in self._models.values() if m.spec.source == fallback.source), None)
             logger.error("deployment: the primary %s of %s did not load; serving %s instead", state.primary, path,
-                         fallback.source)
-            await self.load(fallback, as_primary=True)
+                         twin.model_id if twin is not None else fallback.source)
+            if twin is not None:  # the configured model is loaded already, under the state's id
+                self._set_primary(twin.model_id)
+            else:
+                await self.load(fallback, as_primary=True)
         if state.previous in self._models and state.previous != self._primary:
             self._previous = state.previous
         else:

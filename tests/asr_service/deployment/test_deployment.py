@@ -371,6 +371,12 @@ def test_a_primary_of_the_state_that_no_longer_loads_falls_back_to_the_configure
 
     state = run(scenario, cfg)
     assert [m["model_id"] for m in state["models"]] == ["bee", "whisper-a"] and state["primary"] == "whisper-a"
+    # ... and when the configured model is among the state's, under another id, that one serves
+    (tmp_path / "deployment.json").write_text(json.dumps({
+        "version": 1, "models": [{"source": "broken", "model_id": "gone"}, {"source": "a", "model_id": "ay"}],
+        "primary": "gone", "previous": None, "canary": None, "shadow": None}))
+    state = run(scenario, cfg)
+    assert [m["model_id"] for m in state["models"]] == ["ay"] and state["primary"] == "ay"
 
 
 def test_fault_options_parse_and_refuse_nonsense() -> None:
