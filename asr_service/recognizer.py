@@ -7,9 +7,12 @@ turns audio into text). It knows nothing of gRPC.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,7 +23,7 @@ import numpy.typing as npt
 
 from asr_service.audio import AudioStats, DecodedClip
 from asr_service.config import ServerConfig
-from asr_service.engines.base import Engine, EngineInfo, Transcription
+from asr_service.engines.base import Engine, EngineInfo, Transcription, mark_background_thread
 from asr_service.errors import AsrError, ModelFailedError, OverloadedError, ProtocolError, UnavailableError
 
 __all__ = ["Latency", "NullReason", "Observer", "RecognitionResult", "Recognizer", "SessionContext", "VadStats"]
@@ -165,6 +168,7 @@ class Recognizer:
         self._pool = ThreadPoolExecutor(
             max_workers=config.engine.num_workers, thread_name_prefix=f"asr-{role}"
         )
+        self._background_pool: ThreadPoolExecutor | None = None  # one low-priority thread, made when first used
         self._in_flight = 0
         self._workers = max(1, config.engine.num_workers)
         self._closed = False
@@ -215,10 +219,13 @@ class Recognizer:
         context: str = "",
         language: str = "",
         role: str | None = None,
+        background: bool = False,
     ) -> RecognitionResult:
         """Transcribe `clip`. `received_at` is `time.perf_counter()` when its last byte arrived;
         `context` is the text said before it in its session (`SessionContext.text`), or ""; `language`
         one `check_language` passed; `role` the role the result carries (default: the model's role now).
+        `background`: work no user waits for (a shadow's clip), run on one thread of the lowest CPU priority
+        that the engine keeps off its all-cores path, so that it takes only cores the other work leaves.
 
         ModelFailedError when the engine raises (a broken model or a bug: logged here with its traceback)."""
         if self._closed:
@@ -232,7 +239,7 @@ class Recognizer:
         self._in_flight += 1
         try:
             result = await self._recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad, context=context,
-                                           language=language, role=role or self._role)
+                                           language=language, role=role or self._role, background=background)
         except Exception as exc:
             if isinstance(exc, AsrError):
                 raise
@@ -268,14 +275,14 @@ class Recognizer:
 
     async def _recognize(
         self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None, context: str,
-        language: str, role: str,
+        language: str, role: str, background: bool,
     ) -> RecognitionResult:
         transcription: Transcription | None = None
         queue_wait_s = inference_s = 0.0
         reason = self._skip_reason(clip)
         if reason is NullReason.NONE:
             submitted_at = time.perf_counter()
-            done, started_at, ended_at = await self._transcribe(clip.samples, context, language)
+            done, started_at, ended_at = await self._transcribe(clip.samples, context, language, background)
             queue_wait_s = started_at - submitted_at
             inference_s = ended_at - started_at
             reason = self._null_reason(done)
@@ -308,12 +315,18 @@ class Recognizer:
         )
 
     async def _transcribe(
-        self, samples: npt.NDArray[np.float32], context: str, language: str
+        self, samples: npt.NDArray[np.float32], context: str, language: str, background: bool
     ) -> tuple[Transcription, float, float]:
         """Run the engine on the pool. A cancelled caller (deadline, disconnect) drops its job if it
         is still queued; a worker that has started cannot be stopped, so its slot stays counted until
         the worker is done: admission control must not let in more work than the pool is doing."""
-        job = self._pool.submit(_timed_transcribe, self._engine, samples, context, language)
+        pool = self._pool
+        if background:
+            if self._background_pool is None:
+                self._background_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-background",
+                                                           initializer=_become_background)
+            pool = self._background_pool
+        job = pool.submit(_timed_transcribe, self._engine, samples, context, language)
         try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
@@ -349,7 +362,18 @@ class Recognizer:
         """Refuse new clips, let running ones finish (when `wait`), and release the engine."""
         self._closed = True
         self._pool.shutdown(wait=wait, cancel_futures=True)
+        if self._background_pool is not None:
+            self._background_pool.shutdown(wait=wait, cancel_futures=True)
         self._engine.close()
+
+
+def _become_background() -> None:
+    """The background thread's start: marked for the engines, and at the lowest CPU priority (nice 19: under
+    contention the scheduler gives it about 1.5 % of what a normal thread gets). Without the right to change
+    its priority (an unusual sandbox), it runs marked but at normal priority."""
+    mark_background_thread()
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)  # Linux: one thread's nice value
 
 
 def _timed_transcribe(

@@ -8,9 +8,11 @@ Every loaded model is a warm `Recognizer` with a role:
   `canary_steps`, each step held for `canary_step_requests` canary answers and `canary_step_s`
   seconds, and is promoted past the last; the guards (`_guards.py`) compare it with the primary on
   the same traffic and roll it back automatically when it is worse;
-- **shadow**: gets a copy of a sample of the primary's clips, only when a worker is idle and no other
-  shadow clip is running (it never delays a primary request; a clip it cannot take is dropped and
-  counted); its answers never reach a client and are compared with the primary's (`_shadow.py`);
+- **shadow**: gets a copy of a sample of the primary's clips, after the primary's answer, only when a
+  worker is idle and no other shadow clip is running (a clip it cannot take is dropped and counted),
+  on one thread of the lowest CPU priority kept off the engine's all-cores path (`Recognizer.recognize
+  (background=True)`): it takes only the CPU the primary leaves. Its answers never reach a client and
+  are compared with the primary's (`_shadow.py`);
 - **standby**: loaded and warm, answering only requests that name it; the previous primary stays
   here after a switch or a promotion, so that `rollback` is instant.
 
@@ -532,7 +534,8 @@ class Deployment:
         comparisons = shadow.comparisons
         try:
             result = await recognizer.recognize(clip, clip_id=primary.clip_id, received_at=time.perf_counter(),
-                                                vad=vad, context=context, language=language, role="shadow")
+                                                vad=vad, context=context, language=language, role="shadow",
+                                                background=True)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the shadow's failure is its own: counted, never the primary's

@@ -12,6 +12,8 @@ from asr_service.engines.base import (
     EngineInfo,
     EngineOptions,
     Transcription,
+    in_background,
+    mark_background_thread,
 )
 from asr_service.errors import ConfigError
 
@@ -25,6 +27,8 @@ __all__ = [
     "EngineOptions",
     "Transcription",
     "create_engine",
+    "in_background",
+    "mark_background_thread",
 ]
 
 # name -> "module:Class"; imported lazily so that an optional engine's dependencies are only

@@ -8,6 +8,7 @@ value raises `ConfigError` naming the `[engine]` setting (`engine.<name>`).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -24,7 +25,8 @@ DECODERS = ("ctranslate2", "onnxruntime")  # "auto" resolves to one of them
 COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                  "bfloat16", "float32")
 
-__all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "Transcription"]
+__all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "Transcription", "in_background",
+           "mark_background_thread"]
 
 EMBEDDED_MODEL = "tiny.en"
 
@@ -174,3 +176,18 @@ class Engine(Protocol):
     def close(self) -> None:
         """Release the model."""
         ...
+
+
+_thread_kind = threading.local()
+
+
+def mark_background_thread() -> None:
+    """Mark the calling thread as one that runs background work (a shadow model's clips): work no user waits
+    for, which must leave the cores to the clips users wait for. Engines honour it where they can: the
+    CTranslate2 Whisper engine then never takes its all-cores encoder for a clip alone."""
+    _thread_kind.background = True
+
+
+def in_background() -> bool:
+    """True on a thread `mark_background_thread` marked."""
+    return bool(getattr(_thread_kind, "background", False))

@@ -58,7 +58,7 @@ from asr_service.engines._decoding import (
 from asr_service.engines._loading import load_model
 from asr_service.engines._mel import HOP_LENGTH_SAMPLES, LogMel
 from asr_service.engines._onnx_model import OnnxWhisperModel
-from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
+from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription, in_background
 
 __all__ = ["CTranslate2WhisperEngine", "DecodeOptions"]
 
@@ -189,9 +189,10 @@ class CTranslate2WhisperEngine:
         return language
 
     def _encode(self, encoder: Encoder, features: npt.NDArray[np.float32]) -> Any:
-        """The encoder output of `features`: on every core when this clip is alone in the engine."""
+        """The encoder output of `features`: on every core when this clip is alone in the engine (and is not
+        background work, which must leave the other cores to the clips users wait for)."""
         solo = self._solo_encoder
-        alone = self._active == 1  # a plain read; the lock guards the updates
+        alone = self._active == 1 and not in_background()  # a plain read; the lock guards the updates
         return (solo if solo is not None and alone else encoder).encode(features)
 
     def _context_tokens(self, context: str) -> list[int]:
