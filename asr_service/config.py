@@ -204,11 +204,14 @@ class DeploymentOptions:
     canary_step_requests: int = 100
     canary_step_s: float = 60.0
     # The guards compare the last `guard_window` requests of each side once both have `guard_min_requests`;
-    # the canary is rolled back when it is worse than the primary by `guard_z` standard errors of the
-    # difference. Chosen with bench/bench_rollout.py on the tune split of the shared speech (docs/deployment.md).
+    # the canary is rolled back when it is worse than the primary beyond chance at the one-sided level a
+    # normal z of `guard_z` gives (4.0: p < 3.2e-5; asr_service/deployment/_guards.py). Chosen with
+    # bench/bench_rollout.py on the tune split of the shared speech: 100 healthy canaries of 1,000 requests at
+    # 10 % each, 1 rolled back at 3.5 and 0 at 4.0, while every faulty one (30 % empty, +400 ms) was rolled
+    # back within 35 canary requests (docs/deployment.md).
     guard_window: int = 300
     guard_min_requests: int = 30
-    guard_z: float = 3.5
+    guard_z: float = 4.0
     # Share of the primary's clips also sent to the shadow (when one is set), each only if a worker is free.
     shadow_sample: float = 1.0
     # Admin calls (the /api/deploy endpoints of the HTTP port): without auth tokens they are answered only

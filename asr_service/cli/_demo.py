@@ -171,8 +171,8 @@ def _print_summary(s: WindowSummary, budget_ms: float) -> None:
 # shorter steps, so that it ends in well under a minute. Smaller windows make the guards harder to
 # convince, not easier: with 20 answers a side, 30 % empty answers against a primary that answers
 # every clip fails null_rate at 2 empty answers in 20; a copy of the same weights never does.
-_ROLLOUT_STEPS = (10.0, 50.0, 100.0)
-_ROLLOUT_STEP_REQUESTS = 10  # canary answers per step
+_ROLLOUT_STEPS = (25.0, 50.0, 100.0)
+_ROLLOUT_STEP_REQUESTS = 30  # canary answers per step (and every guard judged and passed)
 _ROLLOUT_GUARD_MIN = 20  # answers per side before any verdict
 _ROLLOUT_GUARD_WINDOW = 200
 _PHASE_TIMEOUT_S = 60.0  # a canary that neither rolls back nor is promoted by then: the demo failed
@@ -272,8 +272,8 @@ def run_rollout(args: argparse.Namespace) -> int:
     print(f"traffic: {clients} clients send the {len(clips)} clips of {path.name} in a loop (each request split "
           "on its own id)")
     print(f"canary policy: steps {', '.join(f'{s:g}' for s in _ROLLOUT_STEPS)} %, {_ROLLOUT_STEP_REQUESTS} canary "
-          f"answers a step; guards judge once both sides have {_ROLLOUT_GUARD_MIN} answers, "
-          f"{deployment.guard_z:g} standard errors\n")
+          f"answers a step, moving on only once every guard has judged and passed; guards judge once both sides have "
+          f"{_ROLLOUT_GUARD_MIN} answers, at the level of a one-sided z of {deployment.guard_z:g}\n")
     try:
         with tempfile.TemporaryDirectory(prefix="asr-rollout-") as temp:
             traffic.start()

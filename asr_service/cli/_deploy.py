@@ -172,6 +172,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     load.add_argument("--id", dest="model_id", default="", help="the id to serve it under (default: its own)")
     load.add_argument("--faults", default="", metavar="KEY=VALUE,...",
                       help="inject faults to rehearse a bad rollout: latency_ms, empty_rate, error_rate, seed")
+    load.add_argument("--engine", default="", help="the engine that runs it (default: the server's engine.engine; "
+                      "'transformers-whisper' for a Hugging Face checkpoint, with the convert extra)")
     add("unload", "release a standby model").add_argument("model_id", metavar="ID")
     add("switch", "blue/green: make ID the primary at once (the old one stays, for rollback)"
         ).add_argument("model_id", metavar="ID")
@@ -234,6 +236,8 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
             body["model_id"] = args.model_id
         if args.faults:
             body["faults"] = parse_faults(args.faults)
+        if args.engine:
+            body["engine"] = args.engine
         return body
     if command in ("unload", "switch"):
         return {"model_id": args.model_id}

@@ -91,7 +91,7 @@ class AdminApi:
 
     async def _dispatch(self, action: str, body: dict[str, Any]) -> str:
         deployment = self._deployment
-        allowed = {"load": {"source", "model_id", "faults"}, "unload": {"model_id"}, "switch": {"model_id"},
+        allowed = {"load": {"source", "model_id", "faults", "engine"}, "unload": {"model_id"}, "switch": {"model_id"},
                    "canary": {"model_id", "steps"}, "promote": set(), "rollback": set(),
                    "shadow": {"model_id", "sample"}}[action]
         unknown = sorted(set(body) - allowed)
@@ -102,7 +102,8 @@ class AdminApi:
             faults = body.get("faults")
             if faults is not None and not isinstance(faults, dict | str):
                 raise ConfigError("load: faults is an object (latency_ms, empty_rate, error_rate, seed)")
-            spec = ModelSpec(source=source, model_id=_text(body, "model_id"), faults=FaultOptions.parse(faults))
+            spec = ModelSpec(source=source, model_id=_text(body, "model_id"), faults=FaultOptions.parse(faults),
+                             engine=_text(body, "engine"))
             served = await deployment.load(spec)
             return f"loaded {served.model_id} ({served.recognizer.info.model_version}) in {served.load_s:.1f} s"
         if action == "unload":

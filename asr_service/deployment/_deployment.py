@@ -6,8 +6,9 @@ Every loaded model is a warm `Recognizer` with a role:
 - **canary**: a candidate taking `percent` of default traffic, sticky per client (a hash of the
   client key and the rollout, so a client stays on its side for the whole ramp); it ramps through
   `canary_steps`, each step held for `canary_step_requests` canary answers and `canary_step_s`
-  seconds, and is promoted past the last; the guards (`_guards.py`) compare it with the primary on
-  the same traffic and roll it back automatically when it is worse;
+  seconds and until every guard has judged and passed, and is promoted past the last; the guards
+  (`_guards.py`) compare it with the primary on the same traffic and roll it back automatically when
+  it is worse;
 - **shadow**: gets a copy of a sample of the primary's clips, after the primary's answer, only when a
   worker is idle and no other shadow clip is running (a clip it cannot take is dropped and counted),
   on one thread of the lowest CPU priority kept off the engine's all-cores path (`Recognizer.recognize
@@ -46,7 +47,7 @@ from asr_service.audio import DecodedClip
 from asr_service.config import ServerConfig
 from asr_service.deployment._faults import FaultyEngine
 from asr_service.deployment._guards import GuardOptions, GuardReading, SideWindow, judge
-from asr_service.deployment._models import ModelSpec, ServedModel, valid_model_id, with_model_id
+from asr_service.deployment._models import ModelSpec, ServedModel, read_provenance, valid_model_id, with_model_id
 from asr_service.deployment._shadow import ShadowComparisons
 from asr_service.deployment._state import DeploymentState, read_state, write_state
 from asr_service.engines import Engine, EngineFactory
@@ -276,7 +277,7 @@ class Deployment:
             served = ServedModel(model_id=model_id, spec=with_model_id(spec, model_id),
                                  recognizer=Recognizer(engine, self._config, role="standby", observers=self._observers,
                                                        model_id=model_id),
-                                 load_s=time.perf_counter() - started)
+                                 load_s=time.perf_counter() - started, provenance=read_provenance(spec.source))
             after = resident_memory_bytes()
             served.rss_added_bytes = after - before if before and after else None
             self._models[model_id] = served
@@ -290,7 +291,9 @@ class Deployment:
 
     def _open_engine(self, spec: ModelSpec) -> Engine:
         """Load and warm up (in a worker thread): the first real clip must not pay for the model's first call."""
-        engine = self._engine_factory(dataclasses.replace(self._config.engine, model=spec.source))
+        options = dataclasses.replace(self._config.engine, model=spec.source, engine=spec.engine or
+                                      self._config.engine.engine)
+        engine = self._engine_factory(options)
         warm_up = getattr(engine, "warm_up", None)  # an engine with nothing to warm (a test's fake) has none
         try:
             if warm_up is not None:
@@ -482,7 +485,9 @@ class Deployment:
                 self._auto_rollback(canary, failed)
                 return
         held = self._clock() - canary.step_started_at
-        if canary.step_answers >= self._options.canary_step_requests and held >= self._options.canary_step_s:
+        # a step moves on only on evidence: every guard has judged (both sides past guard_min_requests) and passed
+        judged = all(r.verdict == "pass" for r in canary.readings)
+        if canary.step_answers >= self._options.canary_step_requests and held >= self._options.canary_step_s and judged:
             if canary.step + 1 >= len(canary.steps):
                 self._promote(f"passed {len(canary.steps)} steps")
                 return
