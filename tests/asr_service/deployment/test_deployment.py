@@ -404,3 +404,36 @@ def test_config_models_load_at_start_as_standby_with_their_faults(caplog: pytest
     assert "model 'gone=broken' of [deployment] models not loaded" in caplog.text
     with pytest.raises(ConfigError, match="for a model listed as 'ID=SOURCE'"):
         config(models=("b",), faults=("b:empty_rate=0.5",))
+
+
+def test_the_ramp_waits_for_the_guards_verdicts_before_a_step() -> None:
+    async def scenario(d: Deployment, models: Models) -> None:
+        await d.load(ModelSpec(source="b"))
+        d.start_canary("whisper-b", (50.0, 100.0))
+        i = 0
+        while d.status()["canary"]["canary"]["requests"] < 25:  # past canary_step_requests (20), short of 30
+            await ask(d, f"client-{i}")
+            i += 1
+        status = d.status()["canary"]
+        assert status["percent"] == 50.0 and {g["verdict"] for g in status["guards"]} == {"no data"}
+        while d.status()["canary"] is not None and d.status()["canary"]["percent"] == 50.0:
+            await ask(d, f"client-{i}")
+            i += 1
+        assert d.status()["canary"]["canary"]["requests"] >= 30  # it moved on once the guards had judged
+
+    run(scenario, config(canary_step_requests=20, guard_min_requests=30))
+
+
+def test_a_model_directory_shows_the_provenance_its_import_recorded(tmp_path: Path) -> None:
+    source = tmp_path / "imported"
+    source.mkdir()
+    (source / "asr_model.json").write_text(json.dumps({"source": "/ckpt/whisper-ft", "checkpoint_sha256": "ab12"}))
+
+    async def scenario(d: Deployment, models: Models) -> dict[str, Any]:
+        await d.load(ModelSpec(source=str(source), model_id="ft"))
+        return d.status()
+
+    models = Models()
+    state = run(scenario, models=models)
+    shown = {m["model_id"]: m["provenance"] for m in state["models"]}
+    assert shown == {"whisper-a": None, "ft": {"source": "/ckpt/whisper-ft", "checkpoint_sha256": "ab12"}}
