@@ -143,12 +143,16 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     def _route(self, config: asr_pb2.RecognitionConfig, context: grpc.aio.ServicerContext[Any, Any],
                request_id: str) -> Route:
         """The model for a request: the one its config names, or the deployment's choice for this client
-        (sticky on the `x-client-id` metadata, else on the request id)."""
+        (sticky on the `x-client-id` metadata, else on the client's token name, else on the request id)."""
         if len(config.language) > _MAX_LANGUAGE_CHARS:
             raise ProtocolError(f"config.language: at most {_MAX_LANGUAGE_CHARS} characters (an ISO 639-1 code)")
         metadata = dict(context.invocation_metadata() or ())
         key = metadata.get(_CLIENT_KEY)
-        client_key = checked_id(_CLIENT_KEY, key, self._config) if isinstance(key, str) and key else request_id
+        if isinstance(key, str) and key:
+            client_key = "id:" + checked_id(_CLIENT_KEY, key, self._config)
+        else:
+            name = self._client(context)
+            client_key = f"token:{name}" if name else request_id
         return self._deployment.route(checked_id("config.model_id", config.model_id, self._config), client_key)
 
     async def _recognize(self, route: Route, clip: DecodedClip, *, clip_id: str, received_at: float,

@@ -18,6 +18,8 @@ from asr_service.auth import TokenFile, hash_token
 from asr_service.cli import main
 from asr_service.client import AsrClient
 from asr_service.config import ServerConfig
+from asr_service.deployment import Deployment, ModelSpec
+from asr_service.engines import EngineInfo
 from asr_service.errors import ClientError, ConfigError
 from asr_service.server import BackgroundServer
 from tests.fakes import FakeEngine, tone_bytes
@@ -112,3 +114,39 @@ def test_the_token_file_is_checked(tmp_path: Path) -> None:
         TokenFile(str(bad))
     with pytest.raises(ConfigError, match="auth_tokens_file: '/no/such' is out of range"):
         ServerConfig(auth_tokens_file="/no/such")
+
+
+class _Named(FakeEngine):
+    """A fake model whose version is its source (two of them can be loaded side by side)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(text=source)
+        self.source = source
+
+    @property
+    def info(self) -> EngineInfo:
+        return EngineInfo(model_id=f"m-{self.source}", model_version=f"{self.source}-1", engine="test",
+                          config_hash="0")
+
+
+def test_the_token_name_is_the_canary_key_when_a_client_sends_no_id(tokens: dict[str, str]) -> None:
+    config = ServerConfig(port=0, http_port=0, shutdown_notice_s=0.0, auth_tokens_file=tokens["file"])
+    running = BackgroundServer(config, engine_factory=lambda options: _Named(options.model)).start()
+    try:
+        deployment = running.server.deployment
+        running.call(deployment.load(ModelSpec(source="b")))
+        running.call(_start_canary(deployment))
+        with AsrClient(running.target, token=tokens["phone-app"]) as client:
+            roles = {client.recognize(AUDIO, sample_rate_hz=16_000).role for _ in range(12)}
+        assert len(roles) == 1  # every request of the client on one side, though each has its own request id
+        sides = set()
+        for i in range(12):  # with an x-client-id, the id decides: a fleet of devices behind one token spreads
+            with AsrClient(running.target, token=tokens["phone-app"], client_id=f"device-{i}") as client:
+                sides.add(client.recognize(AUDIO, sample_rate_hz=16_000).role)
+        assert sides == {"primary", "canary"}
+    finally:
+        running.stop(1.0)
+
+
+async def _start_canary(deployment: Deployment) -> None:
+    deployment.start_canary("m-b", (50.0, 100.0))
