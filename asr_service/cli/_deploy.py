@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from asr_service.cli._common import add_client_tls_flags, fail
-from asr_service.errors import ClientError
+from asr_service.errors import AsrError, ClientError
 
 __all__ = ["DEFAULT_URL", "EXIT_REFUSED", "EXIT_UNREACHABLE", "EXIT_USAGE", "AdminClient", "AdminRefused",
            "AdminUnreachable", "print_status", "register"]
@@ -39,7 +39,6 @@ DEFAULT_URL = "http://127.0.0.1:9464"  # the HTTP port README.md and docs/monito
 URL_ENV = "ASR_ADMIN_URL"
 EXIT_REFUSED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
 _TIMEOUT_S = 960.0  # the server gives a load 900 s (a large model reads and converts its weights)
-_FAULT_KEYS = ("latency_ms", "empty_rate", "error_rate", "seed")
 
 
 class AdminRefused(ClientError):
@@ -265,18 +264,14 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_faults(text: str) -> dict[str, float]:
-    """{"latency_ms": 400.0, ...} from "latency_ms=400,empty_rate=0.3" (ValueError naming what is wrong;
-    the server checks the ranges)."""
-    faults: dict[str, float] = {}
-    for part in text.split(","):
-        key, sep, value = (s.strip() for s in part.partition("="))
-        if not sep or key not in _FAULT_KEYS:
-            raise ValueError(f"--faults: {part.strip()!r} is not KEY=NUMBER with KEY one of {', '.join(_FAULT_KEYS)}")
-        try:
-            faults[key] = int(value) if key == "seed" else float(value)
-        except ValueError:
-            raise ValueError(f"--faults: {key} = {value!r} is not a number") from None
-    return faults
+    """{"latency_ms": 400.0, ...} from "latency_ms=400,empty_rate=0.3", checked by the server's own parser
+    before anything is sent (ValueError naming what is wrong)."""
+    from asr_service.deployment import FaultOptions  # no gRPC, no engine: the parser alone
+
+    try:
+        return FaultOptions.parse(text).to_json()
+    except AsrError as exc:
+        raise ValueError(f"--{exc}") from None
 
 
 def _print_json(data: Any) -> None:

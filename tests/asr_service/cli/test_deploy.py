@@ -157,7 +157,6 @@ REFUSED = [
     (("shadow", "--stop"), "no shadow is running"),
     (("load", "tiny.en"), f"a model with id '{PRIMARY}' is loaded already"),
     (("load", "tiny.en", "--id", "again"), "a version is served once"),
-    (("load", "tiny.en", "--faults", "empty_rate=2"), "faults.empty_rate"),
     (("load", "tiny.en", "--id", "bad id!"), "model id: 'bad id!'"),
 ]
 
@@ -186,6 +185,7 @@ def test_a_broken_model_directory_is_refused_and_changes_nothing(
 @pytest.mark.parametrize("argv", [
     ("load", "tiny.en", "--faults", "empty_rate"),
     ("load", "tiny.en", "--faults", "loudness=3"),
+    ("load", "tiny.en", "--faults", "empty_rate=2"),  # out of range: the server's own parser, run here first
     ("canary", "x", "--steps", "5,half,100"),
     ("shadow",),
     ("shadow", "x", "--stop"),
