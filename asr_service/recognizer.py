@@ -229,7 +229,8 @@ class Recognizer:
 
         ModelFailedError when the engine raises (a broken model or a bug: logged here with its traceback)."""
         if self._closed:
-            raise UnavailableError("server: shutting down; retry on another server")
+            raise UnavailableError(f"server: the model {self._info.model_id} was unloaded or the server is shutting "
+                                   "down; retry (on another server if this one is draining)")
         if self._in_flight >= self._config.max_concurrent_requests:
             raise OverloadedError(
                 f"server: {self._in_flight} requests in flight, the limit is "
