@@ -552,10 +552,11 @@ class Deployment:
             shadow.busy = False
         pcm = ((clip.samples * 32767.0).clip(-32768, 32767).astype("<i2").tobytes()
                if kept.audio and kept.text else None)
-        comparisons.add(primary, result, request_id=request_id, keep_text=kept.text, pcm=pcm)
+        # normalising and aligning two transcripts costs a millisecond or two: off the event loop
+        await asyncio.to_thread(comparisons.add, primary, result, request_id=request_id, keep_text=kept.text, pcm=pcm)
         labels = (comparisons.model_version, "shadow")
         self._shadow_pairs.labels(*labels, "compared").inc()
-        summary = comparisons.summary()
+        summary = await asyncio.to_thread(comparisons.summary)
         if summary["wer_vs_primary"] is not None:
             self._shadow_wer.labels(*labels).set(summary["wer_vs_primary"])
         if summary["null_agreement"] is not None:
