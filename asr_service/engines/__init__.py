@@ -35,6 +35,8 @@ __all__ = [
 # needed when it is picked.
 ENGINES: dict[str, str] = {
     "ctranslate2-whisper": "asr_service.engines.ctranslate2_whisper:CTranslate2WhisperEngine",
+    # a Hugging Face checkpoint directory on transformers (CPU); needs the `convert` extra
+    "transformers-whisper": "asr_service.engines.transformers_whisper:TransformersWhisperEngine",
 }
 
 EngineFactory = Callable[[EngineOptions], Engine]

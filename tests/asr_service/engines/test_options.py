@@ -47,5 +47,6 @@ def test_automatic_values_are_resolved_and_pass() -> None:
 
 
 def test_unknown_engine_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"engine: unknown engine 'kaldi' \(known: ctranslate2-whisper\)"):
+    known = r"\(known: ctranslate2-whisper, transformers-whisper\)"
+    with pytest.raises(ConfigError, match=r"engine: unknown engine 'kaldi' " + known):
         create_engine(EngineOptions(engine="kaldi"))
