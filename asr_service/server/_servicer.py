@@ -28,7 +28,7 @@ __all__ = ["RecognizerServicer"]
 
 logger = logging.getLogger("asr_service.requests")
 
-_CLIENT_KEY = "x-client-id"  # request metadata: the key a canary split is sticky on (else the request id)
+_CLIENT_KEY = "x-client-id"  # request metadata: the key a canary split is sticky on (else the token name, request id)
 _MAX_LANGUAGE_CHARS = 16
 _ROLES = ("primary", "canary", "standby")  # the roles a client's result can carry (a shadow's never reaches one)
 # (action, model_version, role) of one user feedback, for the metrics
