@@ -66,6 +66,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
     ) -> asr_pb2.RecognizeResponse:
         received_at = time.perf_counter()
         request_id = uuid.uuid4().hex
+        clip: DecodedClip | None = None
         try:
             if isinstance(request, Undecodable):
                 raise ProtocolError(request.reason)
@@ -84,8 +85,10 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 result = await self._recognize(route, clip, clip_id=clip_id, received_at=received_at, vad=vad,
                                                language=language)
         except AsrError as exc:
+            request, clip = None, None  # type: ignore[assignment]  # the audio must not outlive a refusal (_abort)
             await _abort(context, "Recognize", request_id, exc)
             raise  # unreachable: abort raises
+        assert clip is not None  # decoded before the recognizer answered
         self._deployment.answered(route, result, clip, request_id=request_id, language=language, vad=vad,
                                   kept=_kept(consent))
         _log_result("Recognize", request_id, result)
@@ -123,7 +126,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         except AsrError as exc:
             if isinstance(exc, StreamLimitError) and self._on_stream_cut is not None:
                 self._on_stream_cut(str(exc).partition(";")[0])
-            await _abort(context, "StreamingRecognize", session.request_id or "-", exc)
+            request_id = session.request_id or "-"
+            request = session = None  # type: ignore[assignment]  # the audio must not outlive a refusal (see _abort)
+            await _abort(context, "StreamingRecognize", request_id, exc)
 
     def _consent(self, config: asr_pb2.RecognitionConfig) -> Consent:
         """What the client allows the server to keep (checked even when logging is off: a bad value is the
@@ -306,7 +311,15 @@ async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, reque
         context.set_trailing_metadata((("retry-after-ms", str(exc.retry_after_ms)),))
     logger.info("%s request_id=%s outcome=%s error=%s", method, for_log(request_id), code.name,
                 for_log(str(exc), 400))
-    await context.abort(code, str(exc))
+    # `abort` raises from inside the caller's `except` block: the refused call's frames end up in reference
+    # cycles (its exception's traceback; grpc's own handler frames) that only a full garbage collection frees,
+    # and full collections grow rarer as the process ages. Under overload, refusals made RSS grow ~5 MB/min for
+    # as long as a soak ran (docs/security.md). The callers drop the request and its audio before calling
+    # this; the traceback goes here.
+    exc.__traceback__ = None
+    message = str(exc)
+    del exc
+    await context.abort(code, message)
 
 
 def _result_id(value: str, config: ServerConfig) -> tuple[str, int]:
