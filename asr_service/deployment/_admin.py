@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from asr_service.deployment._deployment import Deployment, NotLoadedError
 from asr_service.deployment._faults import FaultOptions
+from asr_service.deployment._guards import prepare as prepare_guards
 from asr_service.deployment._models import ModelSpec
 from asr_service.errors import ConfigError, DeploymentError
 
@@ -77,6 +78,8 @@ class AdminApi:
             return 404, {"error": f"no such action {action!r} (actions: {', '.join(ACTIONS)})"}
         if not isinstance(body, dict):
             return 400, {"error": "the body must be a JSON object"}
+        if action == "canary":
+            prepare_guards()  # here, in the HTTP thread: not on the event loop at the canary's first look
         try:
             done = self._run(self._dispatch(action, body))
         except concurrent.futures.TimeoutError:

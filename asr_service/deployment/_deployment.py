@@ -47,6 +47,7 @@ from asr_service.audio import DecodedClip
 from asr_service.config import ServerConfig
 from asr_service.deployment._faults import FaultyEngine
 from asr_service.deployment._guards import GuardOptions, GuardReading, SideWindow, judge
+from asr_service.deployment._guards import prepare as prepare_guards
 from asr_service.deployment._models import ModelSpec, ServedModel, read_provenance, valid_model_id, with_model_id
 from asr_service.deployment._shadow import ShadowComparisons
 from asr_service.deployment._state import DeploymentState, read_state, write_state
@@ -635,6 +636,7 @@ class Deployment:
         if canary is not None and canary["model_id"] in self._models and canary["model_id"] != self._primary:
             steps = tuple(float(s) for s in canary["steps"])
             step = min(int(canary["step"]), len(steps) - 1)
+            await asyncio.to_thread(prepare_guards)  # off the event loop (see _guards.prepare)
             self._begin_canary(canary["model_id"], steps, step=step)
             self._event("canary", f"{canary['model_id']} resumed at {steps[step]:g} % (restored; its guards start "
                         "over)")

@@ -37,7 +37,7 @@ import numpy as np
 
 from asr_service.recognizer import NullReason, RecognitionResult
 
-__all__ = ["GUARDS", "GuardOptions", "GuardReading", "SideWindow", "judge"]
+__all__ = ["GUARDS", "GuardOptions", "GuardReading", "SideWindow", "judge", "prepare"]
 
 GUARDS = ("error_rate", "null_rate", "over_budget", "mean_confidence")
 _MODEL_NULLS = (NullReason.NO_SPEECH, NullReason.HALLUCINATION_SUPPRESSED)
@@ -205,6 +205,12 @@ def _confidence(c: dict[str, Any], p: dict[str, Any], options: GuardOptions, eno
     limit = mean_p - max(critical * error, options.confidence_floor)
     return GuardReading(name="mean_confidence", canary=mean_c, primary=mean_p, limit=limit, canary_n=n_c,
                         primary_n=n_p, verdict="fail" if mean_c < limit else "pass")
+
+
+def prepare() -> None:
+    """Load what the guards compute with (scipy.stats, ~0.6 s), from a thread that may wait: the first look
+    happens on the server's event loop, mid-traffic, where that import would hold every request."""
+    _stats()
 
 
 @functools.cache
