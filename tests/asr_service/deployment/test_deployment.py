@@ -308,14 +308,25 @@ def test_shadow_work_is_dropped_while_the_primary_is_busy() -> None:
     async def scenario(d: Deployment, models: Models) -> None:
         await d.load(ModelSpec(source="b"))
         d.set_shadow("whisper-b")
+        gate.set()
+        result = await ask(d, "idle")  # both workers free: the shadow takes it
+        for _ in range(500):
+            if d.status()["shadow"]["compared"] == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert d.status()["shadow"]["compared"] == 1
+        gate.clear()
         primary = models.made["a"]
-        busy = [asyncio.ensure_future(ask(d, f"busy-{i}")) for i in range(2)]  # both workers
+        while primary.started.acquire(blocking=False):  # the warm-up's and the first clip's starts
+            pass
+        busy = [asyncio.ensure_future(ask(d, f"busy-{i}")) for i in range(2)]  # both workers held
         for _ in busy:
             await asyncio.to_thread(primary.started.acquire)
-        gate.set()
-        await asyncio.gather(*busy)  # the first answers while the other still holds a worker: dropped
+        d.answered(d.route("", "late"), result, clip(), request_id="late", kept=Kept())  # offered now: dropped
         summary = d.status()["shadow"]
-        assert summary["offered"] == 2 and summary["dropped_busy"] >= 1
+        assert summary["offered"] == 2 and summary["dropped_busy"] == 1 and summary["compared"] == 1
+        gate.set()
+        await asyncio.gather(*busy)
 
     run(scenario, models=models)
 
