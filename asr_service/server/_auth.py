@@ -54,13 +54,18 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _refusal(handler: Any, code: grpc.StatusCode, message: str) -> Any:
-    """A handler of the same kind as `handler` that answers `code` and reads nothing."""
+    """A handler of the same kind as `handler` that answers `code` and reads nothing (a status set on the
+    context and a normal return, not `context.abort`, whose exception leaves every refused call in
+    reference cycles: see `_servicer._refuse`)."""
 
     async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(code, message)
+        context.set_code(code)
+        context.set_details(message)
 
     async def stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-        await context.abort(code, message)
-        yield  # pragma: no cover  (abort raises)
+        context.set_code(code)
+        context.set_details(message)
+        return
+        yield  # pragma: no cover  (makes this an async generator, with no message)
 
     return handler_like(handler, stream if handler.response_streaming else unary)

@@ -5,7 +5,7 @@ interceptor lives here, with the other gRPC code, so that monitoring itself load
 
 Streaming calls are timed to the end of the response stream, not to the handler's return (a
 handler that returns an async generator returns at once): the interceptor wraps the generator.
-Aborts are counted with their code: `context.abort` raises, and the code is read from the context.
+Refusals are counted with their code, read from the context (`set_code`, or `abort`, which raises).
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class _Call:
         async def unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with _Counted(self, context) as counted:
                 response = await behavior(self._requests(request, counted.labels), context)
-                self._owner.sent.labels(*counted.labels).inc()
+                if _code_of(context, grpc.StatusCode.OK) is grpc.StatusCode.OK:  # a refusal's message is not sent
+                    self._owner.sent.labels(*counted.labels).inc()
                 return response
 
         return unary

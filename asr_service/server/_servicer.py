@@ -85,9 +85,9 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 result = await self._recognize(route, clip, clip_id=clip_id, received_at=received_at, vad=vad,
                                                language=language)
         except AsrError as exc:
-            request, clip = None, None  # type: ignore[assignment]  # the audio must not outlive a refusal (_abort)
-            await _abort(context, "Recognize", request_id, exc)
-            raise  # unreachable: abort raises
+            request, clip = None, None  # type: ignore[assignment]  # the audio must not outlive a refusal
+            _refuse(context, "Recognize", request_id, exc)
+            return asr_pb2.RecognizeResponse()  # discarded by grpc: the status is not OK
         assert clip is not None  # decoded before the recognizer answered
         self._deployment.answered(route, result, clip, request_id=request_id, language=language, vad=vad,
                                   kept=_kept(consent))
@@ -127,8 +127,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             if isinstance(exc, StreamLimitError) and self._on_stream_cut is not None:
                 self._on_stream_cut(str(exc).partition(";")[0])
             request_id = session.request_id or "-"
-            request = session = None  # type: ignore[assignment]  # the audio must not outlive a refusal (see _abort)
-            await _abort(context, "StreamingRecognize", request_id, exc)
+            request = session = None  # type: ignore[assignment]  # the audio must not outlive a refusal
+            _refuse(context, "StreamingRecognize", request_id, exc)
 
     def _consent(self, config: asr_pb2.RecognitionConfig) -> Consent:
         """What the client allows the server to keep (checked even when logging is off: a bad value is the
@@ -225,8 +225,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 raise ProtocolError("edited_text: EDITED feedback carries the text the user ended with")
             consent = consent_of(request.logging_consent, request.subject_id, None, self._config, where="feedback")
         except AsrError as exc:
-            await _abort(context, "ReportFeedback", "-", exc)
-            raise  # unreachable: abort raises
+            _refuse(context, "ReportFeedback", "-", exc)
+            return asr_pb2.ReportFeedbackResponse()  # discarded by grpc: the status is not OK
         version, role = self._served_model(request.model)
         if self._observe_feedback is not None:
             self._observe_feedback(action, version, role)
@@ -305,21 +305,22 @@ def _kept(consent: Consent) -> Kept:
     return Kept(text=consent.level is not None, audio=consent.level == "audio")
 
 
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id: str, exc: AsrError) -> None:
+def _refuse(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id: str, exc: AsrError) -> None:
+    """Set the refusal's status on the call; the handler then returns (its message is not sent).
+
+    Not `context.abort`: it raises from inside the caller's `except` block, and every refused call then
+    survived as cyclic garbage (the exception's traceback, the handler's frames in grpc's own exception
+    handling, the request they hold) that only a full garbage collection frees, and full collections grow
+    rarer as the process ages: under overload RSS grew ~5 MB/min for as long as a soak ran
+    (docs/security.md). A status set on the context and a normal return leave no cycle.
+    """
     code = status_code_for(exc)
     if isinstance(exc, QuotaExceeded):
         context.set_trailing_metadata((("retry-after-ms", str(exc.retry_after_ms)),))
     logger.info("%s request_id=%s outcome=%s error=%s", method, for_log(request_id), code.name,
                 for_log(str(exc), 400))
-    # `abort` raises from inside the caller's `except` block: the refused call's frames end up in reference
-    # cycles (its exception's traceback; grpc's own handler frames) that only a full garbage collection frees,
-    # and full collections grow rarer as the process ages. Under overload, refusals made RSS grow ~5 MB/min for
-    # as long as a soak ran (docs/security.md). The callers drop the request and its audio before calling
-    # this; the traceback goes here.
-    exc.__traceback__ = None
-    message = str(exc)
-    del exc
-    await context.abort(code, message)
+    context.set_code(code)
+    context.set_details(str(exc))
 
 
 def _result_id(value: str, config: ServerConfig) -> tuple[str, int]:
