@@ -1,4 +1,5 @@
-"""Server-side audio handling: decode a declared LINEAR16 clip, measure it, bring it to 16 kHz mono.
+"""Server-side audio handling: decode a declared LINEAR16, FLAC or Ogg/Opus clip, measure it, bring it to
+16 kHz mono (compressed clips through `asr_service.codecs`, with the same limits as LINEAR16).
 
 Nothing here knows gRPC: the servicer passes the bytes and the declared format, and gets back
 float32 samples for the engine plus the `AudioStats` that monitoring and the result carry.
@@ -13,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
+from asr_service.codecs import LINEAR16, decode_compressed
 from asr_service.engines.base import SAMPLE_RATE_HZ
 from asr_service.errors import ClipTooLongError, InvalidAudioError
 from asr_service.pitch import estimate_pitch_hz
@@ -36,10 +38,11 @@ SILENCE_DBFS = -120.0
 
 @dataclass(frozen=True, kw_only=True)
 class AudioFormat:
-    """The format a client declared for its audio."""
+    """The format a client declared for its audio (`encoding`: one of `asr_service.codecs.ENCODINGS`)."""
 
     sample_rate_hz: int
     channels: int = 1
+    encoding: str = LINEAR16
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,31 +104,27 @@ class ClipLimits:
 def decode_clip(
     data: bytes, fmt: AudioFormat, limits: ClipLimits, *, allow_empty: bool = False, pitch: bool = False
 ) -> DecodedClip:
-    """Validate LINEAR16 bytes in `fmt`, measure them, and return 16 kHz mono float32 samples.
+    """Validate bytes in `fmt`, measure them, and return 16 kHz mono float32 samples.
 
     `pitch` also estimates the voice pitch (`AudioStats.pitch_hz`, ~0.3-0.6 ms a clip): only drift
     monitoring reads it, so the server asks for it only when it has a drift baseline.
 
     Raises InvalidAudioError (naming the field) for an undeclared or unsupported rate, a bad
     channel count, empty audio (unless `allow_empty`) or a byte count that is not a whole number
-    of frames; ClipTooLongError when the clip is longer than `max_clip_s`.
+    of frames, or compressed bytes that do not decode as the declared FLAC/Ogg/Opus file of the declared
+    rate and channels; ClipTooLongError when the clip is longer than `max_clip_s` (a compressed one is
+    decoded no further than that).
     """
     check_format(fmt, limits)
-    frame_bytes = BYTES_PER_SAMPLE * fmt.channels
     if not data and not allow_empty:
-        raise InvalidAudioError("audio: empty (0 bytes); send at least one LINEAR16 frame")
-    if len(data) % frame_bytes:
-        raise InvalidAudioError(
-            f"audio: {len(data)} bytes is not a whole number of LINEAR16 frames "
-            f"({BYTES_PER_SAMPLE} bytes x {fmt.channels} channel(s) = {frame_bytes} bytes per frame)"
-        )
-    duration_s = len(data) / frame_bytes / fmt.sample_rate_hz
+        raise InvalidAudioError(f"audio: empty (0 bytes); send at least one {fmt.encoding.upper()} frame")
+    pcm = _pcm(data, fmt, limits)
+    duration_s = pcm.size / fmt.channels / fmt.sample_rate_hz
     if duration_s > limits.max_clip_s:
         raise ClipTooLongError(
-            f"audio: clip is {duration_s:.2f} s long; the server accepts at most {limits.max_clip_s:g} s "
-            "(split it on the client: the VAD's max_clip_s)"
+            f"audio: clip is {'over ' if fmt.encoding != LINEAR16 else ''}{duration_s:.2f} s long; the server "
+            f"accepts at most {limits.max_clip_s:g} s (split it on the client: the VAD's max_clip_s)"
         )
-    pcm = np.frombuffer(data, dtype="<i2")
     stats = measure(pcm, fmt.sample_rate_hz, fmt.channels)
     samples = pcm.astype(np.float32) / FULL_SCALE
     if fmt.channels > 1:
@@ -138,6 +137,23 @@ def decode_clip(
     if pitch:
         stats = dataclasses.replace(stats, pitch_hz=estimate_pitch_hz(samples) or None)
     return DecodedClip(samples=samples, stats=stats)
+
+
+def _pcm(data: bytes, fmt: AudioFormat, limits: ClipLimits) -> npt.NDArray[np.int16]:
+    """The clip's interleaved int16 samples; a compressed clip is decoded to one frame past `max_clip_s` at most."""
+    if fmt.encoding != LINEAR16:
+        if not data:
+            return np.zeros(0, dtype=np.int16)
+        max_frames = int(limits.max_clip_s * fmt.sample_rate_hz)
+        return decode_compressed(data, encoding=fmt.encoding, sample_rate_hz=fmt.sample_rate_hz,
+                                 channels=fmt.channels, max_frames=max_frames)
+    frame_bytes = BYTES_PER_SAMPLE * fmt.channels
+    if len(data) % frame_bytes:
+        raise InvalidAudioError(
+            f"audio: {len(data)} bytes is not a whole number of LINEAR16 frames "
+            f"({BYTES_PER_SAMPLE} bytes x {fmt.channels} channel(s) = {frame_bytes} bytes per frame)"
+        )
+    return np.frombuffer(data, dtype="<i2")
 
 
 def check_format(fmt: AudioFormat, limits: ClipLimits) -> None:

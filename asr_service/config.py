@@ -38,6 +38,7 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -292,9 +293,19 @@ class ServerConfig:
     stream_idle_timeout_s: float = 300.0
     stream_max_duration_s: float = 14_400.0
     stream_max_clips: int = 20_000
+    # A clip a client retries (same request id, clip id and bytes, same client) within dedup_ttl_s is answered
+    # from a cache of the last dedup_max_entries answers, not transcribed twice (server/_dedup.py); 0: off.
+    dedup_max_entries: int = 4096
+    dedup_ttl_s: float = 60.0
     log_level: str = "INFO"
     # HTTP port beside gRPC, for /metrics, the dashboard and /api/*: None serves no HTTP, 0 picks a free port.
     http_port: int | None = None
+    # gRPC-Web on the HTTP port (asr_service/server/_grpc_web.py, docs/browser.md): the unary methods,
+    # through the same interceptors and servicer as native gRPC; and the browser client at /app/.
+    grpc_web: bool = True
+    # Origins of pages served elsewhere that may call gRPC-Web (CORS), e.g. "https://app.example.com";
+    # "*" allows any. Empty: only pages of the HTTP port's own origin (e.g. /app/).
+    grpc_web_allowed_origins: tuple[str, ...] = ()
     monitoring: MonitoringOptions = field(default_factory=MonitoringOptions)
     request_log: RequestLogOptions = field(default_factory=RequestLogOptions)
     deployment: DeploymentOptions = field(default_factory=DeploymentOptions)
@@ -325,6 +336,9 @@ class ServerConfig:
         _check(0 <= self.session_context_min_confidence <= 1, "session_context_min_confidence",
                self.session_context_min_confidence, "0..1")
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
+        _check(all(_is_origin(origin) for origin in self.grpc_web_allowed_origins), "grpc_web_allowed_origins",
+               self.grpc_web_allowed_origins, 'origins such as "https://app.example.com" (scheme://host[:port], no '
+               'path), or "*"')
         _check(0 <= self.shutdown_notice_s <= 60, "shutdown_notice_s", self.shutdown_notice_s, "0..60 s")
         _check(16 <= self.max_id_chars <= 4096, "max_id_chars", self.max_id_chars, "16..4096")
         _check(0.1 <= self.connection_handshake_timeout_s <= 600, "connection_handshake_timeout_s",
@@ -350,6 +364,9 @@ class ServerConfig:
         _check(0 < self.stream_max_duration_s <= 7 * 86_400, "stream_max_duration_s", self.stream_max_duration_s,
                "(0, 604800] s")
         _check(1 <= self.stream_max_clips <= 10_000_000, "stream_max_clips", self.stream_max_clips, "1..10000000")
+        _check(0 <= self.dedup_max_entries <= 1_000_000, "dedup_max_entries", self.dedup_max_entries,
+               "0..1000000 (0: off)")
+        _check(0 < self.dedup_ttl_s <= 3600, "dedup_ttl_s", self.dedup_ttl_s, "(0, 3600] s")
         _check(
             self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"},
             "log_level",
@@ -390,6 +407,11 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _is_origin(origin: str) -> bool:
+    """A CORS origin as browsers send it: "*", or scheme://host[:port] with no path."""
+    return origin == "*" or re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:]+", origin) is not None
 
 
 def _check(ok: bool, name: str, value: object, allowed: str) -> None:

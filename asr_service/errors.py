@@ -95,12 +95,14 @@ class ConfigError(AsrError):
 class ClientError(AsrError):
     """The client could not get an answer: server unreachable, or it refused the request.
 
-    `code` is the gRPC status code name the server answered with ("UNAVAILABLE", ...), if any.
+    `code` is the gRPC status code name the server answered with ("UNAVAILABLE", ...), if any;
+    `retry_after_ms` the server's hint for when to try again (its `retry-after-ms` trailer), if it gave one.
     """
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(self, message: str, *, code: str | None = None, retry_after_ms: int | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.retry_after_ms = retry_after_ms
 
 
 class CaptureError(AsrError):

@@ -20,9 +20,12 @@ from asr_service.cli._common import (
     vad_options,
 )
 from asr_service.client import ClipResult, LocalTranscriber, Transcriber
+from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS
 from asr_service.errors import AsrError
 
 __all__ = ["clip_record", "register"]
+
+_ENCODINGS = {"linear16": "linear16", "flac": "flac", "opus": "ogg_opus"}  # --encoding -> AsrClient(encoding=)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +44,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--language", default="", metavar="CODE",
                         help="language spoken: an ISO 639-1 code the model transcribes, or 'auto' to detect it "
                         "(a multilingual model such as base; default: English)")
+    parser.add_argument("--encoding", choices=("linear16", "flac", "opus"), default="linear16",
+                        help="how clips travel to --server: raw PCM (default), FLAC (lossless, ~1.8x fewer bytes) "
+                        "or Ogg/Opus (lossy, for mobile links; README, 'Compressed audio')")
+    parser.add_argument("--opus-kbps", type=float, default=DEFAULT_OPUS_BITRATE_BPS / 1000, metavar="KBIT_S",
+                        help=f"Opus bitrate with --encoding opus, 6..256 kbit/s (default "
+                        f"{DEFAULT_OPUS_BITRATE_BPS // 1000})")
     parser.add_argument("--rate", type=int, default=16_000, help="sample rate of PCM on stdin (default 16000)")
     parser.add_argument("--channels", type=int, default=1, help="channels of PCM on stdin (default 1)")
     add_vad_flags(parser)
@@ -122,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = vad_options(args)
         transcriber: Transcriber = (
-            AsrClient(args.server, language=args.language, **client_tls(args)) if args.server
+            AsrClient(args.server, language=args.language, encoding=_ENCODINGS[args.encoding],
+                      opus_bitrate_bps=round(args.opus_kbps * 1000), **client_tls(args)) if args.server
             else LocalTranscriber(config_from_args(args), language=args.language)
         )
     except (ValueError, AsrError) as exc:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import queue
+import random
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import cast
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -20,7 +19,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import vad
 from asr_service.audio import AudioStats
 from asr_service.client._clips import clip_vad_stats
+from asr_service.client._feed import END, Attempt, ClipFeed
 from asr_service.client._result import ClipResult
+from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS, ENCODINGS, encode, opus_compression_level
 from asr_service.errors import ClientError
 from asr_service.recognizer import Latency, NullReason, VadStats
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
@@ -30,6 +31,7 @@ __all__ = ["AsrClient"]
 KEEPALIVE_S = 60.0  # a stream's empty chunk during a silence: well inside stream_idle_timeout_s (300 s)
 
 _NULL_REASONS = {reason.value: reason for reason in NullReason}
+_WIRE_ENCODINGS = {"linear16": asr_pb2.LINEAR16, "flac": asr_pb2.FLAC, "ogg_opus": asr_pb2.OGG_OPUS}
 
 
 def _result(msg: asr_pb2.RecognitionResult, *, vad_stats: VadStats | None, round_trip_ms: float) -> ClipResult:
@@ -84,6 +86,7 @@ class AsrClient:
         tls_cert_file: str | None = None, tls_key_file: str | None = None, token: str | None = None,
         logging_consent: str = "none", subject_id: str = "", client_tags: Mapping[str, str] | None = None,
         retries: int = 0, load_balancing: str | None = None, client_id: str = "", language: str = "",
+        encoding: str = "linear16", opus_bitrate_bps: int = DEFAULT_OPUS_BITRATE_BPS, wait_for_ready: bool = False,
     ) -> None:
         """`tls_ca_file` speaks TLS to a server whose certificate that CA signed (the system's CAs when
         it is "" with TLS wanted: pass `tls_ca_file=""`); `tls_cert_file`/`tls_key_file` are this
@@ -94,15 +97,34 @@ class AsrClient:
         `subject_id` a pseudonymous id of the user, for deletion; `client_tags` facts about the client
         (device, app_version, locale ...) kept with logged requests as slice keys.
 
+        `timeout_s` is each call's deadline, all its attempts together; on a stream, the longest wait for the
+        next result while a clip is unanswered (past it the stream is cancelled and, with `retries`, resumed).
+
         `retries`: a call answered UNAVAILABLE, UNKNOWN or CANCELLED (a replica behind a proxy died or is
         draining) is sent again up to this many times, with backoff (gRPC's retry policy for unary calls;
-        `stream` reopens its stream with the clips not answered yet). `load_balancing="round_robin"` spreads calls over
+        `stream` reopens its stream with the clips not answered yet), and so is one answered RESOURCE_EXHAUSTED
+        (an overloaded server or this client's quota), after the server's `retry-after-ms` hint when it gave one,
+        else after a jittered backoff. A retry carries the same request id and clip id, so a server that
+        transcribed the clip already answers from its cache (server/_dedup.py): no clip is transcribed twice.
+        `wait_for_ready` makes a call wait (within `timeout_s`) for a server that cannot be reached yet, such
+        as one restarting, instead of failing at once: for mobile links, with `retries`. The channel sends
+        HTTP/2 keepalive pings every 30 s while a call is open (never when idle: the radio may sleep), so a
+        link that died silently is noticed within 40 s. `load_balancing="round_robin"` spreads calls over
         every address of a target such as "ipv4:10.0.0.11:50051,10.0.0.12:50051" (gRPC's client-side
         balancing), skipping replicas whose grpc.health.v1 status is not SERVING.
 
         `client_id` (sent as the `x-client-id` metadata) keeps this client on one side of a server's canary
         for the whole ramp (without it, each request is split on its own id); `language` is the language
-        spoken, an ISO 639-1 code or "auto" (the model's default, English, when "")."""
+        spoken, an ISO 639-1 code or "auto" (the model's default, English, when "").
+
+        `encoding` is how clips travel: "linear16" (raw PCM, 256 kbit/s at 16 kHz), "flac" (lossless, about
+        half that) or "ogg_opus" (lossy, `opus_bitrate_bps`; for mobile links: docs/networks.md).
+        Each clip is encoded here as one complete file."""
+        if encoding not in ENCODINGS:
+            raise ValueError(f"encoding: {encoding!r} is not one of {', '.join(ENCODINGS)}")
+        opus_compression_level(opus_bitrate_bps)  # ValueError now, not at the first clip
+        self.encoding, self.opus_bitrate_bps = encoding, opus_bitrate_bps
+        self._wait_for_ready = wait_for_ready
         if retries < 0 or load_balancing not in (None, "round_robin"):
             raise ValueError(f"retries {retries} must be >= 0; load_balancing {load_balancing!r}: None or "
                              "'round_robin'")
@@ -164,19 +186,34 @@ class AsrClient:
         vad_stats: VadStats | None = None,
         model_id: str = "",
     ) -> ClipResult:
-        """Send one clip of LINEAR16 `pcm` with `Recognize` (and the client VAD's figures for it, if any)."""
+        """Send one clip of LINEAR16 `pcm` with `Recognize` (and the client VAD's figures for it, if any),
+        encoded in the client's `encoding` on the way."""
         request = asr_pb2.RecognizeRequest(
             request_id=uuid.uuid4().hex,
             clip_id=clip_id,
             config=self._config(sample_rate_hz, channels, model_id),
-            audio=pcm,
+            audio=self._encode(pcm, sample_rate_hz, channels),
             vad_stats=_vad_message(vad_stats),
         )
         sent = time.perf_counter()
-        try:
-            reply = self._stub.Recognize(request, timeout=self.timeout_s, metadata=self._metadata)
-        except grpc.RpcError as exc:
-            raise self._error(exc) from exc
+        deadline = time.monotonic() + self.timeout_s
+        backoff = _Backoff()
+        for attempt in itertools.count():
+            try:
+                reply = self._stub.Recognize(request, timeout=max(0.0, deadline - time.monotonic()),
+                                             metadata=self._metadata, wait_for_ready=self._wait_for_ready)
+                break
+            except grpc.RpcError as exc:
+                error = self._error(exc)
+                # gRPC's own policy (_channel_options) resends at once what failed in transport, a few times within
+                # 2 s; past that (a server restarting takes longer), and for RESOURCE_EXHAUSTED, whose retry-after-ms
+                # hint gRPC's policy cannot read, the client waits and sends the same request again
+                if error.code not in _UNARY_CLIENT_RETRYABLE or attempt >= self._retries:
+                    raise error from exc
+                wait_s = backoff.next_s(error.retry_after_ms)
+                if time.monotonic() + wait_s >= deadline:
+                    raise error from exc
+                time.sleep(wait_s)
         return _result(reply.result, vad_stats=vad_stats, round_trip_ms=(time.perf_counter() - sent) * 1000.0)
 
     def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> ClipResult:
@@ -198,75 +235,97 @@ class AsrClient:
         the stream, which the server would close after its `stream_idle_timeout_s` (300 s by default).
 
         When the stream breaks (UNAVAILABLE; through a proxy also UNKNOWN, CANCELLED or INTERNAL: the
-        replica died or drained), it is opened again, up to `retries` times (default: the client's), with the clips sent
-        but not answered first: every clip gets exactly one result, in order. (The session's text context
-        starts over.)
+        replica died or drained; RESOURCE_EXHAUSTED, after the server's hint; or no result for `timeout_s`
+        while a clip waits for one), it is opened again with the same request id, up to `retries` times
+        (default: the client's), with the clips sent but not answered first: every clip gets exactly one
+        result, in order, and a clip the server transcribed already is answered from its cache, not
+        transcribed again. (The session's text context starts over.)
         """
         attempts_left = self._retries if retries is None else retries
-        items = _with_keepalives(clips, keepalive_s)  # one reader of `clips` for every attempt
-        unanswered: deque[vad.Clip] = deque()  # sent (or taken to be sent) and not answered yet
-        backoff_s = 0.1
+        feed = ClipFeed(clips)  # one reader of `clips` for every attempt
+        request_id = uuid.uuid4().hex  # the same on every attempt: the server's cache knows the clips by it
+        backoff = _Backoff()
         while True:
-            replay = list(unanswered)
-            unanswered.clear()
+            attempt = Attempt()
             try:
-                yield from self._stream_once(itertools.chain(replay, items), unanswered, chunk_ms=chunk_ms,
-                                             model_id=model_id, lockstep=lockstep)
+                yield from self._stream_once(feed, attempt, chunk_ms=chunk_ms, model_id=model_id, lockstep=lockstep,
+                                             request_id=request_id, keepalive_s=keepalive_s)
                 return
             except ClientError as exc:
                 if exc.code not in _STREAM_RETRYABLE or attempts_left <= 0:
                     raise
                 attempts_left -= 1
-                time.sleep(backoff_s)
-                backoff_s = min(backoff_s * 2, 2.0)
+                time.sleep(backoff.next_s(exc.retry_after_ms))
 
-    def _stream_once(self, items: Iterator[vad.Clip | None], unanswered: deque[vad.Clip], *, chunk_ms: int,
-                     model_id: str, lockstep: bool) -> Iterator[ClipResult]:
-        """One `StreamingRecognize` call over `items`; each clip is in `unanswered` from when it is taken
-        until its result comes back."""
+    def _stream_once(self, feed: ClipFeed, attempt: Attempt, *, chunk_ms: int, model_id: str, lockstep: bool,
+                     request_id: str, keepalive_s: float) -> Iterator[ClipResult]:
+        """One `StreamingRecognize` call over the clips it takes from `feed`; each is the attempt's from when
+        it is taken until its result comes back, and goes back to the feed when the call ends without one.
+        A watchdog cancels the call when a clip waits `timeout_s` for a result with nothing coming back (a
+        link that stalled without breaking)."""
         marks: list[tuple[float, VadStats | None]] = []  # per clip sent: end-of-utterance time, its VAD stats
         answered = threading.Semaphore(0)
+        progress = [time.monotonic()]  # when the last result came (or the call opened)
 
         def requests() -> Iterator[asr_pb2.StreamingRecognizeRequest]:
             yield asr_pb2.StreamingRecognizeRequest(
-                request_id=uuid.uuid4().hex,
+                request_id=request_id,
                 config=self._config(vad.SAMPLE_RATE_HZ, 1, model_id),
             )
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
             sent_clips = 0
-            for clip in items:
+            while (clip := feed.take(attempt, keepalive_s)) is not END:
                 if clip is None:  # nothing said for keepalive_s
                     yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk())
                     continue
-                unanswered.append(clip)
-                if lockstep and sent_clips:
-                    answered.acquire()
+                assert isinstance(clip, vad.Clip)
+                while lockstep and sent_clips and not answered.acquire(timeout=1.0):
+                    if attempt.closed:
+                        return
                 sent_clips += 1
-                data = clip.to_bytes()
+                data = self._encode(clip.to_bytes(), vad.SAMPLE_RATE_HZ, 1)  # a clip is one whole file
                 stats = clip_vad_stats(clip)
                 for i in range(0, max(len(data), 1), step):
                     last = i + step >= len(data)
                     if last:  # before the yield: the generator resumes only when gRPC wants more
                         marks.append((time.perf_counter(), stats))
+                        sent_at.append(time.monotonic())
                     yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk(
                         clip_id=str(clip.index), data=data[i:i + step], end_of_utterance=last,
                         vad_stats=_vad_message(stats) if last else None,
                     ))
 
+        sent_at: deque[float] = deque()  # monotonic end-of-utterance time of each clip not answered yet
+        call = self._stub.StreamingRecognize(requests(), timeout=None, metadata=self._metadata,
+                                             wait_for_ready=self._wait_for_ready)
+        stop = threading.Event()
+        threading.Thread(target=_watchdog, args=(call, sent_at, progress, self.timeout_s, stop),
+                         name="asr-stream-watchdog", daemon=True).start()
         try:
-            for reply in self._stub.StreamingRecognize(requests(), timeout=None, metadata=self._metadata):
+            for reply in call:
                 done = time.perf_counter()
+                progress[0] = time.monotonic()
+                if sent_at:
+                    sent_at.popleft()
                 sent, stats = marks.pop(0) if marks else (done, None)  # in clip order, one per clip sent
                 answered.release()
-                if unanswered:
-                    unanswered.popleft()
+                feed.answered(attempt)
                 yield _result(reply.result, vad_stats=stats, round_trip_ms=(done - sent) * 1000.0)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
+        finally:
+            stop.set()
+            feed.close(attempt)  # before the next attempt: this one takes nothing more
+            call.cancel()  # a no-op on a finished call; ends it when the consumer stopped reading
+
+    def _encode(self, pcm: bytes, sample_rate_hz: int, channels: int) -> bytes:
+        return encode(pcm, sample_rate_hz=sample_rate_hz, channels=channels, encoding=self.encoding,
+                      opus_bitrate_bps=self.opus_bitrate_bps)
 
     def _config(self, sample_rate_hz: int, channels: int, model_id: str) -> asr_pb2.RecognitionConfig:
         return asr_pb2.RecognitionConfig(
-            format=asr_pb2.AudioFormat(encoding=asr_pb2.LINEAR16, sample_rate_hz=sample_rate_hz, channels=channels),
+            format=asr_pb2.AudioFormat(encoding=_WIRE_ENCODINGS[self.encoding], sample_rate_hz=sample_rate_hz,
+                                       channels=channels),
             model_id=model_id, logging_consent=self._consent, subject_id=self._subject_id,
             client_tags=self._client_tags, language=self._language,
         )
@@ -304,53 +363,72 @@ class AsrClient:
         details = exc.details() if isinstance(exc, grpc.Call) else str(exc)
         if code == grpc.StatusCode.UNAVAILABLE and "connect" in (details or "").lower():
             return ClientError(f"server {self.target}: unreachable ({details})", code=code.name)
-        return ClientError(f"server {self.target}: {code.name}: {details}", code=code.name)
-
-_DONE = object()
-
-
-def _with_keepalives(clips: Iterable[vad.Clip], every_s: float) -> Iterator[vad.Clip | None]:
-    """`clips`, with None whenever the next one takes longer than `every_s` to come.
-
-    The clips are read on a thread of their own (a live source blocks until someone speaks); an error
-    there is raised here."""
-    box: queue.Queue[object] = queue.Queue(maxsize=4)
-
-    def read() -> None:
-        try:
-            for clip in clips:
-                box.put(clip)
-            box.put(_DONE)
-        except BaseException as exc:  # handed over to the consumer, raised there
-            box.put(exc)
-
-    threading.Thread(target=read, name="asr-stream-clips", daemon=True).start()
-    while True:
-        try:
-            item = box.get(timeout=every_s)
-        except queue.Empty:
-            yield None
-            continue
-        if item is _DONE:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield cast(vad.Clip, item)
-
+        return ClientError(f"server {self.target}: {code.name}: {details}", code=code.name,
+                           retry_after_ms=_retry_after_ms(exc))
 
 _UNARY = ("Recognize", "ListModels", "ReportFeedback")
 # What a replica's death looks like to a client: UNAVAILABLE (refused, drained), and, through a proxy,
 # UNKNOWN "Stream removed", CANCELLED "RST_STREAM error code 8" (HAProxy resets the call) or INTERNAL for
-# a call the replica was in the middle of (seen in tests/e2e/test_replicas.py). This client never cancels
-# its own calls, and the server answers a bad request with INVALID_ARGUMENT and friends: never retried.
+# a call the replica was in the middle of (seen in tests/e2e/test_replicas.py). This client cancels its own
+# call only when a stream stalls (`_watchdog`), to resume it, and the server answers a bad request with
+# INVALID_ARGUMENT and friends: never retried. RESOURCE_EXHAUSTED is retried by the client itself, after
+# the server's retry-after-ms hint (gRPC's policy reads only its own grpc-retry-pushback-ms).
 _UNARY_RETRYABLE = ["UNAVAILABLE", "UNKNOWN", "CANCELLED"]
-_STREAM_RETRYABLE = frozenset({"UNAVAILABLE", "UNKNOWN", "CANCELLED", "INTERNAL"})
+_UNARY_CLIENT_RETRYABLE = frozenset({*_UNARY_RETRYABLE, "RESOURCE_EXHAUSTED"})
+_STREAM_RETRYABLE = frozenset({"UNAVAILABLE", "UNKNOWN", "CANCELLED", "INTERNAL", "RESOURCE_EXHAUSTED"})
+# HTTP/2 keepalive for mobile links: carrier NATs drop a quiet mapping after 30 s to a few minutes, and a
+# link that died without a FIN/RST is otherwise noticed only by TCP, after many minutes. A ping every 30 s
+# while a call is open (the server allows one every 10 s: server/_app.py), none while idle, so that a phone's
+# radio can sleep between utterances; 10 s without the ping's answer closes the connection (UNAVAILABLE).
+_KEEPALIVE_OPTIONS: list[tuple[str, object]] = [
+    ("grpc.keepalive_time_ms", 30_000), ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 0), ("grpc.http2.max_pings_without_data", 0),
+]
+_BACKOFF_INITIAL_S, _BACKOFF_MAX_S = 0.1, 2.0
+
+
+class _Backoff:
+    """Exponential backoff with jitter (between half and all of a ceiling that doubles from 0.1 s to 2 s), or
+    the server's hint when it gave one."""
+
+    def __init__(self) -> None:
+        self._ceiling_s = _BACKOFF_INITIAL_S
+
+    def next_s(self, hint_ms: int | None = None) -> float:
+        """How long to wait before the next attempt."""
+        ceiling, self._ceiling_s = self._ceiling_s, min(self._ceiling_s * 2, _BACKOFF_MAX_S)
+        if hint_ms is not None:
+            return hint_ms / 1000.0 * random.uniform(1.0, 1.2)  # spread clients told the same moment
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def _retry_after_ms(exc: grpc.RpcError) -> int | None:
+    """The server's `retry-after-ms` trailer (server/_quotas.py), or None."""
+    trailing: Iterable[tuple[str, str | bytes]] = (exc.trailing_metadata() or ()) if isinstance(exc, grpc.Call) else ()
+    for key, value in trailing:
+        if key == "retry-after-ms":
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            return int(text) if text.isdigit() and len(text) < 9 else None
+    return None
+
+
+def _watchdog(call: grpc.Future[object], sent_at: deque[float], progress: list[float], timeout_s: float,
+              stop: threading.Event) -> None:
+    """Cancel `call` when its oldest unanswered clip has waited `timeout_s` with no result coming back."""
+    while not stop.wait(min(0.25, timeout_s / 4)):
+        try:
+            oldest = sent_at[0]
+        except IndexError:
+            continue  # nothing is waiting for a result: a quiet stream is fine
+        if time.monotonic() - max(oldest, progress[0]) > timeout_s:
+            call.cancel()
+            return
 
 
 def _channel_options(retries: int, load_balancing: str | None) -> list[tuple[str, object]]:
     """gRPC channel options: a retry policy for the unary calls, and client-side round-robin with health checks."""
     config: dict[str, object] = {}
-    options: list[tuple[str, object]] = []
+    options: list[tuple[str, object]] = list(_KEEPALIVE_OPTIONS)
     if retries:
         config["methodConfig"] = [{
             "name": [{"service": "asr.v1.Recognizer", "method": m} for m in _UNARY],

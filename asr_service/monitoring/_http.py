@@ -14,7 +14,7 @@ import math
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -23,11 +23,12 @@ from asr_service.auth import TokenFile
 from asr_service.errors import ConfigError
 from asr_service.monitoring._dashboard import static_file
 from asr_service.tls import CertificateFiles, ReloadingSSLContext
+from asr_service.webapp import app_file
 
 if TYPE_CHECKING:
     from asr_service.monitoring._monitor import Monitor
 
-__all__ = ["MonitoringHttpServer"]
+__all__ = ["MonitoringHttpServer", "RpcGateway"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,31 @@ _MAX_SPAN_S = 1800.0
 _MAX_POINTS = 600
 _SERIES_LOCK = threading.Lock()
 _MAX_BODY_BYTES = 64 * 1024
+
+
+class _Reply(Protocol):
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]: ...
+
+    @property
+    def body(self) -> bytes: ...
+
+
+class RpcGateway(Protocol):
+    """What the HTTP port needs of the gRPC-Web gateway (`asr_service/server/_grpc_web.py`), which the
+    server attaches: this package never imports gRPC."""
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    def handles(self, path: str) -> bool: ...
+
+    def call(self, path: str, headers: dict[str, str], body: bytes) -> _Reply: ...
+
+    def preflight(self, origin: str | None) -> _Reply: ...
 
 
 class MonitoringHttpServer:
@@ -52,6 +78,10 @@ class MonitoringHttpServer:
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self._thread: threading.Thread | None = None
+
+    def attach_gateway(self, gateway: RpcGateway | None) -> None:
+        """Answer gRPC-Web calls (POST to `/<package>.<Service>/<Method>`) with `gateway` (None: stop)."""
+        self._server.RequestHandlerClass.gateway = gateway  # type: ignore[attr-defined]
 
     def start(self) -> None:
         """Serve in a background thread."""
@@ -90,6 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
     monitor: Monitor
     tokens: TokenFile | None  # None: no tokens asked
     admin_remote: bool  # without tokens, admin calls from other hosts than loopback too
+    gateway: RpcGateway | None = None  # gRPC-Web, when the server attached it
     server_version = "asr-monitoring"
 
     timeout = 10  # a client that stops sending mid-request frees its thread after this long
@@ -112,6 +143,34 @@ class _Handler(BaseHTTPRequestHandler):
             logger.exception("POST %s failed", self.path[:200])
             self._json({"error": "internal error"}, status=500)
 
+    def do_OPTIONS(self) -> None:
+        """CORS preflight of a gRPC-Web call from a page of another origin."""
+        path = urlsplit(self.path).path
+        if self.gateway is None or not self.gateway.handles(path):
+            self._json({"error": f"no such page for OPTIONS: {path}"}, status=404)
+            return
+        self._reply(self.gateway.preflight(self.headers.get("Origin")))
+
+    def _grpc_web(self, gateway: RpcGateway, path: str) -> None:
+        """One gRPC-Web call: the gateway forwards it to the gRPC port, whose interceptors check the
+        token (the Authorization header travels as metadata), so no HTTP scope is asked here."""
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit() or int(length) > gateway.max_body_bytes:
+            self._json({"error": f"send one message with a Content-Length of at most {gateway.max_body_bytes} bytes"},
+                       status=411 if length is None else 413)
+            return
+        body = self.rfile.read(int(length))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._reply(gateway.call(path, headers, body))
+
+    def _reply(self, reply: _Reply) -> None:
+        self.send_response(reply.status)
+        for name, value in reply.headers:
+            self.send_header(name, value)
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(reply.body)
+
     def _allowed(self, scope: str) -> bool:
         """Check the token for `scope` (answering 401/403 when it fails). Without tokens, admin calls are
         answered for loopback clients only (unless `[deployment] admin_remote`)."""
@@ -129,6 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _post(self) -> None:
         url = urlsplit(self.path)
+        if self.gateway is not None and self.gateway.handles(url.path):
+            self._grpc_web(self.gateway, url.path)
+            return
         if not url.path.startswith("/api/deploy/"):
             self._json({"error": f"no such page for POST: {url.path}"}, status=404)
             return
@@ -158,6 +220,9 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path.startswith("/api/deploy/report"):  # users' transcripts (consented): the admin scope
             if self._allowed("admin"):
                 self._deploy_report(url.path)
+            return
+        if url.path == "/app" or url.path.startswith("/app/"):  # static files, open: the calls carry the token
+            self._app(url.path)
             return
         if url.path != "/healthz" and not self._allowed("metrics"):  # health stays open for probes
             return
@@ -196,8 +261,23 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200 if serving else 503, b"SERVING\n" if serving else b"NOT_SERVING\n", "text/plain")
         else:
             self._json({"error": f"no such page: {url.path}",
-                        "pages": ["/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift", "/api/deploy",
-                                  "/api/deploy/report"]}, status=404)
+                        "pages": ["/", "/app/", "/metrics", "/api/alarms", "/api/timeseries", "/api/drift",
+                                  "/api/deploy", "/api/deploy/report"]}, status=404)
+
+    def _app(self, path: str) -> None:
+        """The browser client (`asr_service/webapp`), when gRPC-Web is on."""
+        if path == "/app":
+            self.send_response(301)
+            self.send_header("Location", "/app/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        found = app_file(path.removeprefix("/app/") or "index.html") if self.gateway is not None else None
+        if found is None:
+            self._json({"error": f"no such file: {path}" if self.gateway is not None
+                        else "the browser client needs gRPC-Web (grpc_web = true)"}, status=404)
+            return
+        self._send(200, *found)
 
     def _deploy_report(self, path: str) -> None:
         admin = self.monitor.admin

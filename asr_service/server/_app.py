@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import signal
+import tempfile
 import time
 from typing import Any, cast
 
@@ -30,6 +32,7 @@ from asr_service.request_log import RequestLog
 from asr_service.server._auth import AuthInterceptor
 from asr_service.server._consent import ResultKeeper
 from asr_service.server._decode_guard import DecodeGuard
+from asr_service.server._grpc_web import GrpcWebGateway
 from asr_service.server._interceptor import MetricsInterceptor
 from asr_service.server._quotas import ClientQuotas
 from asr_service.server._servicer import RecognizerServicer
@@ -109,6 +112,31 @@ class AsrServer:
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
         )
         self.port = self._bind()
+        self._grpc_web_dir: str | None = None
+        self._grpc_web: GrpcWebGateway | None = None
+        if config.grpc_web and self.monitor.http is not None:
+            self._attach_grpc_web()
+
+    def _attach_grpc_web(self) -> None:
+        """gRPC-Web on the HTTP port (server/_grpc_web.py): it reaches this server through a Unix socket
+        in a private directory, so browser calls pass the same interceptors and servicer, whatever the
+        TCP port's address and TLS."""
+        assert self.monitor.http is not None
+        self._grpc_web_dir = tempfile.mkdtemp(prefix="asr-grpc-web-")  # mode 0700: this user only
+        target = f"unix:{self._grpc_web_dir}/grpc.sock"
+        if self._server.add_insecure_port(target) == 0:
+            raise ConfigError(f"grpc_web: cannot listen on {target}")
+        self._grpc_web = GrpcWebGateway(target, max_message_bytes=self.config.max_message_bytes,
+                                        allowed_origins=self.config.grpc_web_allowed_origins)
+        self.monitor.http.attach_gateway(self._grpc_web)
+
+    def _close_grpc_web(self) -> None:
+        if self._grpc_web is not None:
+            self._grpc_web.close()
+            self._grpc_web = None
+        if self._grpc_web_dir is not None:
+            shutil.rmtree(self._grpc_web_dir, ignore_errors=True)
+            self._grpc_web_dir = None
 
     def _client_name(self, context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
         """The client's name, from its token (the auth interceptor has let the call through)."""
@@ -160,6 +188,7 @@ class AsrServer:
         except Exception as exc:
             await self._server.stop(None)
             await self.monitor.stop()
+            self._close_grpc_web()
             if self.request_log is not None:
                 await asyncio.to_thread(self.request_log.stop)
             await self.deployment.close()
@@ -196,6 +225,7 @@ class AsrServer:
         if self.request_log is not None:  # every queued row reaches the disk before the process ends
             await asyncio.to_thread(self.request_log.stop)
         await self.monitor.stop()
+        self._close_grpc_web()
         logger.info(
             "stopped: %d call(s) open at shutdown (%d clip(s) in the engine), drained in %.2f s (grace %.1f s)",
             open_calls,

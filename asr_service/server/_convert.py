@@ -10,16 +10,21 @@ from protos.asr.v1 import asr_pb2
 
 __all__ = ["audio_format", "list_models_response", "result_message", "vad_stats"]
 
+# the wire's encodings as `AudioFormat.encoding` (asr_service.codecs.ENCODINGS)
+_ENCODINGS = {asr_pb2.LINEAR16: "linear16", asr_pb2.FLAC: "flac", asr_pb2.OGG_OPUS: "ogg_opus"}
+
 
 def audio_format(config: asr_pb2.RecognitionConfig) -> AudioFormat:
     """The declared format; raises InvalidAudioError naming the field when it is missing or unknown."""
     if not config.HasField("format"):
         raise InvalidAudioError("config.format: not set; declare encoding, sample_rate_hz and channels")
     fmt = config.format
-    if fmt.encoding != asr_pb2.LINEAR16:
-        name = asr_pb2.AudioEncoding.Name(fmt.encoding) if fmt.encoding in (0, 1) else str(fmt.encoding)
-        raise InvalidAudioError(f"config.format.encoding: {name} is not supported (accepted: LINEAR16)")
-    return AudioFormat(sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels or 1)
+    encoding = _ENCODINGS.get(fmt.encoding)
+    if encoding is None:
+        name = asr_pb2.AudioEncoding.Name(fmt.encoding) if fmt.encoding == 0 else str(fmt.encoding)
+        accepted = ", ".join(asr_pb2.AudioEncoding.Name(e) for e in _ENCODINGS)
+        raise InvalidAudioError(f"config.format.encoding: {name} is not supported (accepted: {accepted})")
+    return AudioFormat(sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels or 1, encoding=encoding)
 
 
 def vad_stats(owner: asr_pb2.RecognizeRequest | asr_pb2.AudioChunk) -> VadStats | None:

@@ -14,11 +14,18 @@ import grpc
 from asr_service.audio import AudioFormat, DecodedClip, check_format, decode_clip
 from asr_service.config import ServerConfig
 from asr_service.deployment import Deployment, Kept, Route
-from asr_service.errors import AsrError, ClipTooLongError, ModelFailedError, ProtocolError, StreamLimitError
+from asr_service.errors import (
+    AsrError,
+    ClipTooLongError,
+    ModelFailedError,
+    ProtocolError,
+    StreamLimitError,
+)
 from asr_service.recognizer import RecognitionResult, SessionContext, VadStats
 from asr_service.server import _convert
 from asr_service.server._consent import MAX_EDITED_TEXT_CHARS, NO_CONSENT, Consent, ResultKeeper, consent_of
 from asr_service.server._decode_guard import Undecodable
+from asr_service.server._dedup import Key, ResultCache, StreamKeys, key_of, next_index
 from asr_service.server._limits import checked_id, checked_vad, for_log, limited_stream
 from asr_service.server._quotas import ClientQuotas, QuotaExceeded
 from asr_service.server._status import status_code_for
@@ -60,6 +67,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         self._on_stream_cut = on_stream_cut  # a stream cut by a limit, with the limit's name
         self._identify = identify  # the client's name (from its token), or None: no per-client quota
         self._quotas = quotas
+        # answers to clips a client may retry (server/_dedup.py): a repeat is answered, not run again
+        self._results: ResultCache[Any] = ResultCache(max_entries=config.dedup_max_entries, ttl_s=config.dedup_ttl_s)
 
     async def Recognize(
         self, request: asr_pb2.RecognizeRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -67,12 +76,20 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         received_at = time.perf_counter()
         request_id = uuid.uuid4().hex
         clip: DecodedClip | None = None
+        key: Key | None = None
+        at_end: list[Callable[[Any], object]] = []  # run when the call ends: the dedup claim's release
         try:
             if isinstance(request, Undecodable):
                 raise ProtocolError(request.reason)
             request_id = checked_id("request_id", request.request_id, self._config) or request_id
             if not request.HasField("config"):
                 raise ProtocolError("config: not set; a RecognizeRequest carries its config")
+            if request.request_id and self._results.enabled:  # a client's own id: it may retry with it
+                key = key_of(self._client(context), request_id, checked_id("clip_id", request.clip_id, self._config),
+                             request.config.SerializeToString(deterministic=True), request.audio)
+                if (repeat := await self._results.claim(key, at_end.append)) is not None:
+                    _log_repeat("Recognize", request_id, request.clip_id)
+                    return repeat  # type: ignore[no-any-return]
             route = self._route(request.config, context, request_id)
             language = route.recognizer.check_language(request.config.language)
             consent = self._consent(request.config)
@@ -81,13 +98,20 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             )
             clip_id = checked_id("clip_id", request.clip_id, self._config)
             vad = checked_vad(_convert.vad_stats(request))
+
+            def respond(result: RecognitionResult) -> asr_pb2.RecognizeResponse:
+                return asr_pb2.RecognizeResponse(request_id=request_id,
+                                                 result=_convert.result_message(result, result_id=f"{request_id}/0"))
+
             with self._quota(self._client(context)):
                 result = await self._recognize(route, clip, clip_id=clip_id, received_at=received_at, vad=vad,
-                                               language=language)
+                                               language=language, key=key, answer=respond)
         except AsrError as exc:
             request, clip = None, None  # type: ignore[assignment]  # the audio must not outlive a refusal
             _refuse(context, "Recognize", request_id, exc)
             return asr_pb2.RecognizeResponse()  # discarded by grpc: the status is not OK
+        finally:
+            _end_call(at_end)
         assert clip is not None  # decoded before the recognizer answered
         self._deployment.answered(route, result, clip, request_id=request_id, language=language, vad=vad,
                                   kept=_kept(consent))
@@ -95,8 +119,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         if self._keeper is not None:
             self._keeper.keep_clip(consent, request_id=request_id, clip_index=0, clip_id=clip_id, result=result,
                                    clip=clip)
-        return asr_pb2.RecognizeResponse(request_id=request_id,
-                                         result=_convert.result_message(result, result_id=f"{request_id}/0"))
+        return respond(result)
 
     async def StreamingRecognize(
         self,
@@ -104,6 +127,7 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         context: grpc.aio.ServicerContext[Any, Any],
     ) -> AsyncIterator[asr_pb2.StreamingRecognizeResponse]:
         session = _Session(self._config)
+        at_end = session.at_end  # run when the call ends (the session itself is dropped at a refusal)
         route: Route | None = None
         client = self._client(context)  # once a call: the token does not change within a stream
         try:
@@ -129,6 +153,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             request_id = session.request_id or "-"
             request = session = None  # type: ignore[assignment]  # the audio must not outlive a refusal
             _refuse(context, "StreamingRecognize", request_id, exc)
+        finally:
+            _end_call(at_end)
 
     def _consent(self, config: asr_pb2.RecognitionConfig) -> Consent:
         """What the client allows the server to keep (checked even when logging is off: a bad value is the
@@ -161,11 +187,14 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         return self._deployment.route(checked_id("config.model_id", config.model_id, self._config), client_key)
 
     async def _recognize(self, route: Route, clip: DecodedClip, *, clip_id: str, received_at: float,
-                         vad: VadStats | None, language: str, context: str = "") -> RecognitionResult:
-        """The routed model's result; a model that fails is counted against it (the canary's guards)."""
+                         vad: VadStats | None, language: str, context: str = "", key: Key | None = None,
+                         answer: Callable[[RecognitionResult], Any] = lambda _: None) -> RecognitionResult:
+        """The routed model's result; a model that fails is counted against it (the canary's guards). With
+        a claimed `key`, the model finishes even if the caller goes away, and `answer(result)` is cached."""
         try:
-            return await route.recognizer.recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad,
-                                                    context=context, language=language, role=route.role)
+            work = route.recognizer.recognize(clip, clip_id=clip_id, received_at=received_at, vad=vad,
+                                              context=context, language=language, role=route.role)
+            return await self._results.run(key, work, answer)
         except ModelFailedError:
             self._deployment.failed(route)
             raise
@@ -180,28 +209,41 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         session.consent = self._consent(request.config)
         session.format = _convert.audio_format(request.config)
         check_format(session.format, self._config.clip_limits)
+        if request.request_id and self._results.enabled:  # the client's own id: a resumed stream may repeat clips
+            session.dedup = StreamKeys(identity=self._client(context), config=request.config.SerializeToString(
+                deterministic=True), add_done_callback=session.at_end.append)
+            session.first_index = next_index(self._results.answers(), session.request_id)
         return route
 
     async def _finish_clip(self, session: _Session, route: Route) -> asr_pb2.StreamingRecognizeResponse:
         received_at = time.perf_counter()
         data, clip_id, vad = session.take()
+        dedup = session.dedup
+        key = dedup.key(session.request_id, clip_id, data) if dedup is not None else None
+        repeat = await self._results.claim(key, dedup.on_done) if dedup is not None and key is not None else None
+        if repeat is not None:
+            _log_repeat("StreamingRecognize", session.request_id, clip_id)
+            return repeat  # type: ignore[no-any-return]
         assert session.format is not None  # set by _open before any audio is taken
         clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True, pitch=self._pitch)
         prompt = session.context.text
+        index = session.first_index + session.clips - 1
+        request_id = session.request_id
+
+        def respond(result: RecognitionResult) -> asr_pb2.StreamingRecognizeResponse:
+            return asr_pb2.StreamingRecognizeResponse(
+                request_id=request_id, result=_convert.result_message(result, result_id=f"{request_id}/{index}"))
+
         result = await self._recognize(route, clip, clip_id=clip_id, received_at=received_at, vad=vad,
-                                       language=session.language, context=prompt)
+                                       language=session.language, context=prompt, key=key, answer=respond)
         self._deployment.answered(route, result, clip, request_id=session.request_id, context=prompt,
                                   language=session.language, vad=vad, kept=_kept(session.consent))
         session.context.update(result)
         _log_result("StreamingRecognize", session.request_id, result)
-        index = session.clips - 1
         if self._keeper is not None:
             self._keeper.keep_clip(session.consent, request_id=session.request_id, clip_index=index, clip_id=clip_id,
                                    result=result, clip=clip)
-        return asr_pb2.StreamingRecognizeResponse(
-            request_id=session.request_id,
-            result=_convert.result_message(result, result_id=f"{session.request_id}/{index}"),
-        )
+        return respond(result)
 
     async def ListModels(
         self, request: asr_pb2.ListModelsRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -261,8 +303,13 @@ class _Session:
         self._vad: VadStats | None = None
         self.pending = False
         self.clips = 0
+        # callbacks for the call's end (the dedup claim's release), run by the handler's `finally`: not
+        # grpc's `context.add_done_callback`, whose callback list keeps every call's state in a reference cycle
+        self.at_end: list[Callable[[Any], object]] = []
         self.consent: Consent = NO_CONSENT
         self.language = ""
+        self.dedup: StreamKeys | None = None  # None: this stream's clips are not cached (no client request id)
+        self.first_index = 0  # of this call's first result id: after those of the stream it resumes
         self.context = SessionContext(
             enabled=config.session_context, min_confidence=config.session_context_min_confidence
         )
@@ -298,6 +345,17 @@ class _Session:
         self._buffer.clear()
         self._clip_id, self._vad, self.pending = "", None, False
         return data, clip_id, vad
+
+
+def _end_call(callbacks: list[Callable[[Any], object]]) -> None:
+    for callback in callbacks:
+        callback(None)
+    callbacks.clear()
+
+
+def _log_repeat(method: str, request_id: str, clip_id: str) -> None:
+    logger.info("%s request_id=%s clip_id=%s outcome=OK repeat=answered_from_cache", method, for_log(request_id),
+                for_log(clip_id) or "-")
 
 
 def _kept(consent: Consent) -> Kept:

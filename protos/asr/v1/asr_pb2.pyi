@@ -11,6 +11,8 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
     LINEAR16: _ClassVar[AudioEncoding]
+    FLAC: _ClassVar[AudioEncoding]
+    OGG_OPUS: _ClassVar[AudioEncoding]
 
 class LoggingConsent(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -36,6 +38,8 @@ class FeedbackAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FEEDBACK_ACTION_SWITCHED_TO_TYPING: _ClassVar[FeedbackAction]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 LINEAR16: AudioEncoding
+FLAC: AudioEncoding
+OGG_OPUS: AudioEncoding
 LOGGING_CONSENT_UNSPECIFIED: LoggingConsent
 LOGGING_CONSENT_NONE: LoggingConsent
 LOGGING_CONSENT_RESULTS_ONLY: LoggingConsent

@@ -1,0 +1,171 @@
+"""The browser client (/app/) in a real headless Chromium whose fake microphone plays real speech: its VAD
+cuts the clips vad/ cuts (count within one, boundaries within 30 ms), each goes over gRPC-Web to the real
+server and model, the transcripts' WER is that of the Python VAD path, and the server's metrics counted
+the clips with their VAD stats. Prints end-of-utterance-to-transcript latency and page-load-to-listening.
+
+Reproduce the figures: `.venv/bin/python -m pytest -q -s -p no:cacheprovider tests/e2e/test_browser_client.py`
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from asr_service.client import AsrClient
+from asr_service.config import ServerConfig
+from asr_service.server import BackgroundServer
+from tests.browser import WebDriver, chromium, fake_microphone_args
+from tests.web._speech import SpeechWav, build_speech_wav, python_clips
+from tests.wer import wer
+from vad import Segmenter, VadOptions, read_audio
+
+pytestmark = [pytest.mark.browser, pytest.mark.shared_data, pytest.mark.slow]
+
+BOUNDARY_TOLERANCE_S = 0.030
+CLIPS = "return window.asrApp.clips.map(({row, ...rest}) => rest)"
+CLIP_AUDIO = """const pcm = window.asrApp.clipAudio[INDEX];
+const bytes = new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength); let s = '';
+for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+return btoa(s);"""
+
+
+def _wait(browser: WebDriver, script: str, done: Callable[[Any], bool], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = browser.script(script)
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}; last: {json.dumps(value)[:2000]}")
+        time.sleep(0.2)
+
+
+def _total(registry: CollectorRegistry, sample: str, **labels: str) -> float:
+    return sum(s.value for metric in registry.collect() for s in metric.samples
+               if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()))
+
+
+def _offset_samples(page_clip: np.ndarray, page_start: int, source: np.ndarray, guess: int | None = None,
+                    search: int = 16000) -> tuple[int, float]:
+    """Where the page's stream sample 0 lies in the WAV, as seen from one of the page's clips: the shift with
+    the highest normalised cross-correlation (within `search` samples of `guess`, else anywhere); and that
+    correlation over the whole clip."""
+    probe = page_clip.astype(np.float64)
+    lo = 0 if guess is None else max(0, page_start + guess - search)
+    hi = source.size if guess is None else min(source.size, page_start + guess + search + probe.size)
+    window = source[lo:hi].astype(np.float64)
+    if window.size < probe.size:
+        return 0, 0.0
+    n = 1 << int(np.ceil(np.log2(window.size + probe.size)))
+    raw = np.fft.irfft(np.fft.rfft(window, n) * np.conj(np.fft.rfft(probe, n)), n)[: window.size - probe.size + 1]
+    energy = np.concatenate([[0.0], np.cumsum(window * window)])
+    local = energy[probe.size:] - energy[: energy.size - probe.size]
+    ncc = raw / np.sqrt(np.maximum(local, 1e-9) * float(probe @ probe) + 1e-9)
+    at = lo + int(np.argmax(ncc))
+    segment = source[at: at + probe.size].astype(np.float64)
+    return at - page_start, float(np.corrcoef(segment, probe[: segment.size])[0, 1])
+
+
+def _python_vad_wer(server: BackgroundServer, speech: SpeechWav) -> float:
+    """The same WAV through vad/ and the Python client: the baseline in the same run."""
+    segmenter = Segmenter(VadOptions())
+    clips = [*segmenter.push(read_audio(speech.path)), *segmenter.flush()]
+    with AsrClient(server.target, timeout_s=60.0) as client:
+        texts = [client.recognize_clip(clip).text for clip in clips]
+    return wer([" ".join(speech.references)], [" ".join(texts)])
+
+
+def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
+        shared_speech: Path, speech_manifest: list[dict[str, object]], tmp_path: Path) -> None:
+    speech = build_speech_wav(shared_speech, speech_manifest, tmp_path / "speech.wav")
+    expected = python_clips(speech.path, VadOptions())
+    config = ServerConfig(port=0, http_port=0, max_clip_s=20.0, max_concurrent_requests=4, shutdown_notice_s=0.0)
+    server = BackgroundServer(config).start()
+    try:
+        registry = server.server.monitor.registry
+        url = f"http://127.0.0.1:{server.server.monitor.http_port}/app/"
+        with chromium(tmp_path / "profile", fake_microphone_args(speech.path)) as browser:
+            browser.get(url)
+            ready = _wait(browser, "return window.asrApp && window.asrApp.status", lambda s: s == "ready", 20,
+                          "the page's VAD to load")
+            assert ready == "ready"
+            browser.click("#start")
+            state = _wait(browser, "const a = window.asrApp; return {status: a.status, readyAt: a.readyAt, "
+                          "clicked: a.startClickedAt, listening: a.listeningAt, rate: a.sampleRateHz, "
+                          "settings: a.trackSettings, errors: a.errors}",
+                          lambda s: s["listening"] is not None, 20, "the microphone")
+            # the WAV plays in real time; then its silence ends the last utterance
+            time.sleep(speech.duration_s + 1.0)
+            clips = _wait(browser, CLIPS, lambda cs: len(cs) >= len(expected) - 1
+                          and all(c["text"] is not None or c["error"] for c in cs)
+                          and all(c["latencyMs"] is not None for c in cs), 60, "the transcripts")
+            browser.click("#stop")
+            clips = _wait(browser, CLIPS, lambda cs: all(c["latencyMs"] is not None for c in cs), 30, "the last clip")
+            audio = [np.frombuffer(base64.b64decode(browser.script(CLIP_AUDIO.replace("INDEX", str(i)))), dtype="<i2")
+                     for i in range(len(clips))]
+        python_vad_wer = _python_vad_wer(server, speech)
+    finally:
+        server.stop(2.0)
+
+    source = read_audio(speech.path)
+    # vad/ on the stream the page heard. The fake microphone starts before the page listens, and under load
+    # the browser's audio thread can drop or repeat a block, so the page's timeline may slip against the
+    # WAV's: each clip is located in the WAV by its own samples, and compared with what vad/ cuts from the
+    # WAV shifted to that clip's offset (the same audio on the same frame grid).
+    offsets, correlations, gaps_ms = [], [], []
+    first, _ = _offset_samples(audio[0], round(clips[0]["startS"] * 16000), source)
+    for clip, samples in zip(clips, audio, strict=True):
+        offset, correlation = _offset_samples(samples, round(clip["startS"] * 16000), source, guess=first)
+        offsets.append(offset)
+        correlations.append(correlation)
+        heard = source[offset:] if offset >= 0 else np.concatenate([np.zeros(-offset, dtype=np.int16), source])
+        match = min(python_clips(heard, VadOptions()), key=lambda e: abs(e["start_s"] - clip["startS"]))
+        gaps_ms.append((round((clip["startS"] - match["start_s"]) * 1000),
+                        round((clip["endS"] - match["end_s"]) * 1000)))
+    worst = max(abs(gap) for pair in gaps_ms for gap in pair) / 1000
+    browser_wer = wer([" ".join(speech.references)], [" ".join(c["text"] or "" for c in clips)])
+    short = sorted(c["latencyMs"] for c in clips if c["durationS"] <= 8.0)
+    p95 = short[min(len(short) - 1, int(np.ceil(0.95 * len(short))) - 1)]
+    figures = {"clips": len(clips), "clips_vad_py": len(expected), "offsets_ms": [round(o / 16, 1) for o in offsets],
+               "boundary_gaps_ms": gaps_ms, "correlation_min": round(min(correlations), 4),
+               "wer_browser": round(browser_wer, 4),
+               "wer_python_vad": round(python_vad_wer, 4),
+               "eou_to_transcript_p50_ms": round(float(np.median(short)), 1), "eou_to_transcript_p95_ms": round(p95, 1),
+               "page_load_to_ready_ms": round(state["readyAt"], 1),
+               "click_to_listening_ms": round(state["listening"] - state["clicked"], 1),
+               "page_load_to_listening_ms": round(state["listening"], 1),
+               "page_load_to_listening_less_webdriver_ms": round(state["readyAt"] + state["listening"]
+                                                                 - state["clicked"], 1),
+               "audio_context_hz": state["rate"], "track": state["settings"],
+               "server_ms": [round(c["serverMs"] or 0) for c in clips],
+               "latency_ms": [round(c["latencyMs"]) for c in clips]}
+    print("\nbrowser client:", json.dumps(figures))
+
+    assert [c["error"] for c in clips if c["error"]] == []
+    assert state["settings"].get("echoCancellation") is False and state["settings"].get("autoGainControl") is False
+    assert min(correlations) > 0.9, f"the page's audio is not the WAV's (correlations {correlations})"
+    # the same utterances as vad/: count within one clip, boundaries within 30 ms
+    assert abs(len(clips) - len(expected)) <= 1, (len(clips), len(expected))
+    # every boundary within 30 ms, but for one clip at most (within 3 frames): the page's audio went
+    # through two resamplers (Chrome's to the device rate, the page's back to 16 kHz), so a VAD decision
+    # on the edge of an utterance may flip (seen: one end 30-60 ms off in one run of three)
+    off = [pair for pair in gaps_ms if max(map(abs, pair)) > BOUNDARY_TOLERANCE_S * 1000]
+    assert len(off) <= 1 and worst <= 3 * BOUNDARY_TOLERANCE_S, f"clip boundaries off vad/'s (ms): {gaps_ms}"
+    # accuracy: the transcripts against the references, and against the Python VAD path in the same run
+    assert browser_wer <= python_vad_wer + 0.03, (browser_wer, python_vad_wer)
+    # the server counted every browser clip, with the VAD stats the page sent (and then the baseline's)
+    n_python = len(expected)
+    assert _total(registry, "asr_grpc_server_handled_total", grpc_method="Recognize", grpc_code="OK") == \
+        len(clips) + n_python
+    assert _total(registry, "asr_input_speech_ratio_count") == len(clips) + n_python
+    assert _total(registry, "asr_input_vad_stats_missing_total") == 0
+    ratios = sum(c["stats"]["speechRatio"] for c in clips) + sum(e["stats"]["speech_ratio"] for e in expected)
+    assert _total(registry, "asr_input_speech_ratio_sum") == pytest.approx(ratios, abs=1e-4)
