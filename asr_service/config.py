@@ -256,7 +256,7 @@ class ServerConfig:
     # ... and, with "budget", a clip that would be answered later than budget_ms x admission_headroom
     # (its wait behind the clips in flight, from the recent inference time) is refused at once too.
     admission: str = "budget"
-    admission_headroom: float = 1.0
+    admission_headroom: float = 0.8
     budget_ms: float = DEFAULT_BUDGET_MS
     # Clips whose RMS is below this are not sent to the model (null_reason TOO_QUIET).
     volume_floor_dbfs: float = -60.0

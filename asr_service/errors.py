@@ -63,7 +63,12 @@ class UnknownModelError(AsrError):
 
 
 class OverloadedError(AsrError):
-    """Too many requests in flight: admission control refused this one."""
+    """Too many requests in flight: admission control refused this one. `retry_after_ms`: when a retry is
+    likely to be admitted (sent to the client as the `retry-after-ms` trailer), None when unknown."""
+
+    def __init__(self, message: str, retry_after_ms: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
 
 
 class StreamLimitError(AsrError):

@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import enum
 import logging
+import math
 import os
 import threading
 import time
@@ -234,7 +235,8 @@ class Recognizer:
         if self._in_flight >= self._config.max_concurrent_requests:
             raise OverloadedError(
                 f"server: {self._in_flight} requests in flight, the limit is "
-                f"max_concurrent_requests={self._config.max_concurrent_requests}; retry later"
+                f"max_concurrent_requests={self._config.max_concurrent_requests}; retry later",
+                self._retry_after_ms(self._in_flight - self._config.max_concurrent_requests + 1),
             )
         self._admit_within_budget()
         self._in_flight += 1
@@ -271,8 +273,17 @@ class Recognizer:
         if expected_ms > limit_ms:
             raise OverloadedError(
                 f"server: a clip admitted now would be answered in about {expected_ms:.0f} ms ({self._in_flight} in "
-                f"flight, {mean:.0f} ms each), past budget_ms x admission_headroom = {limit_ms:.0f} ms; retry shortly"
+                f"flight, {mean:.0f} ms each), past budget_ms x admission_headroom = {limit_ms:.0f} ms; retry shortly",
+                self._retry_after_ms(math.ceil((expected_ms - limit_ms) * self._workers / mean)),
             )
+
+    def _retry_after_ms(self, clips: int) -> int | None:
+        """About when `clips` of the clips in flight will have finished (a worker frees up every mean/W ms):
+        the hint a refused client gets for its retry; None before the first clip."""
+        mean = self._mean_inference_ms
+        if mean is None:
+            return None
+        return max(1, math.ceil(max(1, clips) * mean / self._workers))
 
     async def _recognize(
         self, clip: DecodedClip, *, clip_id: str, received_at: float, vad: VadStats | None, context: str,

@@ -26,8 +26,7 @@ class QuotaExceeded(OverloadedError):
     """A client's own quota, not the server's, refused the clip."""
 
     def __init__(self, message: str, retry_after_ms: int) -> None:
-        super().__init__(message)
-        self.retry_after_ms = retry_after_ms
+        super().__init__(message, retry_after_ms)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from asr_service.errors import (
     AsrError,
     ClipTooLongError,
     ModelFailedError,
+    OverloadedError,
     ProtocolError,
     StreamLimitError,
 )
@@ -27,7 +28,7 @@ from asr_service.server._consent import MAX_EDITED_TEXT_CHARS, NO_CONSENT, Conse
 from asr_service.server._decode_guard import Undecodable
 from asr_service.server._dedup import Key, ResultCache, StreamKeys, key_of, next_index
 from asr_service.server._limits import checked_id, checked_vad, for_log, limited_stream
-from asr_service.server._quotas import ClientQuotas, QuotaExceeded
+from asr_service.server._quotas import ClientQuotas
 from asr_service.server._status import status_code_for
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
@@ -373,7 +374,7 @@ def _refuse(context: grpc.aio.ServicerContext[Any, Any], method: str, request_id
     (docs/security.md). A status set on the context and a normal return leave no cycle.
     """
     code = status_code_for(exc)
-    if isinstance(exc, QuotaExceeded):
+    if isinstance(exc, OverloadedError) and exc.retry_after_ms is not None:  # the server's or the client's quota
         context.set_trailing_metadata((("retry-after-ms", str(exc.retry_after_ms)),))
     logger.info("%s request_id=%s outcome=%s error=%s", method, for_log(request_id), code.name,
                 for_log(str(exc), 400))

@@ -11,6 +11,7 @@ import pytest
 from asr_service.audio import AudioFormat, ClipLimits, decode_clip
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineOptions
+from asr_service.errors import OverloadedError
 from asr_service.recognizer import NullReason, RecognitionResult, Recognizer, VadStats
 from tests.fakes import FakeEngine, tone_bytes
 
@@ -77,7 +78,7 @@ def test_admission_follows_the_budget() -> None:
     # answered in about 300 ms (admitted); behind one running and two waiting, 400 ms (refused now).
     def run(admission: str) -> list[str]:
         config = ServerConfig(engine=EngineOptions(num_workers=1, cpu_threads=1), admission=admission,
-                              budget_ms=350.0)
+                              budget_ms=350.0, admission_headroom=1.0)
         recognizer = Recognizer(FakeEngine(delay_s=0.1), config)
         clip = decode_clip(tone(1.0, -20.0), AudioFormat(sample_rate_hz=16_000), LIMITS)
 
@@ -85,6 +86,7 @@ def test_admission_follows_the_budget() -> None:
             await recognizer.recognize(clip, clip_id="warm", received_at=time.perf_counter())  # learns 100 ms
             calls = [recognizer.recognize(clip, clip_id=str(i), received_at=time.perf_counter()) for i in range(4)]
             outcomes = await asyncio.gather(*calls, return_exceptions=True)
+            hints.extend(o.retry_after_ms for o in outcomes if isinstance(o, OverloadedError))
             return ["ok" if isinstance(o, RecognitionResult) else type(o).__name__ for o in outcomes]
 
         try:
@@ -92,5 +94,8 @@ def test_admission_follows_the_budget() -> None:
         finally:
             recognizer.close()
 
+    hints: list[int | None] = []
     assert run("budget") == ["ok", "ok", "ok", "OverloadedError"]
+    # its retry hint: when one clip has finished, the 400 ms it would take is within the 350 ms budget
+    assert len(hints) == 1 and hints[0] is not None and 100 <= hints[0] <= 200, hints
     assert run("count") == ["ok"] * 4  # the count limit (8) alone lets every one wait
