@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,9 +18,10 @@ from pathlib import Path
 import pytest
 
 import vad
-from asr_service.client import AsrClient, ClipResult
+from asr_service.client import AsrClient
 from asr_service.client._baseline import clips_of_pcm
 from tests.browser import free_port
+from tests.e2e._traffic import TwoClients, wait_until
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -66,13 +66,6 @@ def _up_in_proxy(stats_port: int, server: str) -> bool:
     return any(r[0] == "asr_replicas" and r[1] == server and r[17].startswith("UP") for r in rows if len(r) > 17)
 
 
-def _wait(condition: object, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-
-
 @pytest.fixture()
 def replicas(tmp_path: Path) -> Iterator[list[Replica]]:
     started = [Replica(tmp_path / "a.log"), Replica(tmp_path / "b.log")]
@@ -99,46 +92,25 @@ def test_failover_behind_haproxy_loses_and_repeats_nothing(replicas: list[Replic
     with (tmp_path / "haproxy.log").open("w") as out:
         proxy = subprocess.Popen([HAPROXY, "-f", str(config)], stdout=out, stderr=subprocess.STDOUT)  # type: ignore[list-item]
     try:
-        _wait(lambda: _up_in_proxy(stats, "r1") and _up_in_proxy(stats, "r2"), "HAProxy never saw both replicas up")
+        wait_until(lambda: _up_in_proxy(stats, "r1") and _up_in_proxy(stats, "r2"),
+                   "HAProxy never saw both replicas up")
         target = f"127.0.0.1:{listen}"
         clips = [c for _ in range(25) for c in CLIPS]
-        streamed: list[ClipResult] = []
-        unary: list[ClipResult] = []
-        errors: list[BaseException] = []
-
-        def stream() -> None:
-            try:
-                with AsrClient(target, retries=20, timeout_s=30) as client:
-                    for result in client.stream(_paced(clips, 0.05)):
-                        streamed.append(result)
-            except BaseException as exc:  # reported by the test, not lost in the thread
-                errors.append(exc)
-
-        def send() -> None:
-            try:
-                with AsrClient(target, retries=4, timeout_s=30) as client:
-                    for clip in clips:
-                        unary.append(client.recognize_clip(clip))
-                        time.sleep(0.02)
-            except BaseException as exc:
-                errors.append(exc)
-
-        workers = [threading.Thread(target=stream), threading.Thread(target=send)]
-        for worker in workers:
-            worker.start()
-        _wait(lambda: len(streamed) > 10 and len(unary) > 10, "no traffic got through the proxy")
+        traffic = TwoClients(target, clips, stream_options=dict(retries=20, timeout_s=30),
+                             unary_options=dict(retries=4, timeout_s=30)).start()
+        streamed, unary = traffic.streamed, traffic.unary
+        wait_until(lambda: len(streamed) > 10 and len(unary) > 10, "no traffic got through the proxy")
         a.signal(signal.SIGTERM)  # graceful: NOT_SERVING, out of the proxy's rotation, then drained
         assert a.wait() == 0
         a.start()  # its successor, on the same ports
-        _wait(lambda: _up_in_proxy(stats, "r1"), "the successor never came back into rotation")
+        wait_until(lambda: _up_in_proxy(stats, "r1"), "the successor never came back into rotation")
         progress = len(streamed) + len(unary)
-        _wait(lambda: len(streamed) + len(unary) > progress + 10, "traffic stalled after the restart")
+        wait_until(lambda: len(streamed) + len(unary) > progress + 10, "traffic stalled after the restart")
         b.signal(signal.SIGKILL)  # mid-traffic, no warning
         b.wait()
         b.start()
-        for worker in workers:
-            worker.join(300)
-        assert not errors, errors
+        traffic.join()
+        assert not traffic.errors, traffic.errors
     finally:
         proxy.terminate()
         proxy.wait(10)
@@ -172,12 +144,6 @@ def _transcripts(http_port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=5) as reply:
         lines = reply.read().decode().splitlines()
     return sum(float(line.split()[-1]) for line in lines if line.startswith("asr_transcripts_total{"))
-
-
-def _paced(clips: list[vad.Clip], gap_s: float) -> Iterator[vad.Clip]:
-    for clip in clips:
-        time.sleep(gap_s)
-        yield clip
 
 
 @pytest.mark.skipif(HAPROXY is None, reason="needs haproxy (Debian package haproxy; scripts/install-system-deps)")

@@ -10,17 +10,16 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import vad
-from asr_service.client import AsrClient, ClipResult
+from asr_service.client import AsrClient
 from asr_service.client._baseline import clips_of_pcm
 from tests.browser import free_port
+from tests.e2e._traffic import TwoClients, wait_until
 from tests.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -60,51 +59,18 @@ def server(tmp_path: Path) -> Iterator[Server]:
         running.proc.wait(10)
 
 
-def _paced(clips: list[vad.Clip], gap_s: float) -> Iterator[vad.Clip]:
-    for clip in clips:
-        time.sleep(gap_s)
-        yield clip
-
-
-def _wait(condition: object, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def test_a_killed_and_restarted_server_loses_and_repeats_no_clip(server: Server) -> None:
     target = f"127.0.0.1:{server.port}"
-    streamed: list[ClipResult] = []
-    unary: list[ClipResult] = []
-    errors: list[BaseException] = []
-
-    def stream() -> None:
-        try:
-            with AsrClient(target, retries=30, timeout_s=30, wait_for_ready=True, encoding="ogg_opus") as client:
-                streamed.extend(client.stream(_paced(CLIPS, 0.05)))
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            errors.append(exc)
-
-    def send() -> None:
-        try:
-            with AsrClient(target, retries=30, timeout_s=60, wait_for_ready=True) as client:
-                for clip in CLIPS:
-                    unary.append(client.recognize_clip(clip))
-                    time.sleep(0.02)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=stream), threading.Thread(target=send)]
-    for worker in workers:
-        worker.start()
-    _wait(lambda: len(streamed) >= 5 and len(unary) >= 5, "no traffic before the kill")
+    traffic = TwoClients(target, CLIPS, stream_options=dict(retries=30, timeout_s=30, wait_for_ready=True,
+                                                            encoding="ogg_opus"),
+                         unary_options=dict(retries=30, timeout_s=60, wait_for_ready=True)).start()
+    streamed, unary = traffic.streamed, traffic.unary
+    wait_until(lambda: len(streamed) >= 5 and len(unary) >= 5, "no traffic before the kill", timeout_s=60)
     before = (len(streamed), len(unary))
     server.kill()  # mid-traffic, no warning: calls in flight break, the process's cache is gone
     server.start()  # its successor, on the same port
-    for worker in workers:
-        worker.join(300)
-    assert not errors, errors
+    traffic.join()
+    assert not traffic.errors, traffic.errors
     assert before[0] < len(CLIPS) and before[1] < len(CLIPS)  # the kill landed while clips were still to go
     sent = [str(c.index) for c in CLIPS]
     assert [r.clip_id for r in streamed] == sent  # each clip once, in order: none lost, none repeated
