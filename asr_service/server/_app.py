@@ -286,8 +286,8 @@ async def _trim_memory_every(interval_s: float) -> None:
     """Give the memory the process has freed back to the OS, every `interval_s`, off the event loop.
 
     glibc keeps freed heap pages: after 20,000 raw connections had come and gone (each with gRPC's
-    buffers), RSS stayed 250 MB up for good; with a trim it came back within 75 MB of where it started
-    (docs/security.md, "Connection flood"). A trim holds the allocator's lock for 4-44 ms on such a heap.
+    buffers), RSS stayed 207 MB up a minute later; with a trim, 98 MB (docs/security.md, "Connection flood").
+    A trim holds the allocator's lock for 4-44 ms on such a heap.
     """
     while True:
         await asyncio.sleep(interval_s)
