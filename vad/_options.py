@@ -13,6 +13,7 @@ SAMPLE_RATE_HZ = 16000
 """Sample rate of everything the segmenter works on and outputs (16 kHz mono int16)."""
 
 _FRAME_MS_CHOICES = (10, 20, 30)
+_SILERO_FRAME_MS = 32  # vad.detectors._silero.SILERO_FRAME_MS: Silero v5 takes 512-sample windows only
 _MAX_PADDING_MS = 10_000
 _MAX_SILENCE_MS = 10_000
 _MAX_SPEECH_MS = 60_000
@@ -42,8 +43,10 @@ class VadOptions:
 
     Fields (defaults in brackets):
 
-    - ``detector`` ["webrtc"]: name of a frame detector in ``DETECTORS`` ("webrtc" or "energy").
-    - ``frame_ms`` [30]: analysis frame length, 10, 20 or 30 ms (what webrtcvad accepts).
+    - ``detector`` ["webrtc"]: name of a frame detector in ``DETECTORS`` ("webrtc", "energy" or
+      "silero": the Silero VAD v5 model on onnxruntime, installed by ``asr silero install``).
+    - ``frame_ms`` [30]: analysis frame length, 10, 20 or 30 ms (what webrtcvad accepts); 32 ms, and
+      only 32, with the "silero" detector (its 512-sample window).
     - ``aggressiveness`` [2]: webrtcvad mode 0-3; higher rejects more non-speech.
     - ``energy_threshold_dbfs`` [-40.0]: for the "energy" detector, a frame is voiced when its RMS is
       at or above this level (dBFS, full scale = 32768), in [-100, 0].
@@ -56,6 +59,8 @@ class VadOptions:
     - ``max_clip_s`` [20.0]: no clip is longer; longer speech is split into several clips, never
       dropped. Must leave room for the padding: ``max_clip_s * 1000 >= pre_padding_ms +
       post_padding_ms + 2 * frame_ms``, and at most 3600.
+    - ``silero_threshold`` [0.5]: for the "silero" detector, a frame is voiced when its speech
+      probability reaches this, or ``silero_threshold - 0.15`` right after a voiced frame, in [0.2, 0.95].
     - ``normalize_dbfs`` [None]: if set (-60 to 0), each clip is scaled so that the RMS of its voiced
       frames is this many dBFS, with the gain capped by ``max_gain_db`` and by the peak (no clipping).
     - ``max_gain_db`` [30.0]: largest gain normalisation may apply, 0-60 dB (attenuation is not capped).
@@ -70,6 +75,7 @@ class VadOptions:
     min_silence_ms: int = 400
     min_speech_ms: int = 250
     max_clip_s: float = 20.0
+    silero_threshold: float = 0.5
     normalize_dbfs: float | None = None
     max_gain_db: float = 30.0
 
@@ -77,10 +83,15 @@ class VadOptions:
         if not isinstance(self.detector, str) or self.detector not in DETECTORS:
             allowed = ", ".join(repr(name) for name in sorted(DETECTORS))
             raise ValueError(f"VadOptions.detector must be one of {allowed}; got {self.detector!r}")
-        if self.frame_ms not in _FRAME_MS_CHOICES or isinstance(self.frame_ms, bool):
+        if self.detector == "silero":
+            if self.frame_ms != _SILERO_FRAME_MS or isinstance(self.frame_ms, bool):
+                raise ValueError("VadOptions.frame_ms must be 32 with detector 'silero' (Silero decides on "
+                                 f"512-sample windows); got {self.frame_ms!r}")
+        elif self.frame_ms not in _FRAME_MS_CHOICES or isinstance(self.frame_ms, bool):
             raise ValueError(f"VadOptions.frame_ms must be one of 10, 20, 30; got {self.frame_ms!r}")
         _check_int("aggressiveness", self.aggressiveness, 0, 3)
         _check_float("energy_threshold_dbfs", self.energy_threshold_dbfs, -100.0, 0.0)
+        _check_float("silero_threshold", self.silero_threshold, 0.2, 0.95)
         _check_int("pre_padding_ms", self.pre_padding_ms, 0, _MAX_PADDING_MS)
         _check_int("post_padding_ms", self.post_padding_ms, 0, _MAX_PADDING_MS)
         _check_int("min_silence_ms", self.min_silence_ms, 0, _MAX_SILENCE_MS)

@@ -6,7 +6,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from asr_service.cli import _auth, _batch, _demo, _deploy, _eval, _listen, _logs, _models, _monitor, _serve, _transcribe
+from asr_service.cli import (
+    _auth,
+    _batch,
+    _demo,
+    _deploy,
+    _eval,
+    _listen,
+    _logs,
+    _models,
+    _monitor,
+    _serve,
+    _silero,
+    _transcribe,
+)
 from labeling import cli as labeling_cli
 
 __all__ = ["build_parser", "main"]
@@ -30,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     _logs.register(subparsers)  # `logs purge` and `logs stats`: the request log
     _deploy.register(subparsers)  # `deploy status|load|switch|canary|...`: admin calls on the HTTP port
     _models.register(subparsers)  # `models import|check|export-hf`: Hugging Face checkpoints in
+    _silero.register(subparsers)  # `silero install|status`: the Silero VAD's model and browser runtime
     labeling_cli.register(subparsers)  # `conventions` and `label`
     return parser
 

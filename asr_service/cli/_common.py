@@ -20,7 +20,11 @@ def add_vad_flags(parser: argparse.ArgumentParser) -> None:
     defaults = vad.VadOptions()
     group.add_argument("--vad-detector", default=defaults.detector, choices=sorted(vad.DETECTORS))
     group.add_argument("--vad-aggressiveness", type=int, default=defaults.aggressiveness, help="0-3")
-    group.add_argument("--frame-ms", type=int, default=defaults.frame_ms, help="10, 20 or 30")
+    group.add_argument("--frame-ms", type=int, default=None,
+                       help=f"10, 20 or 30 (default {defaults.frame_ms}); 32 with --vad-detector silero (its default)")
+    group.add_argument("--silero-threshold", type=float, default=defaults.silero_threshold,
+                       help="speech probability that makes a frame voiced with --vad-detector silero "
+                       "(installed by `asr silero install`)")
     group.add_argument("--pre-padding-ms", type=int, default=defaults.pre_padding_ms)
     group.add_argument("--post-padding-ms", type=int, default=defaults.post_padding_ms)
     group.add_argument("--min-silence-ms", type=int, default=defaults.min_silence_ms)
@@ -34,7 +38,8 @@ def vad_options(args: argparse.Namespace) -> vad.VadOptions:
     return vad.VadOptions(
         detector=args.vad_detector,
         aggressiveness=args.vad_aggressiveness,
-        frame_ms=args.frame_ms,
+        frame_ms=args.frame_ms if args.frame_ms is not None else 32 if args.vad_detector == "silero" else 30,
+        silero_threshold=args.silero_threshold,
         pre_padding_ms=args.pre_padding_ms,
         post_padding_ms=args.post_padding_ms,
         min_silence_ms=args.min_silence_ms,

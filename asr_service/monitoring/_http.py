@@ -24,6 +24,7 @@ from asr_service.errors import ConfigError
 from asr_service.monitoring._dashboard import static_file
 from asr_service.tls import CertificateFiles, ReloadingSSLContext
 from asr_service.webapp import app_file
+from asr_service.webapp._silero import SileroAssets
 
 if TYPE_CHECKING:
     from asr_service.monitoring._monitor import Monitor
@@ -68,7 +69,8 @@ class MonitoringHttpServer:
 
     def __init__(self, monitor: Monitor, host: str, port: int, *, tls: CertificateFiles | None = None,
                  tokens: TokenFile | None = None, admin_remote: bool = False) -> None:
-        handler = type("Handler", (_Handler,), {"monitor": monitor, "tokens": tokens, "admin_remote": admin_remote})
+        handler = type("Handler", (_Handler,), {"monitor": monitor, "tokens": tokens, "admin_remote": admin_remote,
+                                                "silero": SileroAssets()})
         try:
             self._server = (_TLSServer((host, port), handler, ReloadingSSLContext(tls)) if tls is not None
                             else ThreadingHTTPServer((host, port), handler))
@@ -121,6 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
     tokens: TokenFile | None  # None: no tokens asked
     admin_remote: bool  # without tokens, admin calls from other hosts than loopback too
     gateway: RpcGateway | None = None  # gRPC-Web, when the server attached it
+    silero: SileroAssets  # the Silero VAD's model and runtime for /app/, when `asr silero install` put them here
     server_version = "asr-monitoring"
 
     timeout = 10  # a client that stops sending mid-request frees its thread after this long
@@ -272,12 +275,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if path.startswith("/app/silero/") and self.gateway is not None:
+            self._silero_asset(path.removeprefix("/app/silero/"))
+            return
         found = app_file(path.removeprefix("/app/") or "index.html") if self.gateway is not None else None
         if found is None:
             self._json({"error": f"no such file: {path}" if self.gateway is not None
                         else "the browser client needs gRPC-Web (grpc_web = true)"}, status=404)
             return
         self._send(200, *found)
+
+    def _silero_asset(self, name: str) -> None:
+        """The Silero VAD's files (17 MB, installed apart: asr_service/webapp/_silero.py), with an ETag (their
+        pinned SHA-256) so that a page loaded again revalidates them instead of fetching them again."""
+        if name == "status.json":
+            self._json(self.silero.status())
+            return
+        etag = self.silero.etag(name)
+        found = self.silero.get(name) if etag is not None else None
+        if etag is None or found is None:
+            self._json({"error": f"no such file: /app/silero/{name}", **self.silero.status()}, status=404)
+            return
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        body, content_type = found
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("ETag", etag)
+        self.send_header("Cache-Control", "no-cache")  # keep it, but ask each time (a 304 when unchanged)
+        self.end_headers()
+        self.wfile.write(body)
 
     def _deploy_report(self, path: str) -> None:
         admin = self.monitor.admin

@@ -3,6 +3,10 @@ cuts the clips vad/ cuts (count within one, boundaries within 30 ms), each goes 
 server and model, the transcripts' WER is that of the Python VAD path, and the server's metrics counted
 the clips with their VAD stats. Prints end-of-utterance-to-transcript latency and page-load-to-listening.
 
+Both in-browser VADs: WebRTC (WASM, the default) and Silero (onnxruntime-web, its assets installed from
+web/node_modules with `asr silero install --from`, as a server's host would), each against vad/ with the
+same detector.
+
 Reproduce the figures: `.venv/bin/python -m pytest -q -s -p no:cacheprovider tests/e2e/test_browser_client.py`
 """
 
@@ -22,7 +26,9 @@ from prometheus_client import CollectorRegistry
 from asr_service.client import AsrClient
 from asr_service.config import ServerConfig
 from asr_service.server import BackgroundServer
+from asr_service.webapp._silero import install
 from tests.browser import WebDriver, chromium, fake_microphone_args
+from tests.paths import REPO_ROOT
 from tests.web._speech import SpeechWav, build_speech_wav, python_clips
 from tests.wer import wer
 from vad import Segmenter, VadOptions, read_audio
@@ -30,6 +36,10 @@ from vad import Segmenter, VadOptions, read_audio
 pytestmark = [pytest.mark.browser, pytest.mark.shared_data, pytest.mark.slow]
 
 BOUNDARY_TOLERANCE_S = 0.030
+NODE_MODULES = REPO_ROOT / "web" / "node_modules"
+# the page's query, and the same VAD in vad/
+DETECTORS = {"webrtc": ("", VadOptions()),
+             "silero": ("?detector=silero", VadOptions(detector="silero", frame_ms=32))}
 CLIPS = "return window.asrApp.clips.map(({row, ...rest}) => rest)"
 CLIP_AUDIO = """const pcm = window.asrApp.clipAudio[INDEX];
 const bytes = new Uint8Array(pcm.buffer, pcm.byteOffset, pcm.byteLength); let s = '';
@@ -74,29 +84,39 @@ def _offset_samples(page_clip: np.ndarray, page_start: int, source: np.ndarray, 
     return at - page_start, float(np.corrcoef(segment, probe[: segment.size])[0, 1])
 
 
-def _python_vad_wer(server: BackgroundServer, speech: SpeechWav) -> float:
+def _python_vad_wer(server: BackgroundServer, speech: SpeechWav, options: VadOptions) -> float:
     """The same WAV through vad/ and the Python client: the baseline in the same run."""
-    segmenter = Segmenter(VadOptions())
+    segmenter = Segmenter(options)
     clips = [*segmenter.push(read_audio(speech.path)), *segmenter.flush()]
     with AsrClient(server.target, timeout_s=60.0) as client:
         texts = [client.recognize_clip(clip).text for clip in clips]
     return wer([" ".join(speech.references)], [" ".join(texts)])
 
 
+@pytest.mark.parametrize("detector", sorted(DETECTORS), ids=sorted(DETECTORS))
 def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
-        shared_speech: Path, speech_manifest: list[dict[str, object]], tmp_path: Path) -> None:
+        detector: str, shared_speech: Path, speech_manifest: list[dict[str, object]], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    query, options = DETECTORS[detector]
+    # Silero decides on 32 ms frames: one frame flipped moves a boundary by 32 ms
+    tolerance_s = max(BOUNDARY_TOLERANCE_S, options.frame_ms / 1000)
+    if detector == "silero":
+        if not (NODE_MODULES / "onnxruntime-web").is_dir():
+            pytest.skip("needs web/node_modules for the Silero assets: run `npm ci` in web/ (scripts/test does)")
+        monkeypatch.setenv("ASR_SILERO_DIR", str(tmp_path / "silero"))  # read by the server and by vad/
+        install(from_node_modules=NODE_MODULES)
     speech = build_speech_wav(shared_speech, speech_manifest, tmp_path / "speech.wav")
-    expected = python_clips(speech.path, VadOptions())
+    expected = python_clips(speech.path, options)
     config = ServerConfig(port=0, http_port=0, max_clip_s=20.0, max_concurrent_requests=4, shutdown_notice_s=0.0)
     server = BackgroundServer(config).start()
     try:
         registry = server.server.monitor.registry
-        url = f"http://127.0.0.1:{server.server.monitor.http_port}/app/"
+        url = f"http://127.0.0.1:{server.server.monitor.http_port}/app/{query}"
         with chromium(tmp_path / "profile", fake_microphone_args(speech.path)) as browser:
             browser.get(url)
-            ready = _wait(browser, "return window.asrApp && window.asrApp.status", lambda s: s == "ready", 20,
-                          "the page's VAD to load")
-            assert ready == "ready"
+            ready = _wait(browser, "return window.asrApp && window.asrApp.status",
+                          lambda s: s == "ready" or str(s).startswith("VAD failed"), 30, "the page's VAD to load")
+            assert ready == "ready", browser.script("return window.asrApp.errors")
             browser.click("#start")
             state = _wait(browser, "const a = window.asrApp; return {status: a.status, readyAt: a.readyAt, "
                           "clicked: a.startClickedAt, listening: a.listeningAt, rate: a.sampleRateHz, "
@@ -111,7 +131,7 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
             clips = _wait(browser, CLIPS, lambda cs: all(c["latencyMs"] is not None for c in cs), 30, "the last clip")
             audio = [np.frombuffer(base64.b64decode(browser.script(CLIP_AUDIO.replace("INDEX", str(i)))), dtype="<i2")
                      for i in range(len(clips))]
-        python_vad_wer = _python_vad_wer(server, speech)
+        python_vad_wer = _python_vad_wer(server, speech, options)
     finally:
         server.stop(2.0)
 
@@ -127,14 +147,15 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
         offsets.append(offset)
         correlations.append(correlation)
         heard = source[offset:] if offset >= 0 else np.concatenate([np.zeros(-offset, dtype=np.int16), source])
-        match = min(python_clips(heard, VadOptions()), key=lambda e: abs(e["start_s"] - clip["startS"]))
+        match = min(python_clips(heard, options), key=lambda e: abs(e["start_s"] - clip["startS"]))
         gaps_ms.append((round((clip["startS"] - match["start_s"]) * 1000),
                         round((clip["endS"] - match["end_s"]) * 1000)))
     worst = max(abs(gap) for pair in gaps_ms for gap in pair) / 1000
     browser_wer = wer([" ".join(speech.references)], [" ".join(c["text"] or "" for c in clips)])
     short = sorted(c["latencyMs"] for c in clips if c["durationS"] <= 8.0)
     p95 = short[min(len(short) - 1, int(np.ceil(0.95 * len(short))) - 1)]
-    figures = {"clips": len(clips), "clips_vad_py": len(expected), "offsets_ms": [round(o / 16, 1) for o in offsets],
+    figures = {"detector": detector, "clips": len(clips), "clips_vad_py": len(expected),
+               "offsets_ms": [round(o / 16, 1) for o in offsets],
                "boundary_gaps_ms": gaps_ms, "correlation_min": round(min(correlations), 4),
                "wer_browser": round(browser_wer, 4),
                "wer_python_vad": round(python_vad_wer, 4),
@@ -154,11 +175,15 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
     assert min(correlations) > 0.9, f"the page's audio is not the WAV's (correlations {correlations})"
     # the same utterances as vad/: count within one clip, boundaries within 30 ms
     assert abs(len(clips) - len(expected)) <= 1, (len(clips), len(expected))
-    # every boundary within 30 ms, but for one clip at most (within 3 frames): the page's audio went
-    # through two resamplers (Chrome's to the device rate, the page's back to 16 kHz), so a VAD decision
-    # on the edge of an utterance may flip (seen: one end 30-60 ms off in one run of three)
-    off = [pair for pair in gaps_ms if max(map(abs, pair)) > BOUNDARY_TOLERANCE_S * 1000]
-    assert len(off) <= 1 and worst <= 3 * BOUNDARY_TOLERANCE_S, f"clip boundaries off vad/'s (ms): {gaps_ms}"
+    # every boundary within 30 ms (Silero: one 32 ms frame), but for one clip at most (within 3 frames): the
+    # page's audio went through two resamplers (Chrome's to the device rate, the page's back to 16 kHz), so
+    # a VAD decision on the edge of an utterance may flip (seen: one end 30-60 ms off in one run of three)
+    # Silero's probabilities move more with that resampling than libfvad's decisions: in four runs one
+    # soft onset (TIMIT's "She had...") started 64-96 ms early, every other boundary within one frame; the
+    # same audio in node gives vad/'s clips exactly (tests/web/test_js_vad.py)
+    off = [pair for pair in gaps_ms if max(map(abs, pair)) > tolerance_s * 1000]
+    worst_limit_s = (4 if detector == "silero" else 3) * tolerance_s
+    assert len(off) <= 1 and worst <= worst_limit_s, f"clip boundaries off vad/'s (ms): {gaps_ms}"
     # accuracy: the transcripts against the references, and against the Python VAD path in the same run
     assert browser_wer <= python_vad_wer + 0.03, (browser_wer, python_vad_wer)
     # the server counted every browser clip, with the VAD stats the page sent (and then the baseline's)

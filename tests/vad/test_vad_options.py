@@ -21,6 +21,7 @@ def test_defaults_are_the_documented_ones() -> None:
         "min_silence_ms": 400,
         "min_speech_ms": 250,
         "max_clip_s": 20.0,
+        "silero_threshold": 0.5,
         "normalize_dbfs": None,
         "max_gain_db": 30.0,
     }
@@ -30,7 +31,9 @@ def test_defaults_are_the_documented_ones() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "allowed"),
     [
-        ("detector", "silero", "'energy', 'webrtc'"),
+        ("detector", "rnnoise", "'energy', 'silero', 'webrtc'"),
+        ("frame_ms", 32, "10, 20, 30"),
+        ("silero_threshold", 0.99, "[0.2, 0.95]"),
         ("frame_ms", 25, "10, 20, 30"),
         ("frame_ms", True, "10, 20, 30"),
         ("aggressiveness", 4, "[0, 3]"),
@@ -70,3 +73,9 @@ def test_options_are_frozen_keyword_only_and_revalidated_by_replace() -> None:
     assert dataclasses.replace(options, frame_ms=10).frame_samples == 160
     with pytest.raises(ValueError, match=r"VadOptions\.frame_ms"):
         dataclasses.replace(options, frame_ms=15)
+
+
+def test_silero_takes_32_ms_frames_only() -> None:
+    assert VadOptions(detector="silero", frame_ms=32).frame_samples == 512
+    with pytest.raises(ValueError, match=r"frame_ms must be 32 with detector 'silero'.*got 30"):
+        VadOptions(detector="silero")

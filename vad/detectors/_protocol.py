@@ -35,8 +35,7 @@ DetectorFactory = Callable[["VadOptions"], FrameDetector]
 DETECTORS: dict[str, DetectorFactory] = {}
 """Frame detectors by name; ``VadOptions.detector`` must be a key.
 
-Registered: ``"webrtc"`` (webrtcvad, mode = ``VadOptions.aggressiveness``) and ``"energy"`` (frame RMS
-at or above ``VadOptions.energy_threshold_dbfs``). An optional Silero detector (the ONNX model run with
-onnxruntime, no torch) would slot in here as one more module in ``vad/detectors/`` whose factory is
-registered under ``"silero"``; it is not built, to keep the library light.
+Registered: ``"webrtc"`` (webrtcvad, mode = ``VadOptions.aggressiveness``), ``"energy"`` (frame RMS
+at or above ``VadOptions.energy_threshold_dbfs``) and ``"silero"`` (the Silero VAD v5 model on
+onnxruntime, 32 ms frames, ``VadOptions.silero_threshold``; its model is installed apart).
 """

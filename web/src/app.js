@@ -8,15 +8,19 @@ import { createWebRtcDetector } from "./fvad.js";
 import { AudioEncoding, NullReason, Recognizer } from "./gen/protos/asr/v1/asr_pb.js";
 import { Resampler } from "./resample.js";
 import { EnergyDetector, Segmenter, vadOptions } from "./segmenter.js";
+import { SileroDetector } from "./silero.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 
-/** VAD options from the query string (e.g. ?aggressiveness=3&max_clip_s=8), else vad/'s defaults. */
+/**
+ * VAD options from the query string (e.g. ?aggressiveness=3&max_clip_s=8), else vad/'s defaults;
+ * ?detector=silero takes 32 ms frames unless frame_ms says otherwise (and then is refused).
+ */
 function optionsFromQuery() {
   const names = {
     detector: "detector", frame_ms: "frameMs", aggressiveness: "aggressiveness",
-    energy_threshold_dbfs: "energyThresholdDbfs", pre_padding_ms: "prePaddingMs",
+    energy_threshold_dbfs: "energyThresholdDbfs", silero_threshold: "sileroThreshold", pre_padding_ms: "prePaddingMs",
     post_padding_ms: "postPaddingMs", min_silence_ms: "minSilenceMs", min_speech_ms: "minSpeechMs",
     max_clip_s: "maxClipS", normalize_dbfs: "normalizeDbfs", max_gain_db: "maxGainDb",
   };
@@ -25,6 +29,7 @@ function optionsFromQuery() {
     const value = params.get(query);
     if (value !== null) overrides[key] = key === "detector" ? value : Number(value);
   }
+  if (overrides.detector === "silero" && overrides.frameMs === undefined) overrides.frameMs = 32;
   return vadOptions(overrides);
 }
 
@@ -47,8 +52,21 @@ const client = createClient(Recognizer, transport);
 let detectorPromise = null;
 let session = null;
 
+async function makeSileroDetector(options) {
+  // the model and onnxruntime-web's runtime are served apart (asr_service/webapp/_silero.py)
+  const response = await fetch(new URL("silero/status.json", location.href));
+  const status = response.ok ? await response.json() : { installed: false, install: `HTTP ${response.status}` };
+  if (!status.installed) throw new Error(`Silero is not installed on this server: ${status.install}`);
+  return SileroDetector.create({
+    threshold: options.sileroThreshold,
+    wasmUrl: new URL("silero/ort-wasm-simd-threaded.wasm", location.href).href,
+    model: new URL("silero/silero_vad_v5.onnx", location.href).href,
+  });
+}
+
 function makeDetector(options) {
   if (options.detector === "energy") return Promise.resolve(new EnergyDetector(options.energyThresholdDbfs));
+  if (options.detector === "silero") return makeSileroDetector(options);
   const frameSamples = (16000 * options.frameMs) / 1000;
   const wasm = new URL("fvad.wasm", location.href).href;
   return createWebRtcDetector(options.aggressiveness, frameSamples, { locateFile: () => wasm });
@@ -134,17 +152,30 @@ async function start() {
   const detector = await detectorPromise;
   const segmenter = new Segmenter(state.options, detector);
   let resampler = null;
+  const current = { segmenter, microphone: null, queue: Promise.resolve() };
   const onBlock = (block, rate) => {
-    if (!session || session.segmenter !== segmenter) return;
+    if (session !== current) return;
     if (state.listeningAt === null) {
       state.listeningAt = performance.now();
       setStatus("listening");
     }
     resampler ??= new Resampler(rate);
     meter(block);
-    for (const clip of segmenter.push(resampler.push(block))) send(clip, performance.now());
+    const pcm = resampler.push(block);
+    if (!detector.feed) {
+      for (const clip of segmenter.push(pcm)) send(clip, performance.now());
+      return;
+    }
+    // Silero's model runs asynchronously: blocks go through it one after another, then into the segmenter
+    current.queue = current.queue.then(async () => {
+      await detector.feed(pcm);
+      for (const clip of segmenter.push(pcm)) send(clip, performance.now());
+    }).catch((error) => {
+      state.errors.push(String(error));
+      setStatus(`VAD failed: ${error}`);
+    });
   };
-  session = { segmenter, microphone: null };
+  session = current;
   try {
     session.microphone = await openMicrophone(onBlock);
   } catch (error) {
@@ -161,9 +192,10 @@ async function start() {
 
 async function stop() {
   if (!session) return;
-  const { segmenter, microphone } = session;
+  const { segmenter, microphone, queue } = session;
   session = null;
   await microphone?.close();
+  await queue; // the blocks still in Silero's model
   for (const clip of segmenter.flush()) send(clip, performance.now());
   $("start").disabled = false;
   $("stop").disabled = true;
@@ -183,7 +215,16 @@ function init() {
     return;
   }
   const o = state.options;
-  $("settings").textContent = `${o.detector} VAD, ${o.frameMs} ms frames, aggressiveness ${o.aggressiveness}, ` +
+  $("detector").value = o.detector;
+  $("detector").onchange = () => {
+    const query = new URLSearchParams(location.search);
+    query.set("detector", $("detector").value);
+    query.delete("frame_ms"); // each detector's own frame length
+    location.search = query.toString();
+  };
+  const decision = o.detector === "silero" ? `threshold ${o.sileroThreshold}` : o.detector === "energy"
+    ? `threshold ${o.energyThresholdDbfs} dBFS` : `aggressiveness ${o.aggressiveness}`;
+  $("settings").textContent = `${o.detector} VAD, ${o.frameMs} ms frames, ${decision}, ` +
     `padding ${o.prePaddingMs}/${o.postPaddingMs} ms, min silence ${o.minSilenceMs} ms, ` +
     `min speech ${o.minSpeechMs} ms, max clip ${o.maxClipS} s`;
   $("start").onclick = start;
@@ -193,7 +234,10 @@ function init() {
     state.readyAt = performance.now();
     $("start").disabled = false;
     setStatus("ready");
-  }, (error) => setStatus(`VAD failed to load: ${error}`));
+  }, (error) => {
+    state.errors.push(String(error));
+    setStatus(`VAD failed to load: ${error?.message ?? error}`);
+  });
 }
 
 init();

@@ -26,6 +26,7 @@ export const DEFAULT_OPTIONS = Object.freeze({
   minSilenceMs: 400,
   minSpeechMs: 250,
   maxClipS: 20.0,
+  sileroThreshold: 0.5,
   normalizeDbfs: null,
   maxGainDb: 30.0,
 });
@@ -48,12 +49,19 @@ export function vadOptions(overrides = {}) {
     if (!(key in DEFAULT_OPTIONS)) throw new RangeError(`unknown VAD option: ${key}`);
   }
   const o = { ...DEFAULT_OPTIONS, ...overrides };
-  if (!["webrtc", "energy"].includes(o.detector)) {
-    throw new RangeError(`VadOptions.detector must be one of 'energy', 'webrtc'; got ${o.detector}`);
+  if (!["webrtc", "energy", "silero"].includes(o.detector)) {
+    throw new RangeError(`VadOptions.detector must be one of 'energy', 'silero', 'webrtc'; got ${o.detector}`);
   }
-  if (![10, 20, 30].includes(o.frameMs)) throw new RangeError(`VadOptions.frame_ms must be one of 10, 20, 30; got ${o.frameMs}`);
+  if (o.detector === "silero") {
+    if (o.frameMs !== 32) {
+      throw new RangeError(`VadOptions.frame_ms must be 32 with detector 'silero' (Silero decides on 512-sample windows); got ${o.frameMs}`);
+    }
+  } else if (![10, 20, 30].includes(o.frameMs)) {
+    throw new RangeError(`VadOptions.frame_ms must be one of 10, 20, 30; got ${o.frameMs}`);
+  }
   checkInt("aggressiveness", o.aggressiveness, 0, 3);
   checkFloat("energy_threshold_dbfs", o.energyThresholdDbfs, -100, 0);
+  checkFloat("silero_threshold", o.sileroThreshold, 0.2, 0.95);
   checkInt("pre_padding_ms", o.prePaddingMs, 0, 10000);
   checkInt("post_padding_ms", o.postPaddingMs, 0, 10000);
   checkInt("min_silence_ms", o.minSilenceMs, 0, 10000);

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { createWebRtcDetector } from "../src/fvad.js";
 import { Resampler } from "../src/resample.js";
+import { SileroDetector } from "../src/silero.js";
 import { EnergyDetector, Segmenter, vadOptions } from "../src/segmenter.js";
 
 /** int16 mono samples of a 16 kHz s16le WAV (the data chunk, whatever chunks come before it). */
@@ -30,8 +31,13 @@ function readWav(path) {
   throw new Error(`${path}: no data chunk`);
 }
 
-async function detectorFor(options) {
+async function detectorFor(options, sileroModel) {
   if (options.detector === "energy") return new EnergyDetector(options.energyThresholdDbfs);
+  if (options.detector === "silero") {
+    const bytes = readFileSync(sileroModel);
+    return SileroDetector.create({ threshold: options.sileroThreshold, keepProbabilities: true,
+      model: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) });
+  }
   return createWebRtcDetector(options.aggressiveness, (16000 * options.frameMs) / 1000);
 }
 
@@ -39,11 +45,17 @@ function sha256(pcm) {
   return createHash("sha256").update(Buffer.from(pcm.buffer, pcm.byteOffset, pcm.byteLength)).digest("hex");
 }
 
-async function cut(pcm, options, chunk) {
-  const segmenter = new Segmenter(options, await detectorFor(options));
+async function cut(pcm, options, chunk, sileroModel) {
+  const detector = await detectorFor(options, sileroModel);
+  const segmenter = new Segmenter(options, detector);
   const clips = [];
-  for (let at = 0; at < pcm.length; at += chunk) clips.push(...segmenter.push(pcm.subarray(at, at + chunk)));
+  for (let at = 0; at < pcm.length; at += chunk) {
+    const part = pcm.subarray(at, at + chunk);
+    if (detector.feed) await detector.feed(part); // Silero: the model runs first, asynchronously (src/silero.js)
+    clips.push(...segmenter.push(part));
+  }
   clips.push(...segmenter.flush());
+  clips.probabilities = detector.probabilities;
   return clips;
 }
 
@@ -56,7 +68,12 @@ test("the JS VAD cuts the clips vad.Segmenter cuts", { skip: casesFile ? false :
       const pcm = readWav(c.wav);
       const options = vadOptions(c.options);
       for (const chunk of [pcm.length, 777]) { // whole, and in odd chunks: the same clips
-        const clips = await cut(pcm, options, chunk);
+        const clips = await cut(pcm, options, chunk, c.silero_model);
+        if (c.probabilities) { // Silero: onnxruntime-web here, onnxruntime in Python; the same model and frames
+          assert.equal(clips.probabilities.length, c.probabilities.length, "Silero frames");
+          const worst = Math.max(...c.probabilities.map((p, i) => Math.abs(p - clips.probabilities[i])));
+          assert.ok(worst < 1e-4, `Silero probabilities differ from Python's by up to ${worst}`);
+        }
         assert.equal(clips.length, c.clips.length, `clip count (chunk ${chunk})`);
         clips.forEach((clip, i) => {
           const want = c.clips[i];
@@ -78,6 +95,9 @@ test("options are validated as VadOptions validates them", () => {
   assert.throws(() => vadOptions({ frameMs: 25 }), /frame_ms/);
   assert.throws(() => vadOptions({ aggressiveness: 4 }), /aggressiveness/);
   assert.throws(() => vadOptions({ maxClipS: 0.5 }), /max_clip_s/);
+  assert.throws(() => vadOptions({ detector: "silero" }), /frame_ms must be 32 with detector 'silero'/);
+  assert.throws(() => vadOptions({ detector: "silero", frameMs: 32, sileroThreshold: 0.99 }), /silero_threshold/);
+  assert.equal(vadOptions({ detector: "silero", frameMs: 32 }).sileroThreshold, 0.5);
   assert.equal(vadOptions().maxClipS, 20);
 });
 
