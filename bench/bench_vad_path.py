@@ -54,6 +54,7 @@ from asr_service.client import AsrClient, ClipResult, LocalTranscriber  # noqa: 
 from asr_service.config import ServerConfig  # noqa: E402
 from asr_service.engines import EngineOptions, create_engine  # noqa: E402
 from asr_service.engines._model_files import resolve_model  # noqa: E402
+from asr_service.evaluation.bootstrap import paired_bootstrap  # noqa: E402
 from labeling import Normalizer  # noqa: E402
 
 SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
@@ -152,18 +153,30 @@ def _edge_errors(ref: list[str], pieces: list[list[str]]) -> tuple[int, int, int
     return deletions, insertions, edge_del, edge_ins
 
 
+def file_errors(rows: list[dict[str, Any]], runs: list[FileRun],
+                normalise: Callable[[str], str]) -> tuple[list[float], list[float]]:
+    """Word errors and reference words of each file (files whose reference normalises to nothing left out)."""
+    errors, lengths = [], []
+    for row, run in zip(rows, runs, strict=True):
+        ref = " ".join(_words(row["text"], normalise))
+        if ref:
+            # the clips' texts joined, then normalised, as `asr eval` scores a file
+            hyp = " ".join(_words(" ".join(run.pieces), normalise))
+            out = jiwer.process_words(ref, hyp)
+            errors.append(float(out.substitutions + out.deletions + out.insertions))
+            lengths.append(float(len(ref.split())))
+    return errors, lengths
+
+
+NORMALISERS = (("wer_whisper", _whisper_norm), ("wer_convention", _convention_norm))
+
+
 def score(name: str, rows: list[dict[str, Any]], runs: list[FileRun], minutes: float) -> dict[str, Any]:
     """The summary line of one path."""
     summary: dict[str, Any] = {"path": name}
-    for label, normalise in (("wer_whisper", _whisper_norm), ("wer_convention", _convention_norm)):
-        refs, hyps = [], []
-        for row, run in zip(rows, runs, strict=True):
-            ref = " ".join(_words(row["text"], normalise))
-            if ref:
-                refs.append(ref)
-                # the clips' texts joined, then normalised, as `asr eval` scores a file
-                hyps.append(" ".join(_words(" ".join(run.pieces), normalise)))
-        summary[label] = round(100 * jiwer.wer(refs, hyps), 2)
+    for label, normalise in NORMALISERS:
+        errors, lengths = file_errors(rows, runs, normalise)
+        summary[label] = round(100 * sum(errors) / sum(lengths), 2)
     totals = np.zeros(4, dtype=int)
     for row, run in zip(rows, runs, strict=True):
         pieces = [_words(p, _whisper_norm) for p in run.pieces]
@@ -303,6 +316,19 @@ def main() -> int:
         print(f"{s['path']:15} {s['wer_whisper']:10.2f}% {s['wer_convention']:9.2f}% "
               f"{s['deletions']:5d} ({s['edge_deletions']:3d}) {s['insertions']:5d} ({s['edge_insertions']:3d}) "
               f"{s['pieces_per_min']:10.1f} {latency:>19}")
+    if "whole" in runs:  # each path against whole files: the paired bootstrap over files (1000 resamples)
+        print("\nchange against whole files, points (paired bootstrap 95 % interval over the files):")
+        for name, file_runs in runs.items():
+            if name == "whole":
+                continue
+            parts = []
+            for label, normalise in NORMALISERS:
+                base, lengths = file_errors(rows, runs["whole"], normalise)
+                paired = paired_bootstrap(base, file_errors(rows, file_runs, normalise)[0], lengths)
+                if paired is not None:
+                    parts.append(f"{label.removeprefix('wer_')} {100 * paired.delta:+.2f} "
+                                 f"[{100 * paired.interval.low:+.2f}, {100 * paired.interval.high:+.2f}]")
+            print(f"  {name:15} " + "   ".join(parts))
     by_name = {s["path"]: s for s in summaries}
     if "faster-whisper" in by_name and "server-stream" in by_name and "short_p95_ms" in by_name["faster-whisper"]:
         ratio = by_name["server-stream"]["short_p95_ms"] / by_name["faster-whisper"]["short_p95_ms"]
