@@ -150,6 +150,7 @@ async function start() {
   state.startClickedAt = performance.now();
   setStatus("starting");
   const detector = await detectorPromise;
+  detector.reset?.(); // Silero: a new stream starts its frames at sample 0, with a fresh model state
   const segmenter = new Segmenter(state.options, detector);
   let resampler = null;
   const current = { segmenter, microphone: null, queue: Promise.resolve() };

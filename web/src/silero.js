@@ -52,6 +52,15 @@ export class SileroDetector {
     return detector;
   }
 
+  /** A new stream (the page's next Start): the model's state, the context and the frame grid from sample 0. */
+  reset() {
+    this.model.reset_state();
+    this.pending = new Int16Array(0);
+    this.decisions = [];
+    this.voiced = false;
+    this.probabilities = [];
+  }
+
   async feed(samples) {
     let pending = samples;
     if (this.pending.length) {

@@ -91,6 +91,22 @@ test("the JS VAD cuts the clips vad.Segmenter cuts", { skip: casesFile ? false :
   }
 });
 
+test("a Silero detector reset for a new stream decides as a fresh one", { skip: cases.some((c) => c.silero_model) ? false : "needs a Silero case (pytest tests/web/test_js_vad.py)" }, async () => {
+  const c = cases.find((k) => k.silero_model);
+  const pcm = readWav(c.wav);
+  const bytes = readFileSync(c.silero_model);
+  const detector = await SileroDetector.create({ keepProbabilities: true,
+    model: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length) });
+  const run = async () => {
+    for (let at = 0; at < pcm.length; at += 1000) await detector.feed(pcm.subarray(at, at + 1000));
+    return [...detector.probabilities];
+  };
+  const first = await run();
+  await detector.feed(pcm.subarray(0, 700)); // a stream stopped mid-frame
+  detector.reset();
+  assert.deepEqual(await run(), first);
+});
+
 test("options are validated as VadOptions validates them", () => {
   assert.throws(() => vadOptions({ frameMs: 25 }), /frame_ms/);
   assert.throws(() => vadOptions({ aggressiveness: 4 }), /aggressiveness/);
