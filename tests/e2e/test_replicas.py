@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -95,9 +96,9 @@ def test_failover_behind_haproxy_loses_and_repeats_nothing(replicas: list[Replic
         wait_until(lambda: _up_in_proxy(stats, "r1") and _up_in_proxy(stats, "r2"),
                    "HAProxy never saw both replicas up")
         target = f"127.0.0.1:{listen}"
-        clips = [c for _ in range(25) for c in CLIPS]
-        traffic = TwoClients(target, clips, stream_options=dict(retries=20, timeout_s=30),
-                             unary_options=dict(retries=4, timeout_s=30)).start()
+        stop = threading.Event()  # traffic runs until the kill is behind it, however fast the host
+        traffic = TwoClients(target, CLIPS, stream_options=dict(retries=20, timeout_s=30),
+                             unary_options=dict(retries=4, timeout_s=30), until=stop).start()
         streamed, unary = traffic.streamed, traffic.unary
         wait_until(lambda: len(streamed) > 10 and len(unary) > 10, "no traffic got through the proxy")
         a.signal(signal.SIGTERM)  # graceful: NOT_SERVING, out of the proxy's rotation, then drained
@@ -109,14 +110,18 @@ def test_failover_behind_haproxy_loses_and_repeats_nothing(replicas: list[Replic
         b.signal(signal.SIGKILL)  # mid-traffic, no warning
         b.wait()
         b.start()
+        progress = len(streamed) + len(unary)
+        wait_until(lambda: len(streamed) + len(unary) > progress + 10, "traffic stalled after the kill")
+        stop.set()
         traffic.join()
         assert not traffic.errors, traffic.errors
     finally:
         proxy.terminate()
         proxy.wait(10)
+    clips = traffic.sent_streamed
     assert [r.clip_id for r in streamed] == [str(c.index) for c in clips]  # each clip once, in order
-    assert len(unary) == len(clips)
-    said = {c.index: r.text for c, r in zip(clips, unary, strict=True)}
+    assert len(unary) == len(traffic.sent_unary)
+    said = {c.index: r.text for c, r in zip(traffic.sent_unary, unary, strict=True)}
     assert all(r.text == said[c.index] for c, r in zip(clips, streamed, strict=True))  # same audio, same text
     assert sum(bool(r.text) for r in unary) >= 0.8 * len(unary)  # real speech, transcribed (a piece may be silence)
     assert len({r.model_version for r in unary}) == 1  # every replica serves the same model
