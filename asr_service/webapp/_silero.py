@@ -18,11 +18,13 @@ they are not.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import os
 import tarfile
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +87,8 @@ class SileroAssets:
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory or silero_dir()
         self._checked: dict[str, bool] = {}
+        self._gzipped: dict[str, bytes] = {}  # compressed once, on the first request that accepts gzip
+        self._lock = threading.Lock()
 
     def _ok(self, name: str) -> bool:
         """Present with its pinned hash. Only a pass is kept: a missing file may be installed while we run."""
@@ -93,21 +97,43 @@ class SileroAssets:
             self._checked[name] = path.is_file() and _sha256(path) == _BY_NAME[name].sha256
         return self._checked[name]
 
-    def get(self, name: str) -> tuple[bytes, str] | None:
-        """(content, content type) of an installed, pinned asset; None for any other name or when absent."""
+    def get(self, name: str, *, gzipped: bool = False) -> tuple[bytes, str] | None:
+        """(content, content type) of an installed, pinned asset, gzip-compressed if asked (the runtime:
+        14.8 MB -> 3.8 MB); None for any other name or when absent."""
         asset = _BY_NAME.get(name)
         if asset is None or not self._ok(name):
             return None
+        if gzipped and name in self._gzipped:
+            return self._gzipped[name], asset.content_type
         try:
-            return (self.directory / name).read_bytes(), asset.content_type
+            data = (self.directory / name).read_bytes()
         except OSError:
             self._checked.pop(name, None)
             return None
+        if gzipped:
+            with self._lock:  # one compression (about 0.4 s for the runtime) however many pages ask at once
+                if name not in self._gzipped:
+                    self._gzipped[name] = gzip.compress(data, compresslevel=6, mtime=0)
+            return self._gzipped[name], asset.content_type
+        return data, asset.content_type
 
-    def etag(self, name: str) -> str | None:
-        """The HTTP ETag of an installed asset (its pinned SHA-256); None for any other name or when absent."""
+    def warm(self) -> threading.Thread | None:
+        """Compress the installed assets on a background thread (about 0.5 s of one core), so that the first
+        page to ask for Silero does not wait for it; None when they are not installed."""
+        if not all(self._ok(name) for name in _BY_NAME):
+            return None
+        thread = threading.Thread(target=lambda: [self.get(name, gzipped=True) for name in _BY_NAME],
+                                  name="asr-silero-gzip", daemon=True)
+        thread.start()
+        return thread
+
+    def etag(self, name: str, *, gzipped: bool = False) -> str | None:
+        """The HTTP ETag of an installed asset (its pinned SHA-256, marked for the gzip representation); None
+        for any other name or when absent."""
         asset = _BY_NAME.get(name)
-        return f'"{asset.sha256}"' if asset is not None and self._ok(name) else None
+        if asset is None or not self._ok(name):
+            return None
+        return f'"{asset.sha256}{"-gzip" if gzipped else ""}"'
 
     def status(self) -> dict[str, object]:
         """For the page: whether Silero can run here, and how to install it when not."""
