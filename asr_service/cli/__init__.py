@@ -20,7 +20,9 @@ from asr_service.cli import (
     _silero,
     _transcribe,
 )
+from asr_service.cli._common import fail
 from labeling import cli as labeling_cli
+from vad.detectors import SileroModelMissing
 
 __all__ = ["build_parser", "main"]
 
@@ -56,6 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("asr: interrupted", file=sys.stderr)
         return 130
+    except SileroModelMissing as exc:  # --vad-detector silero before `asr silero install`: any command
+        return fail(str(exc))
     return code
 
 

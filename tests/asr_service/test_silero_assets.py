@@ -182,6 +182,8 @@ def test_cli_status_and_the_python_detector(tmp_path: Path, monkeypatch: pytest.
     assert "not installed: run `asr silero install`" in capsys.readouterr().err
     with pytest.raises(SileroModelMissing, match="asr silero install"):
         Segmenter(VadOptions(detector="silero", frame_ms=32))
+    assert main(["transcribe", str(JFK_SAMPLE), "--vad-detector", "silero"]) == 1  # an error line, no traceback
+    assert "the Silero VAD model is not installed" in capsys.readouterr().err
     assert main(["silero", "install", "--from", str(tmp_path / "nowhere"), "--no-progress"]) == 1
     assert "run `npm ci` in web/" in capsys.readouterr().err
     assert main(["silero", "install", "--from", str(NODE_MODULES), "--no-progress"]) == 0
