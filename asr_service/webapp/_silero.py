@@ -1,6 +1,6 @@
 """The Silero VAD's assets: installed apart from the package, pinned, checked, served at `/app/silero/`.
 
-Two files that the committed bundle must not carry (17 MB, where the whole browser client is 190 KB):
+Two files that the committed bundle must not carry (17 MB, where the whole browser client is 250 KB):
 - `silero_vad_v5.onnx` (2.3 MB), the model, from `@ricky0123/vad-web`. The browser runs it, and so does
   `vad`'s "silero" detector in Python (`vad/detectors/_silero.py`), so both cut the same clips.
 - `ort-wasm-simd-threaded.wasm` (14.8 MB), onnxruntime-web's runtime, which the bundle's `silero.js` code
