@@ -23,6 +23,10 @@ is read). `--split tune` is the half of the files used to choose VAD and context
 `--vad pre_padding_ms=300` runs the clip paths with another VAD setting (repeatable).
 `--long` joins each speaker's files (in the split) into one talk with pauses between them, a stand-in
 for the long lectures and readings the shared set lacks.
+`--noise pink:10` puts each file in pink (or white, or brown) noise at that SNR in dB (against the file's
+RMS), with `--noise-pad-s` seconds of the noise alone before and after it: a noisy room, where a VAD that
+takes noise for speech sends clips of nothing (`python bench/bench_vad_path.py --split all --paths
+whole,local-unary --noise pink:10 --vad detector=silero --vad frame_ms=32`).
 """
 
 from __future__ import annotations
@@ -109,6 +113,24 @@ def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int
         talks.append({"audio": name, "text": " ".join(r["text"] for r in group),
                       "duration": joined[name].size / 16_000, "speaker": speaker})
     return talks, joined
+
+
+def with_noise(pcm: npt.NDArray[np.int16], kind: str, snr_db: float, pad_s: float,
+               rng: np.random.Generator) -> npt.NDArray[np.int16]:
+    """`pcm` with `pad_s` of silence each side, in `kind` noise ("white", "pink" or "brown") whose RMS is
+    `snr_db` below the RMS of `pcm`."""
+    pad = np.zeros(round(pad_s * 16_000))
+    speech = np.concatenate([pad, pcm.astype(np.float64), pad])
+    noise = rng.standard_normal(speech.size)
+    if kind in ("pink", "brown"):  # power falling as 1/f or 1/f^2
+        spectrum = np.fft.rfft(noise)
+        spectrum /= np.maximum(np.arange(spectrum.size), 1) ** (0.5 if kind == "pink" else 1.0)
+        noise = np.fft.irfft(spectrum, noise.size)
+    elif kind != "white":
+        raise SystemExit(f"--noise: unknown kind {kind!r} (white, pink, brown)")
+    level = float(np.sqrt(np.mean(pcm.astype(np.float64) ** 2))) * 10 ** (-snr_db / 20)
+    noise *= level / float(np.sqrt(np.mean(noise**2)))
+    return np.clip(np.round(speech + noise), -32768, 32767).astype(np.int16)
 
 
 def _vad_options(pairs: list[str]) -> vad.VadOptions:
@@ -219,6 +241,8 @@ def main() -> int:
     parser.add_argument("--pause-s", default=",".join(map(str, PAUSE_S)), metavar="LOW,HIGH",
                         help="for --long: the pause between files, uniform in LOW..HIGH s (under the VAD's "
                              "min_silence_ms, the talk runs on and the VAD must split it at max_clip_s)")
+    parser.add_argument("--noise", metavar="KIND:SNR_DB", help="each file in noise: white, pink or brown, at SNR_DB")
+    parser.add_argument("--noise-pad-s", type=float, default=2.0, help="for --noise: seconds of noise alone each side")
     parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
     args = parser.parse_args()
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -231,10 +255,15 @@ def main() -> int:
     manifest = [json.loads(x) for x in (SPEECH / "manifest.jsonl").read_text().splitlines() if x.strip()]
     rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
     samples = {r["audio"]: vad.read_audio(SPEECH / r["audio"]) for r in rows}
+    if args.noise:
+        kind, _, snr = args.noise.partition(":")
+        noise_rng = np.random.default_rng(args.seed)
+        samples = {name: with_noise(pcm, kind, float(snr or 10), args.noise_pad_s, noise_rng)
+                   for name, pcm in samples.items()}
     if args.long:
         low, _, high = args.pause_s.partition(",")
         rows, samples = long_talks(rows, samples, seed=args.seed, pause_s=(float(low), float(high or low)))
-    minutes = sum(float(r["duration"]) for r in rows) / 60
+    minutes = sum(samples[r["audio"]].size for r in rows) / 16_000 / 60
     clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(samples[r["audio"]].tobytes()), options)) for r in rows}
     pcm = {r["audio"]: (samples[r["audio"]] / 32768).astype(np.float32) for r in rows}
     print(f"{len(rows)} files ({args.split} split), {minutes:.1f} min, "
