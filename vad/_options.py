@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from vad.detectors import DETECTORS
+from vad.detectors._silero import SILERO_FRAME_MS
 
 __all__ = ["SAMPLE_RATE_HZ", "VadOptions"]
 
@@ -13,7 +14,6 @@ SAMPLE_RATE_HZ = 16000
 """Sample rate of everything the segmenter works on and outputs (16 kHz mono int16)."""
 
 _FRAME_MS_CHOICES = (10, 20, 30)
-_SILERO_FRAME_MS = 32  # vad.detectors._silero.SILERO_FRAME_MS: Silero v5 takes 512-sample windows only
 _MAX_PADDING_MS = 10_000
 _MAX_SILENCE_MS = 10_000
 _MAX_SPEECH_MS = 60_000
@@ -84,7 +84,7 @@ class VadOptions:
             allowed = ", ".join(repr(name) for name in sorted(DETECTORS))
             raise ValueError(f"VadOptions.detector must be one of {allowed}; got {self.detector!r}")
         if self.detector == "silero":
-            if self.frame_ms != _SILERO_FRAME_MS or isinstance(self.frame_ms, bool):
+            if self.frame_ms != SILERO_FRAME_MS or isinstance(self.frame_ms, bool):
                 raise ValueError("VadOptions.frame_ms must be 32 with detector 'silero' (Silero decides on "
                                  f"512-sample windows); got {self.frame_ms!r}")
         elif self.frame_ms not in _FRAME_MS_CHOICES or isinstance(self.frame_ms, bool):

@@ -10,6 +10,7 @@ from typing import TypedDict
 
 import vad
 from asr_service.config import DEFAULT_BUDGET_MS, ServerConfig, load_config
+from vad.detectors._silero import SILERO_FRAME_MS
 
 __all__ = ["add_server_flags", "add_vad_flags", "config_from_args", "fail", "setup_logging", "vad_options"]
 
@@ -38,7 +39,8 @@ def vad_options(args: argparse.Namespace) -> vad.VadOptions:
     return vad.VadOptions(
         detector=args.vad_detector,
         aggressiveness=args.vad_aggressiveness,
-        frame_ms=args.frame_ms if args.frame_ms is not None else 32 if args.vad_detector == "silero" else 30,
+        frame_ms=args.frame_ms if args.frame_ms is not None
+        else SILERO_FRAME_MS if args.vad_detector == "silero" else vad.VadOptions().frame_ms,
         silero_threshold=args.silero_threshold,
         pre_padding_ms=args.pre_padding_ms,
         post_padding_ms=args.post_padding_ms,

@@ -74,11 +74,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _pinned(path: Path, asset: SileroAsset) -> bool:
+    """`path` holds `asset`'s pinned file."""
+    return path.is_file() and _sha256(path) == asset.sha256
+
+
 def missing(directory: Path | None = None) -> list[str]:
     """Names of the assets absent from `directory` (default `silero_dir()`) or not matching their pin."""
     directory = directory or silero_dir()
-    return [a.name for a in SILERO_ASSETS
-            if not (directory / a.name).is_file() or _sha256(directory / a.name) != a.sha256]
+    return [a.name for a in SILERO_ASSETS if not _pinned(directory / a.name, a)]
 
 
 class SileroAssets:
@@ -93,8 +97,7 @@ class SileroAssets:
     def _ok(self, name: str) -> bool:
         """Present with its pinned hash. Only a pass is kept: a missing file may be installed while we run."""
         if not self._checked.get(name):
-            path = self.directory / name
-            self._checked[name] = path.is_file() and _sha256(path) == _BY_NAME[name].sha256
+            self._checked[name] = _pinned(self.directory / name, _BY_NAME[name])
         return self._checked[name]
 
     def get(self, name: str, *, gzipped: bool = False) -> tuple[bytes, str] | None:
@@ -196,7 +199,7 @@ def install(directory: Path | None = None, *, from_node_modules: Path | None = N
     written = []
     for asset in SILERO_ASSETS:
         target = directory / asset.name
-        if target.is_file() and _sha256(target) == asset.sha256:
+        if _pinned(target, asset):
             written.append(target)
             continue
         if from_node_modules is not None:

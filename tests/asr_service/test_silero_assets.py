@@ -129,7 +129,7 @@ def test_an_asset_that_is_not_the_pinned_file_is_neither_kept_nor_served(tmp_pat
     assert served.status()["installed"] is False
     (tmp_path / name).write_bytes(b"good")  # installed while the server runs: looked for again
     assert served.get(name) == (b"good", "application/octet-stream")
-    assert served.status() == {"installed": True, "missing": [], "install": served.status()["install"]}
+    assert served.status()["installed"] is True and served.status()["missing"] == []
     assert served.get("../../etc/passwd") is None
 
 
