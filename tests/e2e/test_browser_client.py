@@ -84,6 +84,24 @@ def _offset_samples(page_clip: np.ndarray, page_start: int, source: np.ndarray, 
     return at - page_start, float(np.corrcoef(segment, probe[: segment.size])[0, 1])
 
 
+def _piecewise_correlation(clip: np.ndarray, start: int, source: np.ndarray, piece: int = 4000,
+                           slip: int = 32) -> float:
+    """The clip's correlation with the WAV from `start` (where the clip lies in the WAV), each 0.25 s piece
+    of it aligned on its own within `slip` samples (2 ms): a browser that drops or repeats a few samples
+    mid-clip (seen once under the full suite's load: a whole-clip correlation of 0.64 after a 0.1 ms slip)
+    still plays the WAV, while audio that is not the WAV correlates nowhere. Over the whole clip, so that
+    near-silent pieces weigh as little as they do in a plain correlation."""
+    probe = clip.astype(np.float64)
+    aligned = np.zeros_like(probe)
+    wav = np.concatenate([np.zeros(slip), source.astype(np.float64), np.zeros(slip + probe.size)])
+    for at in range(0, probe.size, piece):
+        part = probe[at:at + piece]
+        lo = max(0, start + at) + slip  # index in `wav`
+        candidates = [wav[lo + shift:lo + shift + part.size] for shift in range(-slip, slip + 1)]
+        aligned[at:at + part.size] = max(candidates, key=lambda c: float(c @ part) / (np.linalg.norm(c) + 1e-9))
+    return float(np.corrcoef(aligned, probe)[0, 1])
+
+
 def _python_vad_wer(server: BackgroundServer, speech: SpeechWav, options: VadOptions) -> float:
     """The same WAV through vad/ and the Python client: the baseline in the same run."""
     segmenter = Segmenter(options)
@@ -143,7 +161,8 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
     offsets, correlations, gaps_ms = [], [], []
     first, _ = _offset_samples(audio[0], round(clips[0]["startS"] * 16000), source)
     for clip, samples in zip(clips, audio, strict=True):
-        offset, correlation = _offset_samples(samples, round(clip["startS"] * 16000), source, guess=first)
+        offset, _ = _offset_samples(samples, round(clip["startS"] * 16000), source, guess=first)
+        correlation = _piecewise_correlation(samples, round(clip["startS"] * 16000) + offset, source)
         offsets.append(offset)
         correlations.append(correlation)
         heard = source[offset:] if offset >= 0 else np.concatenate([np.zeros(-offset, dtype=np.int16), source])
@@ -172,7 +191,8 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
 
     assert [c["error"] for c in clips if c["error"]] == []
     assert state["settings"].get("echoCancellation") is False and state["settings"].get("autoGainControl") is False
-    assert min(correlations) > 0.9, f"the page's audio is not the WAV's (correlations {correlations})"
+    assert min(correlations) > 0.9, \
+        f"the page's audio is not the WAV's (lowest correlation of a 0.25 s piece, per clip: {correlations})"
     # the same utterances as vad/: count within one clip, boundaries within 30 ms
     assert abs(len(clips) - len(expected)) <= 1, (len(clips), len(expected))
     # every boundary within 30 ms (Silero: one 32 ms frame), but for one clip at most (within 3 frames): the
