@@ -23,8 +23,10 @@ is read). `--split tune` is the half of the files used to choose VAD and context
 `--vad pre_padding_ms=300` runs the clip paths with another VAD setting (repeatable).
 `--long` joins each speaker's files (in the split) into one talk with pauses between them, a stand-in
 for the long lectures and readings the shared set lacks.
-`--control-seeds 5` adds five runs of the whole files with each sample moved by -1, 0 or +1 at random
-(inaudible): how far the model's own noise moves WER, to read the clip paths' change against.
+`--control-seeds 5` adds five runs of `whole`, `faster-whisper` and `local-unary` (those of them in
+`--paths`) on copies of the files with each sample moved by -1, 0 or +1 at random (inaudible; the same
+copies for every path): how far the model's
+own noise moves WER, and each path's mean over the run and its copies, a steadier figure than one run.
 `--noise pink:10` puts each file in pink (or white, or brown) noise at that SNR in dB (against the file's
 RMS), with `--noise-pad-s` seconds of the noise alone before and after it: a noisy room, where a VAD that
 takes noise for speech sends clips of nothing (`python bench/bench_vad_path.py --split all --paths
@@ -84,7 +86,8 @@ class FileRun:
     latencies_ms: list[tuple[float, float]]  # (seconds of audio, ms) per piece
 
 
-CONTROL = "whole +-1 LSB"  # --control-seeds: whole files with inaudible noise
+CONTROL = "+-1 LSB"  # --control-seeds: the files with inaudible noise, through these paths
+CONTROLLED = ("whole", "faster-whisper", "local-unary")
 CONTROL_SEED = 1000
 PAUSE_S = (0.3, 1.5)  # --long: the pause between two files, uniform in this range
 ROOM_TONE_DBFS = -60.0  # --long: the level of the noise that fills the pauses
@@ -218,10 +221,19 @@ def score(name: str, rows: list[dict[str, Any]], runs: list[FileRun], minutes: f
     return summary
 
 
-def _dithered(pcm: npt.NDArray[np.int16], rng: np.random.Generator) -> Audio:
-    """`pcm` with every sample moved by -1, 0 or +1 (inaudible), as float32 audio."""
-    moved = np.clip(pcm.astype(np.int32) + rng.integers(-1, 2, size=pcm.shape), -32768, 32767)
-    return (moved / 32768).astype(np.float32)
+def _dithered(pcm: npt.NDArray[np.int16], rng: np.random.Generator) -> npt.NDArray[np.int16]:
+    """`pcm` with every sample moved by -1, 0 or +1 (inaudible)."""
+    return np.clip(pcm.astype(np.int32) + rng.integers(-1, 2, size=pcm.shape), -32768, 32767).astype(np.int16)
+
+
+def _controls(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int16]],
+              seeds: int) -> list[dict[str, npt.NDArray[np.int16]]]:
+    """`seeds` copies of the files, each with its own inaudible noise (the same for every path)."""
+    copies = []
+    for k in range(seeds):
+        rng = np.random.default_rng(CONTROL_SEED + k)
+        copies.append({r["audio"]: _dithered(samples[r["audio"]], rng) for r in rows})
+    return copies
 
 
 def _clip_run(clips: list[vad.Clip], results: Iterable[ClipResult]) -> FileRun:
@@ -254,8 +266,9 @@ def main() -> int:
     parser.add_argument("--noise", metavar="KIND:SNR_DB", help="each file in noise: white, pink or brown, at SNR_DB")
     parser.add_argument("--noise-pad-s", type=float, default=2.0, help="for --noise: seconds of noise alone each side")
     parser.add_argument("--control-seeds", type=int, default=0, metavar="N",
-                        help="with whole: N more runs of the whole files, each sample moved by -1, 0 or +1 "
-                             "(inaudible): the spread of the model's own noise, to read the other changes against")
+                        help="N more runs of whole, faster-whisper and local-unary on copies of the files with "
+                             "each sample moved by -1, 0 or +1 (inaudible): the spread of the model's own noise, "
+                             "and each path's mean over the run and its copies")
     parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
     args = parser.parse_args()
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
@@ -288,16 +301,17 @@ def main() -> int:
         text = fn(audio)
         return FileRun([text], [(audio.size / 16_000, (time.perf_counter() - start) * 1000)])
 
-    if args.control_seeds and "whole" not in paths:
-        raise SystemExit("--control-seeds: the controls are whole files, so --paths must include whole")
+    if args.control_seeds and not set(CONTROLLED) & set(paths):
+        raise SystemExit(f"--control-seeds: runs with {' or '.join(CONTROLLED)}, so --paths must include one")
+    controls = _controls(rows, samples, args.control_seeds)
     if "whole" in paths:
         engine = create_engine(EngineOptions(model=args.model))
         engine.transcribe(pcm[rows[0]["audio"]])  # warm-up
         runs["whole"] = [timed(lambda a: engine.transcribe(a).text, pcm[r["audio"]]) for r in rows]
-        for k in range(args.control_seeds):
-            rng = np.random.default_rng(CONTROL_SEED + k)
-            runs[f"{CONTROL} #{k + 1}"] = [
-                timed(lambda a: engine.transcribe(a).text, _dithered(samples[r["audio"]], rng)) for r in rows]
+        for k, copy in enumerate(controls, 1):
+            runs[f"whole {CONTROL} #{k}"] = [
+                timed(lambda a: engine.transcribe(a).text, (copy[r["audio"]] / 32768).astype(np.float32))
+                for r in rows]
         engine.close()
     if "faster-whisper" in paths:
         from faster_whisper import WhisperModel  # dev dependency: the baseline only
@@ -310,6 +324,9 @@ def main() -> int:
 
         fw(pcm[rows[0]["audio"]])
         runs["faster-whisper"] = [timed(fw, pcm[r["audio"]]) for r in rows]
+        for k, copy in enumerate(controls, 1):
+            runs[f"faster-whisper {CONTROL} #{k}"] = [
+                timed(fw, (copy[r["audio"]] / 32768).astype(np.float32)) for r in rows]
         del baseline
     if {"local-unary", "local-session"} & set(paths):
         local = LocalTranscriber(ServerConfig(session_context=True))
@@ -327,6 +344,13 @@ def main() -> int:
         for name, file_runs in (("local-unary", unary), ("local-session", session)):
             if name in paths:
                 runs[name] = file_runs
+        if "local-unary" in paths:
+            for k, copy in enumerate(controls, 1):
+                copy_clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(copy[r["audio"]].tobytes()), options))
+                              for r in rows}
+                runs[f"local-unary {CONTROL} #{k}"] = [
+                    _clip_run(copy_clips[r["audio"]], [local.recognize_clip(c) for c in copy_clips[r["audio"]]])
+                    for r in rows]
         local.close()
     if {"server-unary", "server-stream"} & set(paths):
         port = _free_port()
@@ -357,11 +381,11 @@ def main() -> int:
     summaries = [score(name, rows, file_runs, minutes) for name, file_runs in runs.items()]
     for s in summaries:
         print(json.dumps(s))
-    print(f"\n{'path':18} {'WER whisper':>11} {'convention':>10} {'del (edge)':>11} {'ins (edge)':>11} "
+    print(f"\n{'path':22} {'WER whisper':>11} {'convention':>10} {'del (edge)':>11} {'ins (edge)':>11} "
           f"{'pieces/min':>10} {'p50/p95 ms (<=8 s)':>19}")
     for s in summaries:
         latency = f"{s.get('short_p50_ms', float('nan')):.0f}/{s.get('short_p95_ms', float('nan')):.0f}"
-        print(f"{s['path']:18} {s['wer_whisper']:10.2f}% {s['wer_convention']:9.2f}% "
+        print(f"{s['path']:22} {s['wer_whisper']:10.2f}% {s['wer_convention']:9.2f}% "
               f"{s['deletions']:5d} ({s['edge_deletions']:3d}) {s['insertions']:5d} ({s['edge_insertions']:3d}) "
               f"{s['pieces_per_min']:10.1f} {latency:>19}")
     if "whole" in runs:  # each path against whole files: the paired bootstrap over files (1000 resamples)
@@ -376,8 +400,28 @@ def main() -> int:
                 if paired is not None:
                     parts.append(f"{label.removeprefix('wer_')} {100 * paired.delta:+.2f} "
                                  f"[{100 * paired.interval.low:+.2f}, {100 * paired.interval.high:+.2f}]")
-            print(f"  {name:18} " + "   ".join(parts))
+            print(f"  {name:22} " + "   ".join(parts))
     by_name = {s["path"]: s for s in summaries}
+    if args.control_seeds:
+        # one draw of the model's noise is the run itself; the mean over it and its noisy copies is steadier
+        print(f"\nmean over the run and its {args.control_seeds} inaudible copies (min..max):")
+        means: dict[str, dict[str, float]] = {}
+        for base in CONTROLLED:
+            names = [base, *(f"{base} {CONTROL} #{k}" for k in range(1, args.control_seeds + 1))]
+            if not all(n in by_name for n in names):
+                continue
+            parts = []
+            for label, _ in NORMALISERS:
+                values = [by_name[n][label] for n in names]
+                means.setdefault(base, {})[label] = float(np.mean(values))
+                parts.append(f"{label.removeprefix('wer_')} {np.mean(values):.2f} % "
+                             f"({min(values):.2f}..{max(values):.2f})")
+            print(f"  {base:22} " + "   ".join(parts))
+        for other in ("whole", "faster-whisper"):
+            if "local-unary" in means and other in means:
+                print(f"  local-unary - {other}: " + "   ".join(
+                    f"{label.removeprefix('wer_')} {means['local-unary'][label] - means[other][label]:+.2f} points"
+                    for label, _ in NORMALISERS))
     if "faster-whisper" in by_name and "server-stream" in by_name and "short_p95_ms" in by_name["faster-whisper"]:
         ratio = by_name["server-stream"]["short_p95_ms"] / by_name["faster-whisper"]["short_p95_ms"]
         print(f"\nserver-stream p95 / faster-whisper p95 (<= 8 s): {ratio:.2f} (target <= 0.33)")
