@@ -25,8 +25,8 @@ is read). `--split tune` is the half of the files used to choose VAD and context
 for the long lectures and readings the shared set lacks.
 `--control-seeds 5` adds five runs of `whole`, `faster-whisper` and `local-unary` (those of them in
 `--paths`) on copies of the files with each sample moved by -1, 0 or +1 at random (inaudible; the same
-copies for every path): how far the model's
-own noise moves WER, and each path's mean over the run and its copies, a steadier figure than one run.
+copies for every path): how far the model's own noise moves WER, and each path's mean over the run and
+its copies, a steadier figure than one run.
 `--noise pink:10` puts each file in pink (or white, or brown) noise at that SNR in dB (against the file's
 RMS), with `--noise-pad-s` seconds of the noise alone before and after it: a noisy room, where a VAD that
 takes noise for speech sends clips of nothing (`python bench/bench_vad_path.py --split all --paths
@@ -301,6 +301,8 @@ def main() -> int:
         text = fn(audio)
         return FileRun([text], [(audio.size / 16_000, (time.perf_counter() - start) * 1000)])
 
+    if args.control_seeds < 0:
+        raise SystemExit(f"--control-seeds: must be 0 or more, got {args.control_seeds}")
     if args.control_seeds and not set(CONTROLLED) & set(paths):
         raise SystemExit(f"--control-seeds: runs with {' or '.join(CONTROLLED)}, so --paths must include one")
     controls = _controls(rows, samples, args.control_seeds)
