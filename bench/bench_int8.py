@@ -73,17 +73,15 @@ def mode(name: str) -> Iterator[None]:
 
 
 def cpu_flags() -> dict[str, Any]:
-    flags: set[str] = set()
+    """The CPU's name, and whether it has AVX2 and VNNI (from /proc/cpuinfo; both False elsewhere)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    return {"cpu": model, "machine": platform.machine(), "avx2": "avx2" in flags,
+        lines = []
+    flags = set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+                platform.processor())
+    return {"cpu": name, "machine": platform.machine(), "avx2": "avx2" in flags,
             "vnni": bool({"avx512_vnni", "avx_vnni"} & flags), "onnxruntime": ort.__version__}
 
 
