@@ -251,7 +251,12 @@ class Segmenter:
     def _discard_dead(self) -> None:
         """Forget audio and decisions that no current or future clip can reach."""
         position = self._frames_done * self._frame
-        keep = self._utt.clip_start if self._utt is not None else max(0, position - self._pre)
+        # The next voiced frame may open a clip pre_padding before it, and that can reach behind an open
+        # utterance's start: after a max_clip_s cut past the last voiced frame, the rest of the
+        # utterance ends with no speech, and the next clip's pre-padding may cross the cut.
+        keep = max(0, position - self._pre)
+        if self._utt is not None:
+            keep = min(keep, self._utt.clip_start)
         self._buffer.discard_before(keep)
         dead_frames = keep // self._frame - self._flags_start
         if dead_frames >= _FLAG_TRIM_FRAMES:

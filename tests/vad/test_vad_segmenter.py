@@ -295,3 +295,17 @@ def test_split_prefers_an_unvoiced_frame_over_a_quieter_voiced_one(monkeypatch: 
     pcm[100 * F] = 5000  # now voiced: the quietest voiced frame wins
     clips = segment(pcm, energy_options(detector="marker", max_clip_s=2.0))
     assert bounds(clips[0])[:2] == (40 * F, 96 * F)
+
+
+@pytest.mark.parametrize("chunk", [None, F, 7 * F + 13])
+def test_pre_padding_may_reach_behind_a_split_utterance_that_ends_without_speech(chunk: int | None) -> None:
+    # Speech over frames [50, 100), silence, speech over [114, 150). max_clip_s = 2 s cuts the first
+    # utterance at frame 106 (the latest unvoiced frame before the limit), past its last voiced frame;
+    # the rest of it ends without speech, and the next clip's 300 ms of pre-padding starts at frame 104,
+    # behind that cut. Pushed in pieces, the segmenter used to have dropped those samples already
+    # (IndexError: "samples ... not held"), as on a real LJ Speech file with max_clip_s = 2.
+    pcm = bursts(200, [(50, 100), (114, 150)])
+    clips = segment(pcm, energy_options(max_clip_s=2.0), chunk)
+    assert [bounds(c) for c in clips] == [(40 * F, 106 * F, 50 * F, 100 * F), (104 * F, 160 * F, 114 * F, 150 * F)]
+    assert [c.stats.split for c in clips] == [True, False]
+    assert np.array_equal(clips[1].pcm, pcm[104 * F : 160 * F])

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from asr_service.webapp._silero import install
 from tests.paths import JFK_SAMPLE, REPO_ROOT, SHARED_SPEECH
+from tests.vad.signals import F, bursts, energy_options
 from tests.web._speech import build_speech_wav, python_clips
 from vad import VadOptions, read_audio
 from vad.detectors import SileroDetector
@@ -67,6 +69,14 @@ def test_the_js_vad_cuts_the_clips_of_the_python_vad(tmp_path: Path, monkeypatch
             if py_options.get("detector") == "silero":
                 case |= {"silero_model": str(model), "probabilities": silero_probabilities(wav)}
             cases.append(case)
+    # a max_clip_s cut past the last voiced frame, and the next clip's pre-padding reaching behind it (the
+    # segmenters used to drop those samples between two pushes): tone bursts for the energy detector
+    bursts_wav = tmp_path / "split_then_pre_padding.wav"
+    sf.write(bursts_wav, bursts(200, [(50, 100), (114, 150)]), 16_000, subtype="PCM_16")
+    burst_clips = python_clips(bursts_wav, energy_options(max_clip_s=2.0))
+    assert [c["start_sample"] for c in burst_clips] == [40 * F, 104 * F]
+    cases.append({"name": "bursts: pre-padding behind a cut", "wav": str(bursts_wav),
+                  "options": {"detector": "energy", "frameMs": 30, "maxClipS": 2.0}, "clips": burst_clips})
     assert any(c["stats"]["split"] for case in cases for c in case["clips"]), "no case exercises the split"
     silero = [case for case in cases if "probabilities" in case]
     assert silero and any(c["stats"]["split"] for case in silero for c in case["clips"]), "Silero never splits"

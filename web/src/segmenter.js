@@ -363,7 +363,10 @@ export class Segmenter {
 
   discardDead() {
     const position = this.framesDone * this.frame;
-    const keep = this.utt !== null ? this.utt.clipStart : Math.max(0, position - this.pre);
+    // As vad/_segmenter.py: the next clip's pre-padding may reach behind an open utterance's start
+    // (after a max_clip_s cut past the last voiced frame).
+    let keep = Math.max(0, position - this.pre);
+    if (this.utt !== null) keep = Math.min(keep, this.utt.clipStart);
     this.buffer.discardBefore(keep);
     const dead = Math.floor(keep / this.frame) - this.flagsStart;
     if (dead >= 4096) {
