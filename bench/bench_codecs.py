@@ -34,6 +34,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
+from bench_vad_path import dithered  # noqa: E402
 
 import vad  # noqa: E402
 from asr_service.audio import AudioFormat, ClipLimits, decode_clip  # noqa: E402
@@ -67,12 +68,6 @@ def _encodings(opus_kbps: list[float], control_seeds: int) -> list[tuple[str, st
     controls = [(CONTROL if k == 0 else f"{CONTROL} #{k}", "linear16", 24_000) for k in range(control_seeds)]
     return [("LINEAR16", "linear16", 24_000), *controls, ("FLAC", "flac", 24_000),
             *((f"OPUS {k:g}k", "ogg_opus", round(k * 1000)) for k in opus_kbps)]
-
-
-def _dithered(clip: vad.Clip, rng: np.random.Generator) -> bytes:
-    """The clip's PCM with every sample moved by -1, 0 or +1."""
-    noise = rng.integers(-1, 2, size=clip.pcm.shape)
-    return np.clip(clip.pcm.astype(np.int32) + noise, -32768, 32767).astype("<i2").tobytes()
 
 
 def main() -> int:
@@ -118,7 +113,8 @@ def main() -> int:
                         sent += len(data)
                         seconds += clip.duration_s
                         if label.startswith(CONTROL):
-                            texts.append(client.recognize(_dithered(clip, rng), clip_id=str(clip.index)).text)
+                            moved = dithered(clip.pcm, rng).astype("<i2").tobytes()
+                            texts.append(client.recognize(moved, clip_id=str(clip.index)).text)
                         else:
                             texts.append(client.recognize_clip(clip).text)
                     rows.append((split_of(audio), reference, " ".join(t for t in texts if t), sent, seconds))

@@ -38,7 +38,7 @@ import onnxruntime as ort
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench_vad_path import NORMALISERS, SPEECH, FileRun, file_errors, split_of  # noqa: E402
+from bench_vad_path import NORMALISERS, SPEECH, FileRun, as_audio, file_errors, split_of  # noqa: E402
 
 import vad  # noqa: E402
 from asr_service.engines import (  # noqa: E402
@@ -52,7 +52,6 @@ from asr_service.engines._model_files import resolve_model  # noqa: E402
 from asr_service.engines._onnx_graph import build_encoder_graph  # noqa: E402
 from asr_service.engines._onnx_graph._builder import GraphBuilder  # noqa: E402
 
-MODES = ("exact (U8U8 without VNNI)", "ONNX Runtime default (U8S8)")
 _own_options = _onnx_model._session_options
 
 
@@ -62,10 +61,15 @@ def _default_options(threads: int) -> Any:
     return options
 
 
+# each mode's session options: the engine's own, and the same with ONNX Runtime's default kernels
+MODES: dict[str, Callable[[int], Any]] = {"exact (U8U8 without VNNI)": _own_options,
+                                          "ONNX Runtime default (U8S8)": _default_options}
+
+
 @contextmanager
 def mode(name: str) -> Iterator[None]:
     """Sessions built inside use the engine's options (exact) or ONNX Runtime's default kernels."""
-    _onnx_model._session_options = _own_options if name == MODES[0] else _default_options  # type: ignore[assignment]
+    _onnx_model._session_options = MODES[name]  # type: ignore[assignment]
     try:
         yield
     finally:
@@ -110,7 +114,7 @@ def _wer_run(engine: Any, rows: list[dict[str, Any]], samples: dict[str, Any], c
         texts = []
         for pcm in pieces:
             start = time.perf_counter()
-            texts.append(engine.transcribe(pcm.astype(np.float32) / 32768).text)
+            texts.append(engine.transcribe(as_audio(pcm)).text)
             latencies.append((time.perf_counter() - start) * 1000)
         runs.append(FileRun(texts, []))
     line: dict[str, Any] = {"path": path, "files": len(rows)}
@@ -130,8 +134,8 @@ def main() -> int:
         print(f"bench_int8: needs the real speech in {SPEECH}", file=sys.stderr)
         return 2
     print(json.dumps(cpu_flags()))
-    print(json.dumps({"linear_layer_max_error": {name: round(linear_error(options), 4) for name, options
-                                                 in zip(MODES, (_own_options, _default_options), strict=True)}}))
+    print(json.dumps({"linear_layer_max_error": {name: round(linear_error(options), 4)
+                                                 for name, options in MODES.items()}}))
 
     manifest = [json.loads(x) for x in (SPEECH / "manifest.jsonl").read_text().splitlines() if x.strip()]
     rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
@@ -141,7 +145,7 @@ def main() -> int:
     # 3: the encoder alone, both ways in turn, against CTranslate2's on the same features
     model_dir = resolve_model("tiny.en").path
     graph = build_encoder_graph(read_model_bin(model_dir / "model.bin"))
-    longest = max(samples.values(), key=len)[: 16_000 * 28].astype(np.float32) / 32768
+    longest = as_audio(max(samples.values(), key=len)[: 16_000 * 28])
     mel = LogMel(80)
     for frames in (1000, 3000):
         features = mel(longest[: frames * 160 - 32_000], n_frames=frames)
@@ -149,7 +153,7 @@ def main() -> int:
                                .encode(ctranslate2.StorageView.from_array(features[np.newaxis])))
         for threads in (1, 2):
             sessions = {name: ort.InferenceSession(graph, options(threads), providers=["CPUExecutionProvider"])
-                        for name, options in zip(MODES, (_own_options, _default_options), strict=True)}
+                        for name, options in MODES.items()}
             times: dict[str, list[float]] = {name: [] for name in MODES}
             outputs = {name: s.run(None, {"features": features})[0] for name, s in sessions.items()}
             for _ in range(12):
@@ -169,7 +173,7 @@ def main() -> int:
         with mode(name):  # the whole run inside: the engine may build a session late (its solo encoder)
             engine = create_engine(EngineOptions())
             try:
-                engine.transcribe(samples[rows[0]["audio"]].astype(np.float32) / 32768)  # warm-up
+                engine.transcribe(as_audio(samples[rows[0]["audio"]]))  # warm-up
                 for path in ("whole", "clips"):
                     line = _wer_run(engine, rows, samples, clips, path)
                     results.append({"mode": name, **line})

@@ -221,7 +221,12 @@ def score(name: str, rows: list[dict[str, Any]], runs: list[FileRun], minutes: f
     return summary
 
 
-def _dithered(pcm: npt.NDArray[np.int16], rng: np.random.Generator) -> npt.NDArray[np.int16]:
+def as_audio(pcm: npt.NDArray[np.int16]) -> Audio:
+    """16-bit samples as the float32 audio in [-1, 1) the engines take."""
+    return (pcm / 32768).astype(np.float32)
+
+
+def dithered(pcm: npt.NDArray[np.int16], rng: np.random.Generator) -> npt.NDArray[np.int16]:
     """`pcm` with every sample moved by -1, 0 or +1 (inaudible)."""
     return np.clip(pcm.astype(np.int32) + rng.integers(-1, 2, size=pcm.shape), -32768, 32767).astype(np.int16)
 
@@ -232,7 +237,7 @@ def _controls(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int1
     copies = []
     for k in range(seeds):
         rng = np.random.default_rng(CONTROL_SEED + k)
-        copies.append({r["audio"]: _dithered(samples[r["audio"]], rng) for r in rows})
+        copies.append({r["audio"]: dithered(samples[r["audio"]], rng) for r in rows})
     return copies
 
 
@@ -291,7 +296,7 @@ def main() -> int:
         rows, samples = long_talks(rows, samples, seed=args.seed, pause_s=(float(low), float(high or low)))
     minutes = sum(samples[r["audio"]].size for r in rows) / 16_000 / 60
     clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(samples[r["audio"]].tobytes()), options)) for r in rows}
-    pcm = {r["audio"]: (samples[r["audio"]] / 32768).astype(np.float32) for r in rows}
+    pcm = {r["audio"]: as_audio(samples[r["audio"]]) for r in rows}
     print(f"{len(rows)} files ({args.split} split), {minutes:.1f} min, "
           f"{sum(map(len, clips.values()))} clips; VAD {options}", flush=True)
     runs: dict[str, list[FileRun]] = {}
@@ -312,8 +317,7 @@ def main() -> int:
         runs["whole"] = [timed(lambda a: engine.transcribe(a).text, pcm[r["audio"]]) for r in rows]
         for k, copy in enumerate(controls, 1):
             runs[f"whole {CONTROL} #{k}"] = [
-                timed(lambda a: engine.transcribe(a).text, (copy[r["audio"]] / 32768).astype(np.float32))
-                for r in rows]
+                timed(lambda a: engine.transcribe(a).text, as_audio(copy[r["audio"]])) for r in rows]
         engine.close()
     if "faster-whisper" in paths:
         from faster_whisper import WhisperModel  # dev dependency: the baseline only
@@ -328,7 +332,7 @@ def main() -> int:
         runs["faster-whisper"] = [timed(fw, pcm[r["audio"]]) for r in rows]
         for k, copy in enumerate(controls, 1):
             runs[f"faster-whisper {CONTROL} #{k}"] = [
-                timed(fw, (copy[r["audio"]] / 32768).astype(np.float32)) for r in rows]
+                timed(fw, as_audio(copy[r["audio"]])) for r in rows]
         del baseline
     if {"local-unary", "local-session"} & set(paths):
         local = LocalTranscriber(ServerConfig(session_context=True))

@@ -160,8 +160,8 @@ def _session_options(threads: int) -> Any:
     # x86 CPUs without VNNI (AVX2 only, AVX-512 without VNNI): ONNX Runtime's u8 x s8 kernels add
     # pairs of products in saturating 16 bits (VPMADDUBSW), and CTranslate2's int8 weights use the
     # whole -127..127 range, so large activations clip. This option turns the weights to u8 on those
-    # CPUs only (exact U8U8 kernels; nothing changes on CPUs with VNNI or on ARM). On an AVX2 EPYC:
-    # whole-file WER on the report split 13.03 -> 10.06 % (the figure a VNNI host gives), a 30 s
+    # CPUs only (exact U8U8 kernels; ONNX Runtime leaves CPUs with VNNI and ARM as they are). On an AVX2
+    # EPYC: whole-file WER on the report split 13.03 -> 10.06 % (what an earlier, faster host gave), a 30 s
     # window's encoder within 1 % of the time it took before (`bench/bench_int8.py`).
     options.add_session_config_entry(EXACT_INT8_ENTRY, "1")
     # Shapes change every step (the cache grows): an arena would keep a block for each size it
