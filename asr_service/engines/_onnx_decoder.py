@@ -24,6 +24,7 @@ import numpy.typing as npt
 from asr_service.engines._decoder import DecodeResult, SpecialTokens
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._onnx_model import OnnxWhisperModel
+from asr_service.engines.base import yield_to_foreground
 
 __all__ = ["OnnxWhisperDecoder"]
 
@@ -86,6 +87,7 @@ class OnnxWhisperDecoder:
         sum_logprob = 0.0
         ended = False
         while len(tokens) < max_new_tokens:
+            yield_to_foreground()  # background work: between steps, not while a clip is being answered
             masked = rules.apply(last, tokens)
             token = int(np.argmax(masked))
             sum_logprob += float(masked[token] - _logsumexp(masked))

@@ -25,8 +25,8 @@ DECODERS = ("ctranslate2", "onnxruntime")  # "auto" resolves to one of them
 COMPUTE_TYPES = ("default", "auto", "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16",
                  "bfloat16", "float32")
 
-__all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "Transcription", "in_background",
-           "mark_background_thread"]
+__all__ = ["SAMPLE_RATE_HZ", "Engine", "EngineInfo", "EngineOptions", "ForegroundGate", "Transcription",
+           "background_gate", "in_background", "mark_background_thread", "yield_to_foreground"]
 
 EMBEDDED_MODEL = "tiny.en"
 
@@ -191,3 +191,53 @@ def mark_background_thread() -> None:
 def in_background() -> bool:
     """True on a thread `mark_background_thread` marked."""
     return bool(getattr(_thread_kind, "background", False))
+
+
+class ForegroundGate:
+    """An engine's count of the transcriptions users wait for, where its background work (a session's
+    second pass, asr_service/revisions.py) steps aside: a background thread that entered `background` waits
+    at each checkpoint (`yield_to_foreground`, between decoder steps) while a foreground one runs.
+
+    At the lowest CPU priority alone, a background decode still cost the clips beside it time: it holds the
+    GIL between steps and then waits for a core, and the clip waits for the GIL. Waiting here instead, it
+    takes no turn while a clip is being answered."""
+
+    MAX_WAIT_S = 2.0  # at one checkpoint: under unbroken load the background still moves, slowly
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+
+    @property
+    def active(self) -> int:
+        """Foreground transcriptions now."""
+        return self._active
+
+    def enter(self) -> None:
+        """A foreground transcription starts."""
+        with self._cond:
+            self._active += 1
+
+    def leave(self) -> None:
+        """A foreground transcription ends."""
+        with self._cond:
+            self._active -= 1
+            if self._active == 0:
+                self._cond.notify_all()
+
+    def wait_idle(self) -> None:
+        """Wait (at most `MAX_WAIT_S`) until no foreground transcription runs."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._active == 0, timeout=self.MAX_WAIT_S)
+
+
+def background_gate(gate: ForegroundGate | None) -> None:
+    """Set (or clear, with None) the gate a background thread's checkpoints wait at: the engine it is in."""
+    _thread_kind.gate = gate
+
+
+def yield_to_foreground() -> None:
+    """A checkpoint of background work: wait while the engine's foreground work runs. A no-op elsewhere."""
+    gate: ForegroundGate | None = getattr(_thread_kind, "gate", None)
+    if gate is not None:
+        gate.wait_idle()

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +57,16 @@ from asr_service.engines._decoding import (
 from asr_service.engines._loading import LoadedModel, load_model
 from asr_service.engines._mel import HOP_LENGTH_SAMPLES, LogMel
 from asr_service.engines._onnx_model import OnnxWhisperModel
-from asr_service.engines.base import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription, in_background
+from asr_service.engines.base import (
+    SAMPLE_RATE_HZ,
+    EngineInfo,
+    EngineOptions,
+    ForegroundGate,
+    Transcription,
+    background_gate,
+    in_background,
+    yield_to_foreground,
+)
 
 __all__ = ["CTranslate2WhisperEngine", "DecodeOptions"]
 
@@ -107,8 +115,7 @@ class CTranslate2WhisperEngine:
         self._onnx_model: OnnxWhisperModel | None = loaded.onnx_model
         self._decoder: Decoder | None = loaded.decoder
         self._detector: LanguageDetector | None = loaded.detector
-        self._active = 0  # clips in `transcribe` now
-        self._active_lock = threading.Lock()
+        self._gate = ForegroundGate()  # the clips in `transcribe` now, but for background work
         self._tokenizer = loaded.tokenizer
         self._tokens = loaded.tokens
         self._mel = LogMel(loaded.n_mels)
@@ -159,13 +166,21 @@ class CTranslate2WhisperEngine:
             raise RuntimeError("engine: transcribe() called after close()")
         requested = self._requested_language(language)
         previous = self._context_tokens(context)
-        with self._active_lock:
-            self._active += 1
+        # Background work (a shadow's clips, a session's second pass) is not counted as a clip: a clip beside
+        # it is still alone among the clips users wait for, and keeps the all-cores encoder (counted, a second
+        # pass took that from every clip it overlapped). It waits at its checkpoints while clips run instead.
+        if in_background():
+            background_gate(self._gate)
+            try:
+                yield_to_foreground()
+                return self._transcribe(encoder, audio, previous, requested)
+            finally:
+                background_gate(None)
+        self._gate.enter()
         try:
             return self._transcribe(encoder, audio, previous, requested)
         finally:
-            with self._active_lock:
-                self._active -= 1
+            self._gate.leave()
 
     def _requested_language(self, language: str) -> str:
         """A language code of the model, or "auto" for a multilingual model that is to detect it."""
@@ -194,8 +209,9 @@ class CTranslate2WhisperEngine:
     def _encode(self, encoder: Encoder, features: npt.NDArray[np.float32]) -> Any:
         """The encoder output of `features`: on every core when this clip is alone in the engine (and is not
         background work, which must leave the other cores to the clips users wait for)."""
+        yield_to_foreground()  # background work: not while a clip is being answered
         solo = self._solo_encoder
-        alone = self._active == 1 and not in_background()  # a plain read; the lock guards the updates
+        alone = self._gate.active == 1 and not in_background()  # a plain read; the gate's lock guards the updates
         return (solo if solo is not None and alone else encoder).encode(features)
 
     def _context_tokens(self, context: str) -> list[int]:

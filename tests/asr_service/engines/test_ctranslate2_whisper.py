@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from asr_service.engines import Engine, EngineOptions, create_engine
+from asr_service.engines import Engine, EngineOptions, create_engine, mark_background_thread
 from asr_service.engines._decoding import DecodeOptions
 from asr_service.engines._model_files import ModelNotFoundError
 from asr_service.engines.ctranslate2_whisper import CTranslate2WhisperEngine, _Window
@@ -201,16 +201,30 @@ def test_a_clip_alone_encodes_on_every_core(espeak_clip: np.ndarray) -> None:
     engine._encoder = _RecordingEncoder(engine._encoder, "workers", calls)
     alone = engine.transcribe(espeak_clip).text
     assert calls == ["solo"]
-    with engine._active_lock:  # another clip in the engine
-        engine._active += 1
+    engine._gate.enter()  # another clip in the engine
     try:
         beside_another = engine.transcribe(espeak_clip).text
     finally:
-        with engine._active_lock:
-            engine._active -= 1
+        engine._gate.leave()
     assert calls == ["solo", "workers"]
     assert beside_another == alone
-    assert engine._active == 0
+    assert engine._gate.active == 0
+    # background work (a session's second pass) never takes the all-cores encoder, and is not counted as a
+    # clip: a clip that comes while it runs is still alone
+    active: list[int] = []
+    encoder = engine._encoder
+    engine._encoder = type("Counting", (), {  # the clips the engine counts while the background encodes
+        "encode": lambda self, features: (active.append(engine._gate.active), encoder.encode(features))[1],
+        "close": lambda self: encoder.close()})()
+
+    def background() -> None:
+        mark_background_thread()
+        engine.transcribe(espeak_clip)
+
+    worker = threading.Thread(target=background)
+    worker.start()
+    worker.join(60)
+    assert calls == ["solo", "workers", "workers"] and active == [0] and engine._gate.active == 0
     off = CTranslate2WhisperEngine(EngineOptions(num_workers=2, cpu_threads=1, solo_threads=1))
     assert off._solo_encoder is None and off.transcribe(espeak_clip).text == alone
 
