@@ -271,6 +271,12 @@ class ServerConfig:
     # words either way (bench/bench_vad_path.py --split tune; docs/vad-path.md): no clear gain.
     session_context: bool = False
     session_context_min_confidence: float = 0.5
+    # Streaming sessions that ask for them (`RecognitionConfig.revisions`): a second pass over blocks of
+    # consecutive clips of at most `revision_window_s`, heard together, in the background, sent as
+    # `Revision`s (asr_service/revisions.py). 20 s: blocks of 20 s scored better than 15 s on the tune half
+    # of the shared speech (bench/bench_vad_path.py --paths joint; docs/vad-path.md); 30 s windows end early.
+    session_revisions: bool = True
+    revision_window_s: float = 20.0
     # TLS on both ports from PEM files, read again when they change (asr_service/tls.py); with a client
     # CA, mutual TLS. Without TLS the server listens only on loopback unless allow_plaintext_remote.
     tls_cert_file: str | None = None
@@ -339,6 +345,8 @@ class ServerConfig:
         _check(0 <= self.drain_timeout_s <= 3600, "drain_timeout_s", self.drain_timeout_s, "0..3600 s")
         _check(0 <= self.session_context_min_confidence <= 1, "session_context_min_confidence",
                self.session_context_min_confidence, "0..1")
+        _check(1 <= self.revision_window_s <= 30, "revision_window_s", self.revision_window_s,
+               "1..30 (seconds of audio; the model hears 30 s at most)")
         _check(self.http_port is None or 0 <= self.http_port <= 65535, "http_port", self.http_port, "0..65535")
         _check(all(_is_origin(origin) for origin in self.grpc_web_allowed_origins), "grpc_web_allowed_origins",
                self.grpc_web_allowed_origins, 'origins such as "https://app.example.com" (scheme://host[:port], no '

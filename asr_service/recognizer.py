@@ -170,6 +170,7 @@ class Recognizer:
             max_workers=config.engine.num_workers, thread_name_prefix=f"asr-{role}"
         )
         self._background_pool: ThreadPoolExecutor | None = None  # one low-priority thread, made when first used
+        self._revisions_waiting = 0  # second passes (`revise`) queued or running on that thread
         self._in_flight = 0
         self._workers = max(1, config.engine.num_workers)
         self._closed = False
@@ -254,6 +255,27 @@ class Recognizer:
         for observe in self._observers:
             observe(result)
         return result
+
+    MAX_REVISIONS_WAITING = 4
+    """`revise` declines while this many second passes are queued or running: on a busy host the background
+    thread gets little CPU, and a session waits for its last revision before its stream closes."""
+
+    async def revise(
+        self, samples: npt.NDArray[np.float32], *, language: str = ""
+    ) -> tuple[Transcription, float] | None:
+        """A second pass over a session's joined clips (asr_service/revisions.py): the engine's transcription
+        and its inference time in ms, run as background work (one thread at the lowest CPU priority, like a
+        shadow's clips), so that it takes only the cores that answering clips leaves. Not a request: no
+        admission control, no observers (the metrics count clips, not second passes). None when the recognizer
+        is closed or `MAX_REVISIONS_WAITING` passes are waiting already."""
+        if self._closed or self._revisions_waiting >= self.MAX_REVISIONS_WAITING:
+            return None
+        self._revisions_waiting += 1
+        try:
+            done, started_at, ended_at = await self._transcribe(samples, "", language, background=True)
+        finally:
+            self._revisions_waiting -= 1
+        return done, (ended_at - started_at) * 1000.0
 
     def _admit_within_budget(self) -> None:
         """Refuse a clip that would wait past the budget (`ServerConfig.admission = "budget"`).

@@ -10,6 +10,7 @@ one quits at once.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 from collections import deque
@@ -33,7 +34,7 @@ from asr_service.cli._transcribe import print_result
 from asr_service.errors import AsrError, ConfigError
 
 if TYPE_CHECKING:
-    from asr_service.client import AsrClient, AudioInput, ClipResult, LiveClips
+    from asr_service.client import AsrClient, AudioInput, ClipResult, LiveClips, Revision
 
 __all__ = ["register"]
 
@@ -58,6 +59,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--play", metavar="AUDIO", help="play AUDIO in real time as if it came from the "
                         "microphone (no device needed: try the service, or test a setup)")
     parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
+    parser.add_argument("--revisions", action="store_true",
+                        help="with --server: also print the server's revisions, a second pass over blocks of "
+                        "clips heard together (lines 'revised: ...'; with --json, objects with a 'revision' key)")
     add_vad_flags(parser)
     add_server_flags(parser)
     parser.set_defaults(func=run)
@@ -73,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         options = vad_options(args)
     except ValueError as exc:
         return fail(str(exc), 2)
+    if args.revisions and not args.server:
+        return fail("--revisions: needs --server (revisions are the server's second pass over a session)", 2)
     try:  # the input first: a missing microphone is said before a model loads
         source: AudioInput = FileInput(args.play) if args.play else MicrophoneInput(_device(args.device))
         live = LiveClips(source, options)
@@ -93,8 +99,18 @@ def run(args: argparse.Namespace) -> int:
                     "Ctrl-C to stop")
             # One session either way (in-process as through a server): results come in clip order.
             sent: deque[vad.Clip] = deque()
-            for result in transcriber.stream(_recording(live, sent)):
-                _print(args, source, sent.popleft(), result)
+            if args.revisions:
+                shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
+                assert not isinstance(transcriber, LocalTranscriber)  # --revisions needs --server
+                results = transcriber.stream(_recording(live, sent), on_revision=lambda revision: _print_revision(
+                    args, source, revision, [shown[r] for r in revision.result_ids if r in shown]))
+            else:
+                results = transcriber.stream(_recording(live, sent))
+            for result in results:
+                clip = sent.popleft()
+                if args.revisions:
+                    shown[result.result_id] = clip
+                _print(args, source, clip, result)
     except (vad.VadError, AsrError) as exc:
         return fail(str(exc))
     finally:
@@ -134,6 +150,19 @@ def _recording(live: LiveClips, sent: deque[vad.Clip]) -> Iterator[vad.Clip]:
 
 def _print(args: argparse.Namespace, source: AudioInput, clip: vad.Clip, result: ClipResult) -> None:
     print_result(sys.stdout, source.name, clip, result, as_json=args.json)
+
+
+def _print_revision(args: argparse.Namespace, source: AudioInput, revision: Revision, clips: list[vad.Clip]) -> None:
+    """A revision of the clips printed before: where they lie, and their new text."""
+    start, end = (clips[0].start_s, clips[-1].end_s) if clips else (float("nan"), float("nan"))
+    if args.json:
+        print(json.dumps({"file": source.name, "revision": {
+            "result_ids": list(revision.result_ids), "clip_ids": [str(c.index) for c in clips],
+            "start_s": round(start, 3), "end_s": round(end, 3), "text": revision.text,
+            "inference_ms": round(revision.inference_ms, 2)}}, ensure_ascii=False), flush=True)
+    else:
+        print(f"{source.name} [{start:6.2f}-{end:6.2f}s] revised: {revision.text}  "
+              f"({len(revision.result_ids)} clips heard together)", flush=True)
 
 
 def _status(message: str) -> None:

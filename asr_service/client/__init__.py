@@ -1,6 +1,7 @@
 """The client side: transcribers that take client VAD clips and give `ClipResult`s, and the tools built on them.
 
-- `AsrClient` talks to a server over gRPC;
+- `AsrClient` talks to a server over gRPC (`stream(on_revision=...)` also takes the server's `Revision`s of
+  a session's clips, which `revised` applies to its results' texts);
 - `LocalTranscriber` runs the server's recognizer in this process;
 - both follow `Transcriber`, so the CLI, the demo, the evaluation and the benchmarks treat a remote
   server and an in-process engine alike;
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._local import LocalTranscriber
 from asr_service.client._result import ClipResult, Transcriber
+from asr_service.revisions import Revision, revised
 
 if TYPE_CHECKING:
     from asr_service.client._baseline import build_baseline, clips_of_pcm, features_of_clip, manifest_clips
@@ -44,6 +46,7 @@ __all__ = [
     "MicrophoneInput",
     "ReplayOptions",
     "ReplaySummary",
+    "Revision",
     "Transcriber",
     "add_noise",
     "apply_gain",
@@ -56,6 +59,7 @@ __all__ = [
     "manifest_clips",
     "pitch_up",
     "replay",
+    "revised",
     "shift_transform",
 ]
 

@@ -10,7 +10,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 
 import grpc
@@ -24,6 +24,7 @@ from asr_service.client._result import ClipResult
 from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS, ENCODINGS, encode, opus_compression_level
 from asr_service.errors import ClientError
 from asr_service.recognizer import Latency, NullReason, VadStats
+from asr_service.revisions import Revision
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["AsrClient"]
@@ -223,6 +224,7 @@ class AsrClient:
     def stream(
         self, clips: Iterable[vad.Clip], *, chunk_ms: int = 100, model_id: str = "", lockstep: bool = False,
         keepalive_s: float = KEEPALIVE_S, retries: int | None = None,
+        on_revision: Callable[[Revision], object] | None = None,
     ) -> Iterator[ClipResult]:
         """Send clips over one `StreamingRecognize` session, as chunks with end-of-utterance marks.
 
@@ -240,6 +242,11 @@ class AsrClient:
         (default: the client's), with the clips sent but not answered first: every clip gets exactly one
         result, in order, and a clip the server transcribed already is answered from its cache, not
         transcribed again. (The session's text context starts over.)
+
+        `on_revision` asks the server for revisions (asr_service/revisions.py), and is called with each one,
+        between results, in the thread that reads them: a second pass over consecutive clips heard
+        together, whose text replaces the texts of the results with those `result_id`s. A server that does
+        not send them (an older one, or `session_revisions = false`) sends none, and the results stand.
         """
         attempts_left = self._retries if retries is None else retries
         feed = ClipFeed(clips)  # one reader of `clips` for every attempt
@@ -249,7 +256,7 @@ class AsrClient:
             attempt = Attempt()
             try:
                 yield from self._stream_once(feed, attempt, chunk_ms=chunk_ms, model_id=model_id, lockstep=lockstep,
-                                             request_id=request_id, keepalive_s=keepalive_s)
+                                             request_id=request_id, keepalive_s=keepalive_s, on_revision=on_revision)
                 return
             except ClientError as exc:
                 if exc.code not in _STREAM_RETRYABLE or attempts_left <= 0:
@@ -258,7 +265,8 @@ class AsrClient:
                 time.sleep(backoff.next_s(exc.retry_after_ms))
 
     def _stream_once(self, feed: ClipFeed, attempt: Attempt, *, chunk_ms: int, model_id: str, lockstep: bool,
-                     request_id: str, keepalive_s: float) -> Iterator[ClipResult]:
+                     request_id: str, keepalive_s: float,
+                     on_revision: Callable[[Revision], object] | None) -> Iterator[ClipResult]:
         """One `StreamingRecognize` call over the clips it takes from `feed`; each is the attempt's from when
         it is taken until its result comes back, and goes back to the feed when the call ends without one.
         A watchdog cancels the call when a clip waits `timeout_s` for a result with nothing coming back (a
@@ -268,10 +276,9 @@ class AsrClient:
         progress = [time.monotonic()]  # when the last result came (or the call opened)
 
         def requests() -> Iterator[asr_pb2.StreamingRecognizeRequest]:
-            yield asr_pb2.StreamingRecognizeRequest(
-                request_id=request_id,
-                config=self._config(vad.SAMPLE_RATE_HZ, 1, model_id),
-            )
+            config = self._config(vad.SAMPLE_RATE_HZ, 1, model_id)
+            config.revisions = on_revision is not None
+            yield asr_pb2.StreamingRecognizeRequest(request_id=request_id, config=config)
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
             sent_clips = 0
             while (clip := feed.take(attempt, keepalive_s)) is not END:
@@ -305,6 +312,11 @@ class AsrClient:
             for reply in call:
                 done = time.perf_counter()
                 progress[0] = time.monotonic()
+                if reply.HasField("revision"):  # not a clip's result: the clips' count stays
+                    if on_revision is not None:
+                        on_revision(Revision(result_ids=tuple(reply.revision.result_ids), text=reply.revision.text,
+                                             inference_ms=reply.revision.inference_ms))
+                    continue
                 if sent_at:
                     sent_at.popleft()
                 sent, stats = marks.pop(0) if marks else (done, None)  # in clip order, one per clip sent

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from asr_service.audio import AudioFormat
 from asr_service.config import ServerConfig
+from asr_service.engines.base import EngineInfo
 from asr_service.errors import InvalidAudioError
 from asr_service.recognizer import RecognitionResult, Recognizer, VadStats
+from asr_service.revisions import Revision
 from protos.asr.v1 import asr_pb2
 
-__all__ = ["audio_format", "list_models_response", "result_message", "vad_stats"]
+__all__ = ["audio_format", "list_models_response", "result_message", "revision_message", "vad_stats"]
 
 # the wire's encodings as `AudioFormat.encoding` (asr_service.codecs.ENCODINGS)
 _ENCODINGS = {asr_pb2.LINEAR16: "linear16", asr_pb2.FLAC: "flac", asr_pb2.OGG_OPUS: "ogg_opus"}
@@ -39,6 +41,15 @@ def vad_stats(owner: asr_pb2.RecognizeRequest | asr_pb2.AudioChunk) -> VadStats 
         gain_db=message.gain_db,
         split=message.split,
         start_s=message.start_s,
+    )
+
+
+def revision_message(revision: Revision, model: EngineInfo, role: str) -> asr_pb2.Revision:
+    """A second pass's revision (asr_service/revisions.py) as an `asr.v1.Revision`."""
+    return asr_pb2.Revision(
+        result_ids=list(revision.result_ids), text=revision.text, inference_ms=revision.inference_ms,
+        model=asr_pb2.ModelRef(model_id=model.model_id, model_version=model.model_version,
+                               config_hash=model.config_hash, role=role),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -23,6 +24,7 @@ from asr_service.errors import (
     StreamLimitError,
 )
 from asr_service.recognizer import RecognitionResult, SessionContext, VadStats
+from asr_service.revisions import END_WAIT_S, Block, RevisionBlocks, accept
 from asr_service.server import _convert
 from asr_service.server._consent import MAX_EDITED_TEXT_CHARS, NO_CONSENT, Consent, ResultKeeper, consent_of
 from asr_service.server._decode_guard import Undecodable
@@ -143,11 +145,24 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                 if session.add(request.audio):
                     with self._quota(client):
                         reply = await self._finish_clip(session, route)
+                    for revision in session.revisions_done():
+                        yield revision
                     yield reply
+                else:  # more of a clip, or a keepalive in a long pause: a revision that is ready goes now
+                    for revision in session.revisions_done():
+                        yield revision
             if route is not None and session.pending:
                 with self._quota(client):
                     reply = await self._finish_clip(session, route)
+                for revision in session.revisions_done():
+                    yield revision
                 yield reply
+            if route is not None and session.blocks is not None:
+                self._revise(session, route, session.blocks.close())
+                if session.revising:  # the last block's, and any still running: before the stream ends
+                    await asyncio.wait(session.revising, timeout=END_WAIT_S)
+                    for revision in session.revisions_done():
+                        yield revision
         except AsrError as exc:
             if isinstance(exc, StreamLimitError) and self._on_stream_cut is not None:
                 self._on_stream_cut(str(exc).partition(";")[0])
@@ -155,7 +170,30 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             request = session = None  # type: ignore[assignment]  # the audio must not outlive a refusal
             _refuse(context, "StreamingRecognize", request_id, exc)
         finally:
+            if session is not None:
+                for task in session.revising:  # a call that ended early: its second passes are not wanted
+                    task.cancel()
             _end_call(at_end)
+
+    def _revise(self, session: _Session, route: Route, block: Block | None) -> None:
+        """Start the second pass over a closed `block` (asr_service/revisions.py), if there is one."""
+        if block is None:
+            return
+        request_id, language = session.request_id, session.language
+
+        async def second_pass() -> asr_pb2.StreamingRecognizeResponse | None:
+            try:
+                done = await route.recognizer.revise(block.joined(), language=language)
+            except Exception:  # a refinement: the session's results stand without it
+                logger.exception("second pass of %d clips of stream %s failed", len(block.result_ids), request_id)
+                return None
+            revision = accept(block, *done) if done is not None else None
+            if revision is None:
+                return None
+            return asr_pb2.StreamingRecognizeResponse(
+                request_id=request_id, revision=_convert.revision_message(revision, route.recognizer.info, route.role))
+
+        session.revising.append(asyncio.ensure_future(second_pass()))
 
     def _consent(self, config: asr_pb2.RecognitionConfig) -> Consent:
         """What the client allows the server to keep (checked even when logging is off: a bad value is the
@@ -214,6 +252,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             session.dedup = StreamKeys(identity=self._client(context), config=request.config.SerializeToString(
                 deterministic=True), add_done_callback=session.at_end.append)
             session.first_index = next_index(self._results.answers(), session.request_id)
+        if request.config.revisions and self._config.session_revisions:
+            session.blocks = RevisionBlocks(self._config.revision_window_s)
         return route
 
     async def _finish_clip(self, session: _Session, route: Route) -> asr_pb2.StreamingRecognizeResponse:
@@ -224,6 +264,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         repeat = await self._results.claim(key, dedup.on_done) if dedup is not None and key is not None else None
         if repeat is not None:
             _log_repeat("StreamingRecognize", session.request_id, clip_id)
+            if session.blocks is not None:  # a repeat breaks the run of clips this call holds the audio of
+                self._revise(session, route, session.blocks.close())
             return repeat  # type: ignore[no-any-return]
         assert session.format is not None  # set by _open before any audio is taken
         clip = decode_clip(data, session.format, self._config.clip_limits, allow_empty=True, pitch=self._pitch)
@@ -244,6 +286,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         if self._keeper is not None:
             self._keeper.keep_clip(session.consent, request_id=session.request_id, clip_index=index, clip_id=clip_id,
                                    result=result, clip=clip)
+        if session.blocks is not None:
+            self._revise(session, route, session.blocks.add(f"{request_id}/{index}", clip.samples, result.text))
         return respond(result)
 
     async def ListModels(
@@ -314,6 +358,17 @@ class _Session:
         self.context = SessionContext(
             enabled=config.session_context, min_confidence=config.session_context_min_confidence
         )
+        self.blocks: RevisionBlocks | None = None  # None: the session did not ask for revisions, or may not
+        self.revising: list[asyncio.Future[asr_pb2.StreamingRecognizeResponse | None]] = []  # in block order
+
+    def revisions_done(self) -> list[asr_pb2.StreamingRecognizeResponse]:
+        """The revisions whose second pass has finished, in block order (one still running holds back the
+        ones after it); sent with the next result."""
+        out = []
+        while self.revising and self.revising[0].done():
+            if (revision := self.revising.pop(0).result()) is not None:
+                out.append(revision)
+        return out
 
     def add(self, chunk: asr_pb2.AudioChunk) -> bool:
         """Append a chunk; True when it ends the utterance. Refuses a clip past max_clip_s early.

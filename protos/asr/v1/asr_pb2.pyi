@@ -82,7 +82,7 @@ class VadStats(_message.Message):
     def __init__(self, speech_ratio: _Optional[float] = ..., pre_padding_ms: _Optional[int] = ..., post_padding_ms: _Optional[int] = ..., gain_db: _Optional[float] = ..., split: _Optional[bool] = ..., start_s: _Optional[float] = ...) -> None: ...
 
 class RecognitionConfig(_message.Message):
-    __slots__ = ("format", "model_id", "logging_consent", "subject_id", "client_tags", "language")
+    __slots__ = ("format", "model_id", "logging_consent", "subject_id", "client_tags", "language", "revisions")
     class ClientTagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,13 +96,15 @@ class RecognitionConfig(_message.Message):
     SUBJECT_ID_FIELD_NUMBER: _ClassVar[int]
     CLIENT_TAGS_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    REVISIONS_FIELD_NUMBER: _ClassVar[int]
     format: AudioFormat
     model_id: str
     logging_consent: LoggingConsent
     subject_id: str
     client_tags: _containers.ScalarMap[str, str]
     language: str
-    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., model_id: _Optional[str] = ..., logging_consent: _Optional[_Union[LoggingConsent, str]] = ..., subject_id: _Optional[str] = ..., client_tags: _Optional[_Mapping[str, str]] = ..., language: _Optional[str] = ...) -> None: ...
+    revisions: bool
+    def __init__(self, format: _Optional[_Union[AudioFormat, _Mapping]] = ..., model_id: _Optional[str] = ..., logging_consent: _Optional[_Union[LoggingConsent, str]] = ..., subject_id: _Optional[str] = ..., client_tags: _Optional[_Mapping[str, str]] = ..., language: _Optional[str] = ..., revisions: _Optional[bool] = ...) -> None: ...
 
 class RecognizeRequest(_message.Message):
     __slots__ = ("request_id", "clip_id", "config", "audio", "vad_stats")
@@ -149,12 +151,26 @@ class AudioChunk(_message.Message):
     def __init__(self, clip_id: _Optional[str] = ..., data: _Optional[bytes] = ..., end_of_utterance: _Optional[bool] = ..., vad_stats: _Optional[_Union[VadStats, _Mapping]] = ...) -> None: ...
 
 class StreamingRecognizeResponse(_message.Message):
-    __slots__ = ("request_id", "result")
+    __slots__ = ("request_id", "result", "revision")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     result: RecognitionResult
-    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[RecognitionResult, _Mapping]] = ...) -> None: ...
+    revision: Revision
+    def __init__(self, request_id: _Optional[str] = ..., result: _Optional[_Union[RecognitionResult, _Mapping]] = ..., revision: _Optional[_Union[Revision, _Mapping]] = ...) -> None: ...
+
+class Revision(_message.Message):
+    __slots__ = ("result_ids", "text", "model", "inference_ms")
+    RESULT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_MS_FIELD_NUMBER: _ClassVar[int]
+    result_ids: _containers.RepeatedScalarFieldContainer[str]
+    text: str
+    model: ModelRef
+    inference_ms: float
+    def __init__(self, result_ids: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ..., model: _Optional[_Union[ModelRef, _Mapping]] = ..., inference_ms: _Optional[float] = ...) -> None: ...
 
 class LatencyBreakdown(_message.Message):
     __slots__ = ("queue_wait_ms", "inference_ms", "server_total_ms", "budget_ms", "budget_exceeded")

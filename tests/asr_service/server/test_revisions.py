@@ -1,0 +1,99 @@
+"""Revisions on a real server: a streaming session that asks for them gets a second pass over blocks of its
+clips, heard together, after the results and before the stream ends; one that does not ask, or a server
+that does not allow them, gets none and spends nothing on them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from asr_service.client import AsrClient, Revision, revised
+from asr_service.config import ServerConfig
+from asr_service.engines.base import Transcription
+from asr_service.server import BackgroundServer
+from tests.fakes import FAKE_INFO, tone_clips, transcription
+
+
+class JointEngine:
+    """One word per half second of audio: lower case for a clip alone (1.5 s or less: `tone_clips` are 1 s),
+    upper case for the longer audio of clips heard together (or, with `worse`, a single word: a window the
+    model ended early)."""
+
+    info = FAKE_INFO
+
+    def __init__(self, *, worse: bool = False, fail: bool = False) -> None:
+        self.worse, self.fail = worse, fail
+        self.lengths: list[float] = []
+        self.lock = threading.Lock()
+
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
+        seconds = audio.size / 16_000
+        with self.lock:
+            self.lengths.append(round(seconds, 1))
+        if seconds <= 1.5:
+            return transcription(audio, " ".join(["ask"] * round(seconds * 2)))
+        if self.fail:
+            raise RuntimeError("second pass broke")
+        return transcription(audio, "NOT" if self.worse else " ".join(["ASK"] * round(seconds * 2)))
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture()
+def serve() -> Iterator[object]:
+    started: list[BackgroundServer] = []
+
+    def start(engine: JointEngine, **config: object) -> BackgroundServer:
+        running = BackgroundServer(ServerConfig(port=0, shutdown_notice_s=0.0, **config),  # type: ignore[arg-type]
+                                   engine_factory=lambda options: engine).start()
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+def test_a_session_that_asks_gets_a_second_pass_over_each_block_of_its_clips(serve) -> None:  # type: ignore[no-untyped-def]
+    engine = JointEngine()
+    server = serve(engine, revision_window_s=2.5)  # two clips of 1 s a block
+    revisions: list[Revision] = []
+    with AsrClient(server.target) as client:
+        results = list(client.stream(tone_clips(5), lockstep=True, on_revision=revisions.append))
+    assert [r.text for r in results] == ["ask ask"] * 5  # each clip's own result first, unchanged
+    ids = [r.result_id for r in results]
+    assert [rev.result_ids for rev in revisions] == [tuple(ids[0:2]), tuple(ids[2:4])]  # the 5th clip is alone
+    assert all(rev.text == "ASK ASK ASK ASK" and rev.inference_ms >= 0 for rev in revisions)
+    assert revised([(r.result_id, r.text) for r in results], revisions) == [
+        "ASK ASK ASK ASK", "", "ASK ASK ASK ASK", "", "ask ask"]
+    assert sorted(engine.lengths) == [1.0] * 5 + [2.0] * 2  # each clip, then each block of two joined
+
+
+def test_no_second_pass_unless_the_session_asks_and_the_server_allows(serve) -> None:  # type: ignore[no-untyped-def]
+    engine = JointEngine()
+    with AsrClient(serve(engine, revision_window_s=2.5).target) as client:
+        assert len(list(client.stream(tone_clips(4), lockstep=True))) == 4  # no on_revision: not asked
+    assert len(engine.lengths) == 4
+    revisions: list[Revision] = []
+    with AsrClient(serve(engine, revision_window_s=2.5, session_revisions=False).target) as client:
+        assert len(list(client.stream(tone_clips(4), lockstep=True, on_revision=revisions.append))) == 4
+    assert revisions == [] and len(engine.lengths) == 8
+    with AsrClient(serve(engine, revision_window_s=2.5).target) as client:  # unary calls never get one
+        for clip in tone_clips(3):
+            client.recognize_clip(clip)
+    assert len(engine.lengths) == 11
+
+
+@pytest.mark.parametrize("engine", [JointEngine(worse=True), JointEngine(fail=True)], ids=["worse", "failed"])
+def test_a_second_pass_that_is_worse_or_fails_is_not_sent_and_the_results_stand(serve, engine: JointEngine) -> None:  # type: ignore[no-untyped-def]
+    revisions: list[Revision] = []
+    with AsrClient(serve(engine, revision_window_s=2.5).target) as client:
+        results = list(client.stream(tone_clips(4), lockstep=True, on_revision=revisions.append))
+    assert [r.text for r in results] == ["ask ask"] * 4
+    assert revisions == []
+    assert len(engine.lengths) == 6  # the second passes ran, and were dropped
