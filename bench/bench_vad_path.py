@@ -10,9 +10,17 @@ Paths (all by default), each over the same files:
 - `local-session`: the same clips as one session in-process with `session_context` on
   (`LocalTranscriber.stream`: each clip conditioned on the text before it), run clip by clip in turn
   with `local-unary` so that their latencies are comparable;
+- `joint` (not a product path): consecutive clips joined up to `--joint-s` seconds (20) and each block
+  transcribed by the engine at once: what a second pass over the recent clips of a session would give;
 - `server-unary` / `server-stream`: the same clips through `asr serve` on a loopback port, with
   `Recognize` one by one, and over one `StreamingRecognize` session (sent in lockstep, as live speech),
-  with the server's default config (`--session-context` turns the server's session context on).
+  with the server's default config (`--session-context` turns the server's session context on);
+- `server-revised`: the `server-stream` session's texts after the server's revisions (the session asks for
+  them: a second pass over blocks of clips heard together, asr_service/revisions.py), what a client that
+  applies them shows once the session has ended. Its sessions are its own, after `server-stream`'s, so
+  that its first results' latencies show what the second pass running beside them costs, and each clip
+  is sent no sooner than where it starts in the file at `--pace` times the speed of speech (4): the
+  second pass runs in the time between clips, which sending clips back to back would not leave it.
 
 Prints one line per path: WER after Whisper's English normaliser and after the project's convention
 normaliser, deletions and insertions (all, and within one word of a clip edge), clips per minute of
@@ -23,7 +31,11 @@ is read). `--split tune` is the half of the files used to choose VAD and context
 `--vad pre_padding_ms=300` runs the clip paths with another VAD setting (repeatable).
 `--long` joins each speaker's files (in the split) into one talk with pauses between them, a stand-in
 for the long lectures and readings the shared set lacks.
-`--control-seeds 5` adds five runs of `whole`, `faster-whisper` and `local-unary` (those of them in
+`--lecture` runs one generated talk instead of the shared speech: `bench/data/lecture.txt` read by
+espeak-ng phrase by phrase (the Debian package), with pauses between the phrases (0.45-0.8 s inside a
+sentence, 0.9-2.2 s between sentences) and white noise at -45 dBFS over the whole of it, as a lecture
+recorded with some hiss: speech the model finds hard, cut by the VAD at every pause.
+`--control-seeds 5` adds five runs of `whole`, `faster-whisper`, `local-unary` and `joint` (those of them in
 `--paths`) on copies of the files with each sample moved by -1, 0 or +1 at random (inaudible; the same
 copies for every path): how far the model's own noise moves WER, and each path's mean over the run and
 its copies, a steadier figure than one run.
@@ -45,7 +57,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +70,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import vad  # noqa: E402
-from asr_service.client import AsrClient, ClipResult, LocalTranscriber  # noqa: E402
+from asr_service.client import AsrClient, ClipResult, LocalTranscriber, Revision, revised  # noqa: E402
 from asr_service.config import ServerConfig  # noqa: E402
 from asr_service.engines import EngineOptions, create_engine  # noqa: E402
 from asr_service.engines._model_files import resolve_model  # noqa: E402
@@ -67,7 +79,8 @@ from labeling import Normalizer  # noqa: E402
 
 SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
 SHORT_S = 8.0
-PATHS = ("whole", "faster-whisper", "local-unary", "local-session", "server-unary", "server-stream")
+PATHS = ("whole", "faster-whisper", "local-unary", "local-session", "joint", "server-unary", "server-stream",
+         "server-revised")
 Audio = npt.NDArray[np.float32]
 _whisper_norm = EnglishTextNormalizer()
 _convention_norm = Normalizer()
@@ -87,10 +100,15 @@ class FileRun:
 
 
 CONTROL = "+-1 LSB"  # --control-seeds: the files with inaudible noise, through these paths
-CONTROLLED = ("whole", "faster-whisper", "local-unary")
+CONTROLLED = ("whole", "faster-whisper", "local-unary", "joint")
 CONTROL_SEED = 1000
 PAUSE_S = (0.3, 1.5)  # --long: the pause between two files, uniform in this range
 ROOM_TONE_DBFS = -60.0  # --long: the level of the noise that fills the pauses
+LECTURE = Path(__file__).parent / "data" / "lecture.txt"
+LECTURE_PAUSE_S = ((0.45, 0.8), (0.9, 2.2))  # --lecture: inside a sentence, between sentences
+LECTURE_HISS_DBFS = -45.0  # --lecture: white noise over the whole talk
+JOINT_S = 20.0  # joint: the longest block of joined clips
+PACE = 4.0  # server-revised: clips sent at this many times the speed of speech
 
 
 def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int16]], *, seed: int,
@@ -120,6 +138,46 @@ def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int
         talks.append({"audio": name, "text": " ".join(r["text"] for r in group),
                       "duration": joined[name].size / 16_000, "speaker": speaker})
     return talks, joined
+
+
+def lecture(seed: int) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
+    """`LECTURE` read by espeak-ng phrase by phrase, with pauses, in white noise at `LECTURE_HISS_DBFS`."""
+    import shutil
+    import tempfile
+
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("--lecture: needs espeak-ng (Debian: apt install espeak-ng)")
+    rng = np.random.default_rng(seed)
+    sentences = [[p.strip() for p in line.split("|")] for line in LECTURE.read_text().splitlines()
+                 if line.strip() and not line.startswith("#")]
+    parts: list[npt.NDArray[np.float64]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "phrase.wav"
+        for sentence in sentences:
+            for k, phrase in enumerate(sentence):
+                subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), phrase], check=True)
+                parts.append(vad.read_audio(wav).astype(np.float64) * 0.7)  # resampled to 16 kHz
+                low, high = LECTURE_PAUSE_S[k == len(sentence) - 1]
+                parts.append(np.zeros(round(rng.uniform(low, high) * 16_000)))
+    talk = np.concatenate([np.zeros(16_000), *parts])
+    talk += rng.normal(0, 32768 * 10 ** (LECTURE_HISS_DBFS / 20), talk.size)
+    text = " ".join(p for sentence in sentences for p in sentence)
+    name = "lecture:espeak-ng"
+    return ([{"audio": name, "text": text, "duration": talk.size / 16_000, "speaker": name}],
+            {name: np.clip(np.round(talk), -32768, 32767).astype(np.int16)})
+
+
+def joint_blocks(clips: list[vad.Clip], limit_s: float) -> list[npt.NDArray[np.int16]]:
+    """Consecutive clips joined end to end, each block at most `limit_s` long (a longer clip alone)."""
+    blocks: list[list[npt.NDArray[np.int16]]] = []
+    length = 0
+    for clip in clips:
+        if not blocks or length + clip.pcm.size > limit_s * 16_000:
+            blocks.append([])
+            length = 0
+        blocks[-1].append(clip.pcm)
+        length += clip.pcm.size
+    return [np.concatenate(block) for block in blocks]
 
 
 def with_noise(pcm: npt.NDArray[np.int16], kind: str, snr_db: float, pad_s: float,
@@ -249,6 +307,14 @@ def _clip_run(clips: list[vad.Clip], results: Iterable[ClipResult]) -> FileRun:
     return FileRun(pieces, latencies)
 
 
+def paced(clips: list[vad.Clip], speed: float) -> Iterator[vad.Clip]:
+    """`clips`, each given no sooner than where its utterance ends in the file, at `speed` times real time."""
+    start = time.perf_counter()
+    for clip in clips:
+        time.sleep(max(0.0, start + clip.end_s / speed - time.perf_counter()))
+        yield clip
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -268,10 +334,15 @@ def main() -> int:
     parser.add_argument("--pause-s", default=",".join(map(str, PAUSE_S)), metavar="LOW,HIGH",
                         help="for --long: the pause between files, uniform in LOW..HIGH s (under the VAD's "
                              "min_silence_ms, the talk runs on and the VAD must split it at max_clip_s)")
+    parser.add_argument("--lecture", action="store_true",
+                        help="one generated talk (espeak-ng, pauses, -45 dBFS hiss) instead of the shared speech")
+    parser.add_argument("--joint-s", type=float, default=JOINT_S, help="joint: the longest block of joined clips, s")
+    parser.add_argument("--pace", type=float, default=PACE,
+                        help="server-revised: clips sent at this many times the speed of speech (in lockstep)")
     parser.add_argument("--noise", metavar="KIND:SNR_DB", help="each file in noise: white, pink or brown, at SNR_DB")
     parser.add_argument("--noise-pad-s", type=float, default=2.0, help="for --noise: seconds of noise alone each side")
     parser.add_argument("--control-seeds", type=int, default=0, metavar="N",
-                        help="N more runs of whole, faster-whisper and local-unary on copies of the files with "
+                        help="N more runs of whole, faster-whisper, local-unary and joint on copies of the files with "
                              "each sample moved by -1, 0 or +1 (inaudible): the spread of the model's own noise, "
                              "and each path's mean over the run and its copies")
     parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
@@ -279,13 +350,16 @@ def main() -> int:
     paths = [p.strip() for p in args.paths.split(",") if p.strip()]
     if unknown := set(paths) - set(PATHS):
         raise SystemExit(f"--paths: unknown {', '.join(sorted(unknown))}")
-    if not (SPEECH / "manifest.jsonl").is_file():
+    options = _vad_options(args.vad)
+    if args.lecture:
+        rows, samples = lecture(args.seed)
+    elif not (SPEECH / "manifest.jsonl").is_file():
         print(f"bench_vad_path: needs the real speech in {SPEECH}", file=sys.stderr)
         return 2
-    options = _vad_options(args.vad)
-    manifest = [json.loads(x) for x in (SPEECH / "manifest.jsonl").read_text().splitlines() if x.strip()]
-    rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
-    samples = {r["audio"]: vad.read_audio(SPEECH / r["audio"]) for r in rows}
+    else:
+        manifest = [json.loads(x) for x in (SPEECH / "manifest.jsonl").read_text().splitlines() if x.strip()]
+        rows = [r for r in manifest if args.split == "all" or split_of(r["audio"]) == args.split]
+        samples = {r["audio"]: vad.read_audio(SPEECH / r["audio"]) for r in rows}
     if args.noise:
         kind, _, snr = args.noise.partition(":")
         noise_rng = np.random.default_rng(args.seed)
@@ -297,7 +371,7 @@ def main() -> int:
     minutes = sum(samples[r["audio"]].size for r in rows) / 16_000 / 60
     clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(samples[r["audio"]].tobytes()), options)) for r in rows}
     pcm = {r["audio"]: as_audio(samples[r["audio"]]) for r in rows}
-    print(f"{len(rows)} files ({args.split} split), {minutes:.1f} min, "
+    print(f"{len(rows)} files ({'generated' if args.lecture else args.split + ' split'}), {minutes:.1f} min, "
           f"{sum(map(len, clips.values()))} clips; VAD {options}", flush=True)
     runs: dict[str, list[FileRun]] = {}
 
@@ -311,13 +385,26 @@ def main() -> int:
     if args.control_seeds and not set(CONTROLLED) & set(paths):
         raise SystemExit(f"--control-seeds: runs with {' or '.join(CONTROLLED)}, so --paths must include one")
     controls = _controls(rows, samples, args.control_seeds)
-    if "whole" in paths:
+    if {"whole", "joint"} & set(paths):
         engine = create_engine(EngineOptions(model=args.model))
         engine.transcribe(pcm[rows[0]["audio"]])  # warm-up
-        runs["whole"] = [timed(lambda a: engine.transcribe(a).text, pcm[r["audio"]]) for r in rows]
-        for k, copy in enumerate(controls, 1):
-            runs[f"whole {CONTROL} #{k}"] = [
-                timed(lambda a: engine.transcribe(a).text, as_audio(copy[r["audio"]])) for r in rows]
+        if "whole" in paths:
+            runs["whole"] = [timed(lambda a: engine.transcribe(a).text, pcm[r["audio"]]) for r in rows]
+            for k, copy in enumerate(controls, 1):
+                runs[f"whole {CONTROL} #{k}"] = [
+                    timed(lambda a: engine.transcribe(a).text, as_audio(copy[r["audio"]])) for r in rows]
+        if "joint" in paths:
+
+            def joint(file_clips: list[vad.Clip]) -> FileRun:
+                block_runs = [timed(lambda a: engine.transcribe(a).text, as_audio(block))
+                              for block in joint_blocks(file_clips, args.joint_s)]
+                return FileRun([t for b in block_runs for t in b.pieces],
+                               [x for b in block_runs for x in b.latencies_ms])
+
+            runs["joint"] = [joint(clips[r["audio"]]) for r in rows]
+            for k, copy in enumerate(controls, 1):
+                runs[f"joint {CONTROL} #{k}"] = [
+                    joint(list(vad.iter_pcm_clips(io.BytesIO(copy[r["audio"]].tobytes()), options))) for r in rows]
         engine.close()
     if "faster-whisper" in paths:
         from faster_whisper import WhisperModel  # dev dependency: the baseline only
@@ -358,7 +445,7 @@ def main() -> int:
                     _clip_run(copy_clips[r["audio"]], [local.recognize_clip(c) for c in copy_clips[r["audio"]]])
                     for r in rows]
         local.close()
-    if {"server-unary", "server-stream"} & set(paths):
+    if {"server-unary", "server-stream", "server-revised"} & set(paths):
         port = _free_port()
         env = {**os.environ, "ASR_SESSION_CONTEXT": "true"} if args.session_context else None
         server = subprocess.Popen([sys.executable, "-m", "asr_service.cli", "serve", "--port", str(port),
@@ -375,6 +462,15 @@ def main() -> int:
                     runs["server-stream"] = [
                         _clip_run(clips[r["audio"]], list(client.stream(clips[r["audio"]], lockstep=True)))
                         for r in rows]
+                if "server-revised" in paths:  # its own sessions: their latencies show what the second pass costs
+                    revised_runs = []
+                    for r in rows:
+                        revisions: list[Revision] = []
+                        results = list(client.stream(paced(clips[r["audio"]], args.pace), lockstep=True,
+                                                     on_revision=revisions.append))
+                        texts = revised([(x.result_id, x.text) for x in results], revisions)
+                        revised_runs.append(FileRun(texts, _clip_run(clips[r["audio"]], results).latencies_ms))
+                    runs["server-revised"] = revised_runs
         finally:
             server.terminate()
             server.wait(30)
@@ -423,14 +519,17 @@ def main() -> int:
                 parts.append(f"{label.removeprefix('wer_')} {np.mean(values):.2f} % "
                              f"({min(values):.2f}..{max(values):.2f})")
             print(f"  {base:22} " + "   ".join(parts))
-        for other in ("whole", "faster-whisper"):
-            if "local-unary" in means and other in means:
-                print(f"  local-unary - {other}: " + "   ".join(
-                    f"{label.removeprefix('wer_')} {means['local-unary'][label] - means[other][label]:+.2f} points"
-                    for label, _ in NORMALISERS))
-    if "faster-whisper" in by_name and "server-stream" in by_name and "short_p95_ms" in by_name["faster-whisper"]:
-        ratio = by_name["server-stream"]["short_p95_ms"] / by_name["faster-whisper"]["short_p95_ms"]
-        print(f"\nserver-stream p95 / faster-whisper p95 (<= 8 s): {ratio:.2f} (target <= 0.33)")
+        for clip_path in ("local-unary", "joint"):
+            for other in ("whole", "faster-whisper"):
+                if clip_path in means and other in means:
+                    print(f"  {clip_path} - {other}: " + "   ".join(
+                        f"{label.removeprefix('wer_')} {means[clip_path][label] - means[other][label]:+.2f} points"
+                        for label, _ in NORMALISERS))
+    if "faster-whisper" in by_name and "short_p95_ms" in by_name["faster-whisper"]:
+        for name in ("server-stream", "server-revised"):
+            if "short_p95_ms" in by_name.get(name, {}):
+                ratio = by_name[name]["short_p95_ms"] / by_name["faster-whisper"]["short_p95_ms"]
+                print(f"{name} p95 / faster-whisper p95 (<= 8 s): {ratio:.2f} (target <= 0.33)")
     return 0
 
 
