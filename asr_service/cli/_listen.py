@@ -10,7 +10,6 @@ one quits at once.
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections import deque
@@ -30,11 +29,11 @@ from asr_service.cli._common import (
     fail,
     vad_options,
 )
-from asr_service.cli._transcribe import print_result
+from asr_service.cli._transcribe import print_result, print_revision
 from asr_service.errors import AsrError, ConfigError
 
 if TYPE_CHECKING:
-    from asr_service.client import AsrClient, AudioInput, ClipResult, LiveClips, Revision
+    from asr_service.client import AsrClient, AudioInput, ClipResult, LiveClips
 
 __all__ = ["register"]
 
@@ -102,8 +101,9 @@ def run(args: argparse.Namespace) -> int:
             if args.revisions:
                 shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
                 assert not isinstance(transcriber, LocalTranscriber)  # --revisions needs --server
-                results = transcriber.stream(_recording(live, sent), on_revision=lambda revision: _print_revision(
-                    args, source, revision, [shown[r] for r in revision.result_ids if r in shown]))
+                results = transcriber.stream(_recording(live, sent), on_revision=lambda revision: print_revision(
+                    sys.stdout, source.name, revision, [shown[r] for r in revision.result_ids if r in shown],
+                    as_json=args.json))
             else:
                 results = transcriber.stream(_recording(live, sent))
             for result in results:
@@ -150,19 +150,6 @@ def _recording(live: LiveClips, sent: deque[vad.Clip]) -> Iterator[vad.Clip]:
 
 def _print(args: argparse.Namespace, source: AudioInput, clip: vad.Clip, result: ClipResult) -> None:
     print_result(sys.stdout, source.name, clip, result, as_json=args.json)
-
-
-def _print_revision(args: argparse.Namespace, source: AudioInput, revision: Revision, clips: list[vad.Clip]) -> None:
-    """A revision of the clips printed before: where they lie, and their new text."""
-    start, end = (clips[0].start_s, clips[-1].end_s) if clips else (float("nan"), float("nan"))
-    if args.json:
-        print(json.dumps({"file": source.name, "revision": {
-            "result_ids": list(revision.result_ids), "clip_ids": [str(c.index) for c in clips],
-            "start_s": round(start, 3), "end_s": round(end, 3), "text": revision.text,
-            "inference_ms": round(revision.inference_ms, 2)}}, ensure_ascii=False), flush=True)
-    else:
-        print(f"{source.name} [{start:6.2f}-{end:6.2f}s] revised: {revision.text}  "
-              f"({len(revision.result_ids)} clips heard together)", flush=True)
 
 
 def _status(message: str) -> None:

@@ -19,11 +19,11 @@ from asr_service.cli._common import (
     fail,
     vad_options,
 )
-from asr_service.client import ClipResult, LocalTranscriber, Transcriber
+from asr_service.client import ClipResult, LocalTranscriber, Revision, Transcriber
 from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS
 from asr_service.errors import AsrError
 
-__all__ = ["clip_record", "register"]
+__all__ = ["clip_record", "print_result", "print_revision", "register"]
 
 _ENCODINGS = {"linear16": "linear16", "flac": "flac", "opus": "ogg_opus"}  # --encoding -> AsrClient(encoding=)
 
@@ -41,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_client_tls_flags(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
     parser.add_argument("--stream", action="store_true", help="use one StreamingRecognize session per file")
+    parser.add_argument("--revisions", action="store_true",
+                        help="with --server and --stream: also print the server's revisions, a second pass over "
+                        "blocks of clips heard together (lines 'revised: ...'; with --json, objects with a "
+                        "'revision' key)")
     parser.add_argument("--language", default="", metavar="CODE",
                         help="language spoken: an ISO 639-1 code the model transcribes, or 'auto' to detect it "
                         "(a multilingual model such as base; default: English)")
@@ -101,7 +105,18 @@ def _results(
 
         assert isinstance(transcriber, AsrClient)
         clips = list(_clips(path, options, args))
-        yield from zip(clips, transcriber.stream(clips), strict=True)
+        if not args.revisions:
+            yield from zip(clips, transcriber.stream(clips), strict=True)
+            return
+        shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
+
+        def on_revision(revision: Revision) -> None:
+            print_revision(sys.stdout, path, revision, [shown[r] for r in revision.result_ids if r in shown],
+                           as_json=args.json)
+
+        for clip, result in zip(clips, transcriber.stream(clips, on_revision=on_revision), strict=True):
+            shown[result.result_id] = clip
+            yield clip, result
         return
     for clip in _clips(path, options, args):
         yield clip, transcriber.recognize_clip(clip)
@@ -124,10 +139,28 @@ def print_result(out: TextIO, path: str, clip: vad.Clip, result: ClipResult, *, 
     out.flush()
 
 
+def print_revision(out: TextIO, path: str, revision: Revision, clips: list[vad.Clip], *, as_json: bool) -> None:
+    """One line for a revision of clips printed before (asr_service/revisions.py): where they lie, the new text."""
+    start, end = (clips[0].start_s, clips[-1].end_s) if clips else (float("nan"), float("nan"))
+    if as_json:
+        where = path if path == "-" else os.path.abspath(path)
+        out.write(json.dumps({"file": where, "revision": {
+            "result_ids": list(revision.result_ids), "clip_ids": [str(c.index) for c in clips],
+            "start_s": round(start, 3), "end_s": round(end, 3), "text": revision.text,
+            "inference_ms": round(revision.inference_ms, 2)}}, ensure_ascii=False) + "\n")
+    else:
+        out.write(f"{path} [{start:6.2f}-{end:6.2f}s] revised: {revision.text}  "
+                  f"({len(revision.result_ids)} clips heard together)\n")
+    out.flush()
+
+
 def run(args: argparse.Namespace) -> int:
     """Transcribe every file; a bad file or an unreachable server ends with a one-line error."""
     from asr_service.client import AsrClient  # gRPC loads only for a command that runs
 
+    if args.revisions and not (args.server and args.stream):
+        return fail("--revisions: needs --server and --stream (revisions are the server's second pass over a "
+                    "streaming session)", 2)
     try:
         options = vad_options(args)
         transcriber: Transcriber = (
