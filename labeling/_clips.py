@@ -94,6 +94,9 @@ def _checked(entry: Row | RowProblem, manifest: Path, document_root: Path) -> Cl
 
 def _clip(row: Row, manifest: Path, document_root: Path) -> Clip:
     item = row.data
+    if "revision" in item and "audio" not in item:  # not a clip: it would become a task for the whole file
+        raise RowError("a revision of clips above it (`asr transcribe --revisions`), not a clip: import the "
+                       "output of `asr transcribe --json` without --revisions")
     if not isinstance(item.get("audio"), str) and isinstance(item.get("file"), str) and item["file"] != "-":
         row = Row(line=row.line, data={**item, "audio": item["file"]})  # `asr transcribe --json`
     _, path = audio_path(row, manifest, must_exist=True)

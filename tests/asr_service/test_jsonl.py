@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,16 @@ def test_every_caller_refuses_an_unreadable_manifest_in_the_same_words(tmp_path:
         read_clips(latin1, document_root=tmp_path)
     assert str(batch.value) == str(clips.value) and str(batch.value).startswith(f"{latin1}:1: not UTF-8 text")
     assert "error: stdin:1: not UTF-8 text" in _labeling_stdin(latin1.read_bytes())
+
+
+def test_a_revision_line_is_refused_by_label_import_not_taken_for_a_clip(tmp_path: Path) -> None:
+    (tmp_path / "talk.wav").write_bytes(b"RIFF")
+    lines = tmp_path / "clips.jsonl"  # `asr transcribe --json --stream --revisions`: clips, then a revision
+    clip = {"file": str(tmp_path / "talk.wav"), "clip_id": "0", "start_s": 0.3, "end_s": 2.1, "text": "Hello."}
+    revision = {"file": str(tmp_path / "talk.wav"),
+                "revision": {"result_ids": ["r/0", "r/1"], "clip_ids": ["0", "1"], "start_s": 0.3, "end_s": 4.0,
+                             "text": "Hello there."}}
+    lines.write_text(json.dumps(clip) + "\n" + json.dumps(revision) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as refused:
+        read_clips(lines, document_root=tmp_path)
+    assert str(refused.value).startswith(f"{lines}:2: a revision of clips above it")
