@@ -195,8 +195,9 @@ def in_background() -> bool:
 
 class ForegroundGate:
     """An engine's count of the transcriptions users wait for, where its background work (a session's
-    second pass, asr_service/revisions.py) steps aside: a background thread that entered `background` waits
-    at each checkpoint (`yield_to_foreground`, between decoder steps) while a foreground one runs.
+    second pass, asr_service/revisions.py) steps aside: a background thread whose gate is set
+    (`background_gate`) waits at each checkpoint (`yield_to_foreground`: before the encoder, between
+    decoder steps) while a foreground transcription runs.
 
     At the lowest CPU priority alone, a background decode still cost the clips beside it time: it holds the
     GIL between steps and then waits for a core, and the clip waits for the GIL. Waiting here instead, it

@@ -5,16 +5,13 @@ that does not allow them, gets none and spends nothing on them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from asr_service.client import AsrClient, Revision, revised
-from asr_service.config import ServerConfig
 from asr_service.engines.base import Transcription
-from asr_service.server import BackgroundServer
 from tests.fakes import FAKE_INFO, tone_clips, transcription
 
 
@@ -42,21 +39,6 @@ class JointEngine:
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture()
-def serve() -> Iterator[object]:
-    started: list[BackgroundServer] = []
-
-    def start(engine: JointEngine, **config: object) -> BackgroundServer:
-        running = BackgroundServer(ServerConfig(port=0, shutdown_notice_s=0.0, **config),  # type: ignore[arg-type]
-                                   engine_factory=lambda options: engine).start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 def test_a_session_that_asks_gets_a_second_pass_over_each_block_of_its_clips(serve) -> None:  # type: ignore[no-untyped-def]

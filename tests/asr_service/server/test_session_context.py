@@ -2,30 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from asr_service.client import AsrClient, LocalTranscriber
 from asr_service.config import ServerConfig
 from asr_service.recognizer import NullReason, SessionContext
-from asr_service.server import BackgroundServer
 from tests.fakes import FakeEngine, recognition_result, tone_clips
-
-
-@pytest.fixture()
-def serve() -> Iterator[object]:
-    started: list[BackgroundServer] = []
-
-    def start(engine: FakeEngine, **config: object) -> BackgroundServer:
-        running = BackgroundServer(ServerConfig(port=0, shutdown_notice_s=0.0, **config),  # type: ignore[arg-type]
-                                   engine_factory=lambda options: engine).start()
-        started.append(running)
-        return running
-
-    yield start
-    for running in started:
-        running.stop()
 
 
 def test_a_session_conditions_each_clip_on_the_text_before_it(serve) -> None:  # type: ignore[no-untyped-def]
