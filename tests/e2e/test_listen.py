@@ -48,21 +48,6 @@ def test_listen_streams_each_clip_to_the_server_as_it_ends(server: BackgroundSer
     assert "end of input" in err and f"{len(records)} clip(s) from 11.0 s of audio" in err
 
 
-@pytest.mark.slow
-def test_listen_prints_the_servers_revision_of_the_clips_it_printed(server: BackgroundServer) -> None:
-    proc = _listen("--server", server.target, "--play", str(JFK_SAMPLE), "--json", "--revisions")
-    out, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
-    records = [json.loads(line) for line in out.splitlines()]
-    clips = [r for r in records if "clip_id" in r]
-    revisions = [r["revision"] for r in records if "revision" in r]
-    assert len(clips) == 2, records  # "... Americans," / "ask not ...": 11 s, one block of both
-    assert records.index({"file": str(JFK_SAMPLE), "revision": revisions[0]}) == 2  # after the results it revises
-    assert revisions[0]["clip_ids"] == ["0", "1"] and len(revisions[0]["result_ids"]) == 2
-    assert revisions[0]["start_s"] == clips[0]["start_s"] and revisions[0]["end_s"] == clips[1]["end_s"]
-    assert wer([REFERENCE], [revisions[0]["text"]]) <= 0.10, revisions
-
-
 def test_revisions_need_a_server() -> None:
     proc = _listen("--play", str(JFK_SAMPLE), "--revisions")
     out, err = proc.communicate(timeout=60)

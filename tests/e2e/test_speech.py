@@ -83,21 +83,6 @@ def test_transcribe_stream_flag_and_raw_pcm_on_stdin(server: BackgroundServer) -
     assert "welcome" in records[0]["text"].lower()
 
 
-@pytest.mark.slow
-def test_transcribe_prints_the_servers_revision_after_the_clips_it_covers(server: BackgroundServer) -> None:
-    proc = _asr("transcribe", str(SAMPLE), "--server", server.target, "--json", "--stream", "--revisions")
-    assert proc.returncode == 0, proc.stderr.decode()
-    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
-    clips = [r for r in records if "clip_id" in r]
-    assert len(clips) == 4 and records[:4] == clips  # four sentences, 15 s of clips: one block, revised at the end
-    revision = records[4]["revision"]
-    assert len(records) == 5 and records[4]["file"] == str(SAMPLE)
-    assert revision["clip_ids"] == ["0", "1", "2", "3"] and len(revision["result_ids"]) == 4
-    assert (revision["start_s"], revision["end_s"]) == (clips[0]["start_s"], clips[3]["end_s"])
-    text = revision["text"].lower()  # the four sentences' words, heard together
-    assert all(word in text for word in ("welcome", "lazy", "tomorrow afternoon", "listening")), text
-
-
 def test_revisions_need_a_streaming_session_on_a_server() -> None:
     for argv in ([str(SAMPLE), "--revisions"], [str(SAMPLE), "--server", "127.0.0.1:1", "--revisions"]):
         proc = _asr("transcribe", *argv)

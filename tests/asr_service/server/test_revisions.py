@@ -4,6 +4,9 @@ that does not allow them, gets none and spends nothing on them."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -11,8 +14,9 @@ import numpy.typing as npt
 import pytest
 
 from asr_service.client import AsrClient, Revision, revised
-from asr_service.engines.base import Transcription
+from asr_service.engines.base import Transcription, in_background
 from tests.fakes import FAKE_INFO, tone_clips, transcription
+from tests.paths import ESPEAK_SAMPLE, JFK_SAMPLE
 
 
 class JointEngine:
@@ -79,3 +83,49 @@ def test_a_second_pass_that_is_worse_or_fails_is_not_sent_and_the_results_stand(
     assert [r.text for r in results] == ["ask ask"] * 4
     assert revisions == []
     assert len(engine.lengths) == 6  # the second passes ran, and were dropped
+
+
+class SecondPassEngine:
+    """Says "one clip" in the foreground and "heard together" on the background thread (a second pass)."""
+
+    info = FAKE_INFO
+
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
+        return transcription(audio, "all of the clips heard together as one" if in_background() else "one clip")
+
+    def close(self) -> None:
+        pass
+
+
+def _cli(*args: str) -> list[dict[str, object]]:
+    done = subprocess.run([sys.executable, "-m", "asr_service.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]  # only JSON on stdout
+
+
+def _check_revision_after_clips(records: list[dict[str, object]], path: str, n_clips: int) -> None:
+    clips = records[:n_clips]
+    assert [c["clip_id"] for c in clips] == [str(i) for i in range(n_clips)]
+    assert all(c["text"] == "one clip" for c in clips)
+    assert len(records) == n_clips + 1 and records[-1]["file"] == path  # the revision, after the clips it covers
+    revision = records[-1]["revision"]
+    assert isinstance(revision, dict)
+    assert revision["text"] == "all of the clips heard together as one"
+    assert revision["clip_ids"] == [str(i) for i in range(n_clips)] and len(revision["result_ids"]) == n_clips
+    assert (revision["start_s"], revision["end_s"]) == (clips[0]["start_s"], clips[-1]["end_s"])
+
+
+def test_asr_transcribe_prints_each_revision_after_the_clips_it_covers(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(SecondPassEngine())
+    records = _cli("transcribe", str(ESPEAK_SAMPLE), "--server", server.target, "--json", "--stream", "--revisions")
+    _check_revision_after_clips(records, str(ESPEAK_SAMPLE), 4)  # four sentences, 15 s of clips: one block
+    assert all("revision" not in r for r in _cli("transcribe", str(ESPEAK_SAMPLE), "--server", server.target,
+                                                  "--json", "--stream"))  # not asked: none
+
+
+@pytest.mark.slow
+def test_asr_listen_prints_each_revision_after_the_clips_it_covers(serve) -> None:  # type: ignore[no-untyped-def]
+    server = serve(SecondPassEngine())
+    records = _cli("listen", "--server", server.target, "--play", str(JFK_SAMPLE), "--json", "--revisions")
+    _check_revision_after_clips(records, str(JFK_SAMPLE), 2)  # "... Americans," / "ask not ...": 11 s, one block
