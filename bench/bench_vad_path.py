@@ -53,9 +53,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -75,6 +77,7 @@ from asr_service.config import ServerConfig  # noqa: E402
 from asr_service.engines import EngineOptions, create_engine  # noqa: E402
 from asr_service.engines._model_files import resolve_model  # noqa: E402
 from asr_service.evaluation.bootstrap import paired_bootstrap  # noqa: E402
+from asr_service.revisions import RevisionBlocks  # noqa: E402
 from labeling import Normalizer  # noqa: E402
 
 SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
@@ -142,9 +145,6 @@ def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int
 
 def lecture(seed: int) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
     """`LECTURE` read by espeak-ng phrase by phrase, with pauses, in white noise at `LECTURE_HISS_DBFS`."""
-    import shutil
-    import tempfile
-
     if shutil.which("espeak-ng") is None:
         raise SystemExit("--lecture: needs espeak-ng (Debian: apt install espeak-ng)")
     rng = np.random.default_rng(seed)
@@ -167,17 +167,22 @@ def lecture(seed: int) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.i
             {name: np.clip(np.round(talk), -32768, 32767).astype(np.int16)})
 
 
-def joint_blocks(clips: list[vad.Clip], limit_s: float) -> list[npt.NDArray[np.int16]]:
-    """Consecutive clips joined end to end, each block at most `limit_s` long (a longer clip alone)."""
-    blocks: list[list[npt.NDArray[np.int16]]] = []
-    length = 0
-    for clip in clips:
-        if not blocks or length + clip.pcm.size > limit_s * 16_000:
-            blocks.append([])
-            length = 0
-        blocks[-1].append(clip.pcm)
-        length += clip.pcm.size
-    return [np.concatenate(block) for block in blocks]
+def joint_blocks(clips: list[vad.Clip], limit_s: float) -> list[Audio]:
+    """The audio the server's second pass hears: its blocks of consecutive clips (`RevisionBlocks`, at most
+    `limit_s`), each joined; a clip in no block of two or more stands alone, as its first result did."""
+    blocks = RevisionBlocks(limit_s)
+    closed = [blocks.add(str(k), as_audio(clip.pcm), "") for k, clip in enumerate(clips)] + [blocks.close()]
+    joined = {int(block.result_ids[0]): block for block in closed if block is not None}
+    out: list[Audio] = []
+    k = 0
+    while k < len(clips):
+        if k in joined:
+            out.append(joined[k].joined())
+            k += len(joined[k].result_ids)
+        else:
+            out.append(as_audio(clips[k].pcm))
+            k += 1
+    return out
 
 
 def with_noise(pcm: npt.NDArray[np.int16], kind: str, snr_db: float, pad_s: float,
@@ -396,7 +401,7 @@ def main() -> int:
         if "joint" in paths:
 
             def joint(file_clips: list[vad.Clip]) -> FileRun:
-                block_runs = [timed(lambda a: engine.transcribe(a).text, as_audio(block))
+                block_runs = [timed(lambda a: engine.transcribe(a).text, block)
                               for block in joint_blocks(file_clips, args.joint_s)]
                 return FileRun([t for b in block_runs for t in b.pieces],
                                [x for b in block_runs for x in b.latencies_ms])

@@ -170,9 +170,8 @@ class CTranslate2WhisperEngine:
         # it is still alone among the clips users wait for, and keeps the all-cores encoder (counted, a second
         # pass took that from every clip it overlapped). It waits at its checkpoints while clips run instead.
         if in_background():
-            background_gate(self._gate)
+            background_gate(self._gate)  # its checkpoints: `_encode`, and the decoder's steps
             try:
-                yield_to_foreground()
                 return self._transcribe(encoder, audio, previous, requested)
             finally:
                 background_gate(None)
