@@ -56,6 +56,8 @@ def wer_by_slice_png(overall: SliceSummary, slices: Sequence[SliceSummary]) -> b
     for pos, wer, high in zip(positions, wers, highs, strict=True):
         ax.text(wer + high + 0.5, pos, f"{wer:.1f}", va="center", fontsize=7, color="#333333")
     ax.set_ylim(-0.7, len(rows) - 0.3)
+    # room for the labels right of the bars; at least 10 %, so that a run with no errors still has an axis
+    ax.set_xlim(0.0, max(10.0, 1.1 * max(w + h for w, h in zip(wers, highs, strict=True)) + 4.0))
     ax.set_yticks(positions, names, fontsize=8)
     ax.set_xlabel("WER (%) with 95% bootstrap interval")
     ax.set_title("WER by slice")

@@ -127,3 +127,15 @@ def test_report_has_its_plots_and_sections(manifest: Path, tmp_path: Path) -> No
     assert "REF: good morning ** *** EVERYBODY\nHYP: good morning TO YOU ALL\n" in page
     assert "<td>everybody</td><td>all</td>" in page  # top substitutions table
     assert "missing.wav" in page and "unreadable audio" in page
+
+
+def test_a_run_without_errors_still_gets_its_report_and_plots(tmp_path: Path) -> None:
+    # every bar at 0 %: the axis once shrank around 0 and left no room for the labels (a matplotlib warning)
+    soundfile.write(tmp_path / "u1.wav", np.zeros(8000, dtype=np.int16), 16_000)
+    manifest = write_manifest(tmp_path / "dev.jsonl", [
+        {"audio": "u1.wav", "text": "The cat sat on the mat.", "tags": ["read"]}])
+    results = evaluate_manifest(manifest, fake_file_transcriber({"u1.wav": "the cat sat on the mat"}),
+                                options=EvalOptions(by=("tags",)))
+    assert results.overall.wer == 0.0
+    write_report(results, tmp_path / "out")  # warnings are errors in the tests
+    assert all((tmp_path / "out" / name).stat().st_size > 0 for name in PLOTS)
