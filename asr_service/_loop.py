@@ -8,6 +8,7 @@ thread, including one that runs an event loop of its own (e.g. Jupyter).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -27,7 +28,11 @@ class LoopThread:
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float | None = None) -> T:
         """Run `coro` on the loop and wait (blocking this thread only) for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
+        return self.submit(coro).result(timeout_s)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start `coro` on the loop; its future (cancelling it cancels the coroutine)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Stop the loop, join its thread and close it."""

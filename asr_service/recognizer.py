@@ -261,14 +261,15 @@ class Recognizer:
     thread gets little CPU, and a session waits for its last revision before its stream closes."""
 
     async def revise(
-        self, samples: npt.NDArray[np.float32], *, language: str = ""
+        self, samples: npt.NDArray[np.float32], *, language: str = "", queue: bool = False
     ) -> tuple[Transcription, float] | None:
         """A second pass over a session's joined clips (asr_service/revisions.py): the engine's transcription
         and its inference time in ms, run as background work (one thread at the lowest CPU priority, like a
         shadow's clips), so that it takes only the cores that answering clips leaves. Not a request: no
         admission control, no observers (the metrics count clips, not second passes). None when the recognizer
-        is closed or `MAX_REVISIONS_WAITING` passes are waiting already."""
-        if self._closed or self._revisions_waiting >= self.MAX_REVISIONS_WAITING:
+        is closed or, unless `queue` (a caller that would rather wait than go without: the in-process
+        transcriber of a file), `MAX_REVISIONS_WAITING` passes are waiting already."""
+        if self._closed or (not queue and self._revisions_waiting >= self.MAX_REVISIONS_WAITING):
             return None
         self._revisions_waiting += 1
         try:

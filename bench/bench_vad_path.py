@@ -59,7 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import vad  # noqa: E402
-from asr_service.client import AsrClient, ClipResult, LocalTranscriber, Revision, revised  # noqa: E402
+from asr_service.client import AsrClient, ClipResult, LocalTranscriber, Revision, paced, revised  # noqa: E402
 from asr_service.config import ServerConfig  # noqa: E402
 from asr_service.engines import EngineOptions, create_engine  # noqa: E402
 from asr_service.engines._model_files import resolve_model  # noqa: E402
@@ -310,14 +310,6 @@ def _clip_run(clips: list[vad.Clip], results: Iterable[ClipResult]) -> FileRun:
         pieces.append(result.text)
         latencies.append((clip.end_s - clip.start_s, result.latency.server_total_ms))
     return FileRun(pieces, latencies)
-
-
-def paced(clips: list[vad.Clip], speed: float) -> Iterator[vad.Clip]:
-    """`clips`, each given no sooner than where its utterance ends in the file, at `speed` times real time."""
-    start = time.perf_counter()
-    for clip in clips:
-        time.sleep(max(0.0, start + clip.end_s / speed - time.perf_counter()))
-        yield clip
 
 
 def _free_port() -> int:

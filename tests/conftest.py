@@ -31,6 +31,16 @@ def speech_manifest(shared_speech: Path) -> list[dict[str, object]]:
 
 
 @pytest.fixture()
+def second_pass_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the default engine name load `tests.fakes.SecondPassEngine` (no model): "one clip" for a clip
+    alone, another text for clips heard together (a revision's second pass), in this process."""
+    from asr_service import engines
+    from asr_service.engines.base import EngineOptions
+
+    monkeypatch.setitem(engines.ENGINES, EngineOptions().engine, "tests.fakes:SecondPassEngine")
+
+
+@pytest.fixture()
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
     """A headless Chromium (tests.browser), or a skip saying what is missing."""
     with chromium(tmp_path / "chromium-profile") as driver:

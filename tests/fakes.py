@@ -6,6 +6,7 @@ Accuracy is never tested with them: the speech tests use the real embedded model
 - `GatedEngine`: blocks every transcription until the test opens its gate (admission control, draining).
 - `ConstantEngine`: loadable by name from the engine registry (the `constant_engine` fixture puts it
   there), counting its calls across instances.
+- `JointEngine`, `SecondPassEngine`: answer clips heard together (revisions) apart from a clip alone.
 - `FakeClock`: a wall clock the test moves; `tone_bytes`: a LINEAR16 tone at a known level.
 """
 
@@ -23,6 +24,7 @@ import vad
 from asr_service.audio import AudioStats
 from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.engines import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Transcription
+from asr_service.engines.base import in_background
 from asr_service.evaluation import AudioSpan, ClipOutcome, FileTranscript
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
 
@@ -32,6 +34,8 @@ __all__ = [
     "FakeClock",
     "FakeEngine",
     "GatedEngine",
+    "JointEngine",
+    "SecondPassEngine",
     "fake_file_transcriber",
     "recognition_result",
     "tone_bytes",
@@ -113,6 +117,49 @@ class ConstantEngine:
         with ConstantEngine.lock:
             ConstantEngine.calls += 1
         return transcription(audio, self.TEXT, no_speech_prob=0.01)
+
+    def close(self) -> None:
+        pass
+
+
+class JointEngine:
+    """One word per half second of audio: lower case for a clip alone (1.5 s or less: `tone_clips` are 1 s),
+    upper case for the longer audio of clips heard together (or, with `worse`, a single word: a window the
+    model ended early)."""
+
+    info = FAKE_INFO
+
+    def __init__(self, *, worse: bool = False, fail: bool = False, second_pass_s: float = 0.0) -> None:
+        """`second_pass_s`: each pass over clips heard together takes this long."""
+        self.worse, self.fail, self.second_pass_s = worse, fail, second_pass_s
+        self.lengths: list[float] = []
+        self.lock = threading.Lock()
+
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
+        seconds = audio.size / 16_000
+        with self.lock:
+            self.lengths.append(round(seconds, 1))
+        if seconds <= 1.5:
+            return transcription(audio, " ".join(["ask"] * round(seconds * 2)))
+        if self.fail:
+            raise RuntimeError("second pass broke")
+        time.sleep(self.second_pass_s)
+        return transcription(audio, "NOT" if self.worse else " ".join(["ASK"] * round(seconds * 2)))
+
+    def close(self) -> None:
+        pass
+
+
+class SecondPassEngine:
+    """Says "one clip" in the foreground and "heard together" on the background thread (a second pass)."""
+
+    info = FAKE_INFO
+
+    def __init__(self, options: EngineOptions | None = None) -> None:  # loadable from the engine registry
+        self.options = options
+
+    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
+        return transcription(audio, "all of the clips heard together as one" if in_background() else "one clip")
 
     def close(self) -> None:
         pass

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from asr_service.cli._common import add_client_tls_flags, add_server_flags, add_vad_flags, fail, vad_options
-from asr_service.cli._eval import add_cluster_flag, chosen_failure_code, make_file_transcriber
+from asr_service.cli._eval import add_cluster_flag, add_revisions_flag, chosen_failure_code, make_file_transcriber
 from asr_service.errors import AsrError
 
 __all__ = ["register"]
@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
     add_client_tls_flags(parser)
     add_cluster_flag(parser)
+    add_revisions_flag(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_vad_flags(parser)
     add_server_flags(parser)

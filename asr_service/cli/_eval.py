@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from asr_service.evaluation import Comparison, EvaluationResults, SliceSummary
     from asr_service.evaluation.transcription import FileTranscriber
 
-__all__ = ["ChosenFileTranscriber", "ChosenTranscriber", "add_cluster_flag", "chosen_failure_code",
-           "make_file_transcriber", "make_transcriber", "register"]
+__all__ = ["ChosenFileTranscriber", "ChosenTranscriber", "add_cluster_flag", "add_revisions_flag",
+           "chosen_failure_code", "make_file_transcriber", "make_transcriber", "register"]
 
 _USAGE = """asr eval MANIFEST [--model M | --server HOST:PORT | --cluster local|ADDRESS] [--since 90d | --from D --to D]
                 [--by KEY ...] --out DIR
@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--server", metavar="HOST:PORT", help="transcribe through this server (default: in-process)")
     add_client_tls_flags(run)
     add_cluster_flag(run)
+    add_revisions_flag(run)
     run.add_argument("--out", metavar="DIR", help="where results.json, report.html and the plots go (required)")
     run.add_argument("--since", metavar="AGE", help="only rows recorded in the last AGE (90d, 12w, 36h)")
     run.add_argument("--from", dest="date_from", metavar="DATE", help="only rows recorded on or after DATE")
@@ -109,6 +110,17 @@ def dispatch(args: argparse.Namespace) -> int:
     return run_eval(args)
 
 
+def add_revisions_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--revisions`: each file as one session, its text after the revisions."""
+    parser.add_argument(
+        "--revisions", action="store_true",
+        help="send each file's clips as one session that asks for revisions (a second pass over blocks of clips "
+        "heard together; docs/vad-path.md) and take the file's text after them: what a client that streams "
+        "and asks for them shows; through --server the clips go at 4x the speed of speech, so that the server's "
+        "second passes get the time live speech leaves them (default: one call per clip, the text a clip gets "
+        "at once)")
+
+
 def add_cluster_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """`--cluster local|ADDRESS`: the files go to a Dask cluster's workers, one model per worker."""
     parser.add_argument(
@@ -137,9 +149,17 @@ def make_file_transcriber(args: argparse.Namespace, vad_opts: vad.VadOptions) ->
     cluster cannot be used."""
     if not getattr(args, "cluster", None):
         from asr_service.evaluation import file_transcriber
+        from asr_service.evaluation.transcription import SERVER_REVISIONS_PACE
 
         chosen = make_transcriber(args)
-        return ChosenFileTranscriber(transcribe=file_transcriber(chosen.transcriber, vad_opts), workers=chosen.workers,
+        try:
+            # through a server, at the pace that leaves its second passes time (in-process none is dropped)
+            pace = SERVER_REVISIONS_PACE if args.server and args.revisions else None
+            transcribe = file_transcriber(chosen.transcriber, vad_opts, revisions=args.revisions, pace=pace)
+        except ValueError:
+            chosen.transcriber.close()
+            raise
+        return ChosenFileTranscriber(transcribe=transcribe, workers=chosen.workers,
                                      budget_ms=chosen.budget_ms, description=chosen.description,
                                      close=chosen.transcriber.close)
     from asr_service.evaluation.cluster import LOCAL, WorkerSpec, open_cluster
@@ -159,8 +179,8 @@ def make_file_transcriber(args: argparse.Namespace, vad_opts: vad.VadOptions) ->
         # each worker checks its own threads against its own cores
         config = config_from_args(args, **{"engine.num_workers": 1, "engine.cpu_threads": None})
         workers, threads = None, args.threads or 0
-    on_cluster = open_cluster(args.cluster, WorkerSpec(config=config, vad_options=vad_opts, cpu_threads=threads),
-                              workers=workers)
+    on_cluster = open_cluster(args.cluster, WorkerSpec(config=config, vad_options=vad_opts, cpu_threads=threads,
+                                                       revisions=args.revisions), workers=workers)
     return ChosenFileTranscriber(transcribe=on_cluster, workers=on_cluster.threads, budget_ms=config.budget_ms,
                                  description={}, close=on_cluster.close)
 

@@ -59,8 +59,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "microphone (no device needed: try the service, or test a setup)")
     parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
     parser.add_argument("--revisions", action="store_true",
-                        help="with --server: also print the server's revisions, a second pass over blocks of "
-                        "clips heard together (lines 'revised: ...'; with --json, objects with a 'revision' key)")
+                        help="also print revisions, a second pass over blocks of clips heard together, by the "
+                        "server or in-process (lines 'revised: ...'; with --json, objects with a 'revision' key)")
     add_vad_flags(parser)
     add_server_flags(parser)
     parser.set_defaults(func=run)
@@ -76,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
         options = vad_options(args)
     except ValueError as exc:
         return fail(str(exc), 2)
-    if args.revisions and not args.server:
-        return fail("--revisions: needs --server (revisions are the server's second pass over a session)", 2)
     try:  # the input first: a missing microphone is said before a model loads
         source: AudioInput = FileInput(args.play) if args.play else MicrophoneInput(_device(args.device))
         live = LiveClips(source, options)
@@ -100,7 +98,6 @@ def run(args: argparse.Namespace) -> int:
             sent: deque[vad.Clip] = deque()
             if args.revisions:
                 shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
-                assert not isinstance(transcriber, LocalTranscriber)  # --revisions needs --server
                 results = transcriber.stream(_recording(live, sent), on_revision=lambda revision: print_revision(
                     sys.stdout, source.name, revision, [shown[r] for r in revision.result_ids if r in shown],
                     as_json=args.json))

@@ -19,7 +19,7 @@ from asr_service.cli._common import (
     fail,
     vad_options,
 )
-from asr_service.client import ClipResult, LocalTranscriber, Revision, Transcriber
+from asr_service.client import ClipResult, LocalTranscriber, Revision, SessionTranscriber, Transcriber
 from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS
 from asr_service.errors import AsrError
 
@@ -40,11 +40,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--server", metavar="HOST:PORT", help="send clips to this server (default: in-process)")
     add_client_tls_flags(parser)
     parser.add_argument("--json", action="store_true", help="one JSON object per clip on stdout, nothing else")
-    parser.add_argument("--stream", action="store_true", help="use one StreamingRecognize session per file")
+    parser.add_argument("--stream", action="store_true",
+                        help="one session per file (through --server, one StreamingRecognize call)")
     parser.add_argument("--revisions", action="store_true",
-                        help="with --server and --stream: also print the server's revisions, a second pass over "
-                        "blocks of clips heard together (lines 'revised: ...'; with --json, objects with a "
-                        "'revision' key)")
+                        help="one session per file (as --stream) that also gets revisions, a second pass over "
+                        "blocks of clips heard together, by the server or in-process: printed after the clips "
+                        "they replace (lines 'revised: ...'; with --json, objects with a 'revision' key)")
     parser.add_argument("--language", default="", metavar="CODE",
                         help="language spoken: an ISO 639-1 code the model transcribes, or 'auto' to detect it "
                         "(a multilingual model such as base; default: English)")
@@ -100,26 +101,24 @@ def _clips(path: str, options: vad.VadOptions, args: argparse.Namespace) -> Iter
 def _results(
     transcriber: Transcriber, path: str, options: vad.VadOptions, args: argparse.Namespace
 ) -> Iterator[tuple[vad.Clip, ClipResult]]:
-    if args.stream and args.server:  # `transcriber` is an AsrClient: one bidirectional stream per file
-        from asr_service.client import AsrClient
-
-        assert isinstance(transcriber, AsrClient)
-        clips = list(_clips(path, options, args))
-        if not args.revisions:
-            yield from zip(clips, transcriber.stream(clips), strict=True)
-            return
-        shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
-
-        def on_revision(revision: Revision) -> None:
-            print_revision(sys.stdout, path, revision, [shown[r] for r in revision.result_ids if r in shown],
-                           as_json=args.json)
-
-        for clip, result in zip(clips, transcriber.stream(clips, on_revision=on_revision), strict=True):
-            shown[result.result_id] = clip
-            yield clip, result
+    if not (args.stream or args.revisions):
+        for clip in _clips(path, options, args):
+            yield clip, transcriber.recognize_clip(clip)
         return
-    for clip in _clips(path, options, args):
-        yield clip, transcriber.recognize_clip(clip)
+    assert isinstance(transcriber, SessionTranscriber)  # AsrClient or LocalTranscriber: one session per file
+    clips = list(_clips(path, options, args))
+    if not args.revisions:
+        yield from zip(clips, transcriber.stream(clips), strict=True)
+        return
+    shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
+
+    def on_revision(revision: Revision) -> None:
+        print_revision(sys.stdout, path, revision, [shown[r] for r in revision.result_ids if r in shown],
+                       as_json=args.json)
+
+    for clip, result in zip(clips, transcriber.stream(clips, on_revision=on_revision), strict=True):
+        shown[result.result_id] = clip
+        yield clip, result
 
 
 def print_result(out: TextIO, path: str, clip: vad.Clip, result: ClipResult, *, as_json: bool) -> None:
@@ -158,9 +157,6 @@ def run(args: argparse.Namespace) -> int:
     """Transcribe every file; a bad file or an unreachable server ends with a one-line error."""
     from asr_service.client import AsrClient  # gRPC loads only for a command that runs
 
-    if args.revisions and not (args.server and args.stream):
-        return fail("--revisions: needs --server and --stream (revisions are the server's second pass over a "
-                    "streaming session)", 2)
     try:
         options = vad_options(args)
         transcriber: Transcriber = (

@@ -1,11 +1,12 @@
 """The client side: transcribers that take client VAD clips and give `ClipResult`s, and the tools built on them.
 
-- `AsrClient` talks to a server over gRPC (`stream(on_revision=...)` also takes the server's `Revision`s of
-  a session's clips, which `revised` applies to its results' texts);
+- `AsrClient` talks to a server over gRPC;
 - `LocalTranscriber` runs the server's recognizer in this process;
 - both follow `Transcriber`, so the CLI, the demo, the evaluation and the benchmarks treat a remote
-  server and an in-process engine alike;
-- `decode_vad_clip` and `clip_vad_stats` show a clip as the server sees it;
+  server and an in-process engine alike; both are `SessionTranscriber`s too: `stream(on_revision=...)`
+  takes clips as one session and also gives its `Revision`s, which `revised` applies to the results' texts;
+- `decode_vad_clip` and `clip_vad_stats` show a clip as the server sees it; `paced` gives a file's clips
+  at a multiple of the pace of speech;
 - `replay` sends a manifest's audio through the client VAD to a server (demos, drift tests, load),
   optionally shifted (`apply_gain`, `add_noise`, `pitch_up`, `shift_transform`);
 - `LiveClips` runs the client VAD over a live `AudioInput` (`MicrophoneInput` through PortAudio, or
@@ -22,9 +23,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from asr_service.client._clips import clip_vad_stats, decode_vad_clip
+from asr_service.client._clips import clip_vad_stats, decode_vad_clip, paced
 from asr_service.client._local import LocalTranscriber
-from asr_service.client._result import ClipResult, Transcriber
+from asr_service.client._result import ClipResult, SessionTranscriber, Transcriber
 from asr_service.revisions import Revision, revised
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ __all__ = [
     "ReplayOptions",
     "ReplaySummary",
     "Revision",
+    "SessionTranscriber",
     "Transcriber",
     "add_noise",
     "apply_gain",
@@ -57,6 +59,7 @@ __all__ = [
     "features_of_clip",
     "list_input_devices",
     "manifest_clips",
+    "paced",
     "pitch_up",
     "replay",
     "revised",

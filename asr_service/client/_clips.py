@@ -1,13 +1,16 @@
 """Client VAD clips as the server sees them: the audio decoded and measured by the server's own code,
-and the VAD's figures as the protocol carries them."""
+and the VAD's figures as the protocol carries them; and clips of a file given at the pace of speech."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
 
 import vad
 from asr_service.audio import AudioFormat, ClipLimits, DecodedClip, decode_clip
 from asr_service.recognizer import VadStats
 
-__all__ = ["clip_vad_stats", "decode_vad_clip"]
+__all__ = ["clip_vad_stats", "decode_vad_clip", "paced"]
 
 
 def decode_vad_clip(clip: vad.Clip, limits: ClipLimits, *, pitch: bool = False) -> DecodedClip:
@@ -27,3 +30,14 @@ def clip_vad_stats(clip: vad.Clip) -> VadStats:
         split=s.split,
         start_s=clip.start_s,
     )
+
+
+def paced(clips: Iterable[vad.Clip], speed: float) -> Iterator[vad.Clip]:
+    """`clips` of a file, each given no sooner than where its utterance ends in the file at `speed` times the
+    speed of speech (counted from the first `next`): a recording sent as a live source would send it, faster."""
+    if speed <= 0:
+        raise ValueError(f"paced: speed must be above 0 (got {speed})")
+    start = time.perf_counter()
+    for clip in clips:
+        time.sleep(max(0.0, start + clip.end_s / speed - time.perf_counter()))
+        yield clip

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import concurrent.futures
+import dataclasses
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import vad
 from asr_service._loop import LoopThread
+from asr_service.audio import DecodedClip
 from asr_service.client._clips import clip_vad_stats, decode_vad_clip
 from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
 from asr_service.errors import AsrError
 from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext
+from asr_service.revisions import Block, Revision, RevisionBlocks, accept
 
 __all__ = ["LocalTranscriber"]
 
@@ -54,18 +58,59 @@ class LocalTranscriber:
         thread only."""
         return self._recognize(clip, clip_id=clip_id, context="")[0]
 
-    def stream(self, clips: Iterable[vad.Clip]) -> Iterator[ClipResult]:
+    def stream(
+        self, clips: Iterable[vad.Clip], *, on_revision: Callable[[Revision], object] | None = None
+    ) -> Iterator[ClipResult]:
         """Transcribe clips in order as one session, as `AsrClient.stream` does through a server:
-        each clip is conditioned on the session's text so far (`ServerConfig.session_context`)."""
+        each clip is conditioned on the session's text so far (`ServerConfig.session_context`). Results
+        carry `result_id`s "0", "1", ... in clip order.
+
+        `on_revision` asks for revisions, as a streaming session through a server does
+        (asr_service/revisions.py, blocks of `ServerConfig.revision_window_s`): it is called with each, in
+        block order, in the thread that reads the results, between them, and the last ones before the
+        iterator ends. Unlike a server's, a second pass is never dropped for want of CPU: a block waits
+        for the background thread (a file is worth its revisions; a live source's next results do not wait).
+        """
         context = SessionContext(
             enabled=self._config.session_context, min_confidence=self._config.session_context_min_confidence
         )
-        for clip in clips:
-            result, raw = self._recognize(clip, clip_id="", context=context.text)
-            context.update(raw)
-            yield result
+        blocks = RevisionBlocks(self._config.revision_window_s) if on_revision is not None else None
+        passes: list[concurrent.futures.Future[Revision | None]] = []  # in block order
 
-    def _recognize(self, clip: vad.Clip, *, clip_id: str, context: str) -> tuple[ClipResult, RecognitionResult]:
+        def deliver(*, wait: bool) -> None:
+            while passes and (wait or passes[0].done()):
+                if (revision := passes.pop(0).result()) is not None and on_revision is not None:
+                    on_revision(revision)
+
+        try:
+            for index, clip in enumerate(clips):
+                result, raw, decoded = self._recognize(clip, clip_id="", context=context.text)
+                context.update(raw)
+                result = dataclasses.replace(result, result_id=str(index))
+                if blocks is not None:
+                    self._second_pass(blocks.add(result.result_id, decoded.samples, result.text), passes)
+                    deliver(wait=False)
+                yield result
+            if blocks is not None:
+                self._second_pass(blocks.close(), passes)
+                deliver(wait=True)
+        finally:
+            for second in passes:  # the caller stopped reading: its second passes are not wanted
+                second.cancel()
+
+    def _second_pass(self, block: Block | None, passes: list[concurrent.futures.Future[Revision | None]]) -> None:
+        if block is None:
+            return
+
+        async def revise(block: Block) -> Revision | None:
+            done = await self._recognizer.revise(block.joined(), language=self._language, queue=True)
+            return accept(block, *done) if done is not None else None
+
+        passes.append(self._loop.submit(revise(block)))
+
+    def _recognize(
+        self, clip: vad.Clip, *, clip_id: str, context: str
+    ) -> tuple[ClipResult, RecognitionResult, DecodedClip]:
         started = time.perf_counter()
         decoded = decode_vad_clip(clip, self._config.clip_limits, pitch=self._pitch)
         coro = self._recognizer.recognize(
@@ -73,7 +118,8 @@ class LocalTranscriber:
             context=context, language=self._language,
         )
         result = self._loop.call(coro)
-        return ClipResult.from_result(result, round_trip_ms=(time.perf_counter() - started) * 1000.0), result
+        round_trip_ms = (time.perf_counter() - started) * 1000.0
+        return ClipResult.from_result(result, round_trip_ms=round_trip_ms), result, decoded
 
     def close(self) -> None:
         """Release the model and stop the helper thread."""

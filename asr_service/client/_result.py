@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import vad
 from asr_service.audio import AudioStats
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
+from asr_service.revisions import Revision
 
-__all__ = ["ClipResult", "Transcriber"]
+__all__ = ["ClipResult", "SessionTranscriber", "Transcriber"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -30,7 +32,9 @@ class ClipResult:
     audio: AudioStats  # the server's measurements of the clip as received
     vad: VadStats | None  # what the client VAD reported with the clip; None when nothing was sent
     round_trip_ms: float  # measured by the client: request sent -> result received
-    result_id: str = ""  # the server's id of this result, for feedback (AsrClient.report_feedback); "" in-process
+    # the server's id of this result, for feedback (AsrClient.report_feedback) and revisions; in-process, the
+    # clip's place in a `LocalTranscriber.stream` session ("0", "1", ...), else ""
+    result_id: str = ""
     role: str = "primary"  # the serving model's role (primary, canary, standby)
     language: str = "en"  # the language of the text (asked for, or detected)
 
@@ -67,4 +71,16 @@ class Transcriber(Protocol):
 
     def close(self) -> None:
         """Release the channel or the model."""
+        ...
+
+
+@runtime_checkable
+class SessionTranscriber(Transcriber, Protocol):
+    """A transcriber that also takes clips as one session, with revisions when asked (`AsrClient` and
+    `LocalTranscriber`)."""
+
+    def stream(
+        self, clips: Iterable[vad.Clip], *, on_revision: Callable[[Revision], object] | None = None
+    ) -> Iterator[ClipResult]:
+        """Each clip's result, in order; `on_revision` is called with each revision (asr_service/revisions.py)."""
         ...

@@ -37,7 +37,13 @@ from asr_service.client import LocalTranscriber
 from asr_service.config import ServerConfig
 from asr_service.cores import usable_cores
 from asr_service.errors import AsrError
-from asr_service.evaluation.transcription import FileTranscript, Source, describe_config, transcribe_file
+from asr_service.evaluation.transcription import (
+    FileTranscript,
+    Source,
+    calls_setting,
+    describe_config,
+    transcribe_file,
+)
 
 __all__ = ["CLUSTER_INSTALL", "LOCAL", "ClusterError", "ClusterFileTranscriber", "WorkerSpec", "open_cluster",
            "start_local_cluster"]
@@ -62,11 +68,13 @@ class ClusterError(AsrError):
 @dataclass(frozen=True, kw_only=True)
 class WorkerSpec:
     """What every worker needs to transcribe a file: the config its model is built from, the VAD options,
-    and the threads each of its clips runs on (0: the worker's cores shared out among its threads)."""
+    the threads each of its clips runs on (0: the worker's cores shared out among its threads), and whether
+    a file is one session with revisions (`transcribe_file`)."""
 
     config: ServerConfig
     vad_options: vad.VadOptions
     cpu_threads: int = 0
+    revisions: bool = False
 
     def worker_config(self, nthreads: int, cores: int) -> ServerConfig:
         """The config of the model on a worker that runs `nthreads` tasks at once on `cores` cores.
@@ -112,7 +120,7 @@ def _transcribe_task(spec: WorkerSpec, source: Source) -> FileTranscript | vad.V
     nthreads: int = _distributed().get_worker().state.nthreads
     config = spec.worker_config(nthreads, usable_cores())
     try:
-        return transcribe_file(_worker_transcriber(config), source, spec.vad_options)
+        return transcribe_file(_worker_transcriber(config), source, spec.vad_options, revisions=spec.revisions)
     except vad.VadError as exc:
         return exc
 
@@ -197,8 +205,8 @@ class ClusterFileTranscriber:
         return self._client.submit(_transcribe_task, self._spec, source, key=f"asr-file-{uuid.uuid4().hex}")
 
     def settings(self) -> dict[str, Any]:
-        """As `ClipFileTranscriber.settings`: client VAD clips, one call per clip, and the VAD's options."""
-        return {"path": "vad-clips", "calls": "one recognize_clip per clip",
+        """As `ClipFileTranscriber.settings`: client VAD clips, how they were sent, and the VAD's options."""
+        return {"path": "vad-clips", "calls": calls_setting(revisions=self._spec.revisions),
                 "vad": dataclasses.asdict(self._spec.vad_options)}
 
     def system(self) -> dict[str, Any]:

@@ -64,9 +64,14 @@ class EvalOptions:
                               "confidence": self.bootstrap.confidence, "method": "percentile, utterance resampling"}}
 
 
-def file_transcriber(transcriber: Transcriber, vad_options: vad.VadOptions | None = None) -> ClipFileTranscriber:
-    """`transcribe_file` bound to a transcriber and VAD options (default `vad.VadOptions()`), recording both."""
-    return ClipFileTranscriber(transcriber, vad_options or vad.VadOptions())
+def file_transcriber(
+    transcriber: Transcriber, vad_options: vad.VadOptions | None = None, *, revisions: bool = False,
+    pace: float | None = None,
+) -> ClipFileTranscriber:
+    """`transcribe_file` bound to a transcriber and VAD options (default `vad.VadOptions()`), recording both;
+    with `revisions`, each file as one session (at `pace` times the speed of speech, if given) and its text
+    after the revisions (ValueError for a transcriber that takes no sessions)."""
+    return ClipFileTranscriber(transcriber, vad_options or vad.VadOptions(), revisions=revisions, pace=pace)
 
 
 def evaluate(

@@ -2,8 +2,11 @@
 
 `transcribe_file` works with any `Transcriber` (a server through `AsrClient`, or `LocalTranscriber`
 in-process), so what is measured is the serving path: each clip is sent alone (one `Recognize` per clip,
-`Transcriber.recognize_clip`), never the whole file. `ClipFileTranscriber` binds it to a transcriber
-and VAD options and says what it runs with, for results.json. `transcribe_files` runs several files at once
+`Transcriber.recognize_clip`), never the whole file; or, with `revisions`, the clips of a file go as one
+streaming session that asks for revisions (`SessionTranscriber.stream`), and the file's text is the
+session's after them (asr_service/revisions.py): what a client that streams a talk and asks for them
+shows. `ClipFileTranscriber` binds it to a transcriber and VAD options and says what it runs with, for
+results.json. `transcribe_files` runs several files at once
 when asked to, or hands them all to a `ManyFileTranscriber` that runs them elsewhere (a Dask cluster:
 `asr_service.evaluation.cluster`); `asr_service.client.LocalTranscriber` is the in-process transcriber that
 several threads may share: one model, `engine.num_workers` clips at a time (the recognizer's pool), never more threads
@@ -13,7 +16,7 @@ than cores (`ServerConfig` refuses ``num_workers * cpu_threads > cores``).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +26,19 @@ import numpy as np
 import numpy.typing as npt
 
 import vad
-from asr_service.client import Transcriber
+from asr_service.client import ClipResult, Revision, SessionTranscriber, Transcriber, paced, revised
 from asr_service.config import ServerConfig
 from asr_service.recognizer import NullReason
 
 __all__ = [
+    "SERVER_REVISIONS_PACE",
     "AudioSpan",
     "ClipFileTranscriber",
     "ClipOutcome",
     "DescribedFileTranscriber",
     "FileTranscript",
     "ManyFileTranscriber",
+    "calls_setting",
     "describe_config",
     "describe_transcriber",
     "transcribe_file",
@@ -112,26 +117,53 @@ FileTranscriber = Callable[[Source], FileTranscript]
 """What the evaluation runner calls per utterance; tests substitute a fake."""
 
 
-def transcribe_file(transcriber: Transcriber, source: str | Source, options: vad.VadOptions) -> FileTranscript:
+SERVER_REVISIONS_PACE = 4.0
+"""Through a server, a file's clips that ask for revisions go at this many times the speed of speech
+(`asr_service.client.paced`), so that the server's second passes get the time between clips that live
+speech leaves them. Sent back to back, they queue behind the clips and the server drops those past
+`Recognizer.MAX_REVISIONS_WAITING`: the generated lecture scored 27.74 % so (in 8 s), 20.00 % at 4x (in
+38 s; in-process, where none is dropped, 20.00 % too; docs/vad-path.md). 4: as `bench/bench_vad_path.py
+--pace`."""
+
+
+def transcribe_file(
+    transcriber: Transcriber, source: str | Source, options: vad.VadOptions, *, revisions: bool = False,
+    pace: float | None = None,
+) -> FileTranscript:
     """VAD clips of a file or a span of one, each transcribed; raises `vad.VadError` for unreadable audio.
 
     A span is cut out first and then goes through the client VAD like a file of its own; its clips'
-    times are relative to the span's start."""
+    times are relative to the span's start. With `revisions` the clips go as one session
+    (`SessionTranscriber.stream`, TypeError for a transcriber that has none), at `pace` times the speed of
+    speech if given: the clips' outcomes are their first results, the text is the session's after its
+    revisions."""
     clips: list[ClipOutcome] = []
     model_id = model_version = ""
     if isinstance(source, AudioSpan) and not source.is_whole_file:
         pieces: Iterator[vad.Clip] = _span_clips(source.read(), options)
     else:
         pieces = vad.iter_file_clips(source.path if isinstance(source, AudioSpan) else source, options)
-    for clip in pieces:
-        result = transcriber.recognize_clip(clip)
+    received: list[Revision] = []
+    answered: Iterable[tuple[vad.Clip, ClipResult]]
+    if revisions:
+        if not isinstance(transcriber, SessionTranscriber):
+            raise TypeError(f"revisions need a transcriber that takes sessions; {type(transcriber).__name__} does not")
+        session = list(pieces)
+        sent = session if pace is None else paced(session, pace)
+        answered = zip(session, transcriber.stream(sent, on_revision=received.append), strict=True)
+    else:
+        answered = ((clip, transcriber.recognize_clip(clip)) for clip in pieces)
+    results: list[ClipResult] = []
+    for clip, result in answered:
         model_id, model_version = result.model_id, result.model_version
+        results.append(result)
         clips.append(ClipOutcome(
             start_s=clip.start_s, end_s=clip.end_s, text=result.text, confidence=result.confidence,
             null_reason=result.null_reason, latency_ms=result.latency.server_total_ms,
             inference_ms=result.latency.inference_ms, round_trip_ms=result.round_trip_ms,
         ))
-    text = " ".join(c.text.strip() for c in clips if c.text.strip())
+    texts = revised([(r.result_id, r.text) for r in results], received) if received else [c.text for c in clips]
+    text = " ".join(t.strip() for t in texts if t.strip())
     return FileTranscript(text=text, clips=tuple(clips), model_id=model_id, model_version=model_version)
 
 
@@ -142,14 +174,21 @@ class ClipFileTranscriber:
 
     transcriber: Transcriber
     vad_options: vad.VadOptions
+    revisions: bool = False  # one session per file, its text after the revisions (`transcribe_file`)
+    pace: float | None = None  # with revisions: the clips at this many times the speed of speech
+
+    def __post_init__(self) -> None:
+        if self.revisions and not isinstance(self.transcriber, SessionTranscriber):
+            raise ValueError(f"revisions: {type(self.transcriber).__name__} takes no sessions")
 
     def __call__(self, source: Source) -> FileTranscript:
-        """The file (or span) through the client VAD, each clip transcribed alone."""
-        return transcribe_file(self.transcriber, source, self.vad_options)
+        """The file (or span) through the client VAD, each clip transcribed alone (or as one session)."""
+        return transcribe_file(self.transcriber, source, self.vad_options, revisions=self.revisions, pace=self.pace)
 
     def settings(self) -> dict[str, Any]:
-        """How files become transcripts: client VAD clips, one call per clip, and the VAD's options."""
-        return {"path": "vad-clips", "calls": "one recognize_clip per clip",
+        """How files become transcripts: client VAD clips, one call per clip (or one session per file, with
+        revisions), and the VAD's options."""
+        return {"path": "vad-clips", "calls": calls_setting(revisions=self.revisions, pace=self.pace),
                 "vad": dataclasses.asdict(self.vad_options)}
 
     def system(self) -> dict[str, Any]:
@@ -214,6 +253,14 @@ def describe_config(config: ServerConfig) -> dict[str, Any]:
             "max_clip_s": config.max_clip_s, "admission": config.admission,
             "admission_headroom": config.admission_headroom,
             "max_concurrent_requests": config.max_concurrent_requests}
+
+
+def calls_setting(*, revisions: bool, pace: float | None = None) -> str:
+    """results.json's ``settings.transcription.calls``: how a file's clips were sent."""
+    if not revisions:
+        return "one recognize_clip per clip"
+    paced_at = f", clips at {pace:g}x the speed of speech" if pace else ""
+    return f"one session per file, asking for revisions; text after them{paced_at}"
 
 
 def _span_clips(pcm: npt.NDArray[np.int16], options: vad.VadOptions) -> Iterator[vad.Clip]:

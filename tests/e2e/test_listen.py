@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from asr_service.server import BackgroundServer
-from tests.paths import JFK_SAMPLE
+from tests.paths import ESPEAK_SAMPLE, JFK_SAMPLE
 from tests.wer import wer
 
 REFERENCE = JFK_SAMPLE.with_suffix(".txt").read_text(encoding="utf-8").strip()
@@ -48,10 +48,20 @@ def test_listen_streams_each_clip_to_the_server_as_it_ends(server: BackgroundSer
     assert "end of input" in err and f"{len(records)} clip(s) from 11.0 s of audio" in err
 
 
-def test_revisions_need_a_server() -> None:
-    proc = _listen("--play", str(JFK_SAMPLE), "--revisions")
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 2 and "--revisions: needs --server" in err and out == ""
+@pytest.mark.slow
+def test_listen_in_process_prints_each_revision_after_the_clips_it_covers(
+    second_pass_engine: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from asr_service.cli import main
+
+    audio, rate = sf.read(ESPEAK_SAMPLE, dtype="int16")  # two of its sentences, 1 s apart: 7.5 s played
+    talk = tmp_path / "two-sentences.wav"
+    sf.write(talk, np.concatenate([audio[: 5 * rate], np.zeros(rate, np.int16), audio[round(14.7 * rate):]]), rate)
+    assert main(["listen", "--play", str(talk), "--json", "--revisions"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in records[:-1]] == ["one clip", "one clip"]  # SecondPassEngine, in this process
+    revision = records[-1]["revision"]
+    assert revision["text"] == "all of the clips heard together as one" and revision["clip_ids"] == ["0", "1"]
 
 
 @pytest.mark.slow

@@ -83,11 +83,24 @@ def test_transcribe_stream_flag_and_raw_pcm_on_stdin(server: BackgroundServer) -
     assert "welcome" in records[0]["text"].lower()
 
 
-def test_revisions_need_a_streaming_session_on_a_server() -> None:
-    for argv in ([str(SAMPLE), "--revisions"], [str(SAMPLE), "--server", "127.0.0.1:1", "--revisions"]):
-        proc = _asr("transcribe", *argv)
-        assert proc.returncode == 2 and proc.stdout == b""
-        assert "--revisions: needs --server and --stream" in proc.stderr.decode()
+def test_revisions_in_process_on_the_embedded_model_give_a_transcript_of_the_talk() -> None:
+    # whether tiny.en's second pass differs from the clips' words depends on the CPU's kernels (and an
+    # identical one is not sent): what holds everywhere is a good transcript after whatever revisions came
+    proc = _asr("transcribe", str(SAMPLE), "--json", "--revisions")
+    assert proc.returncode == 0, proc.stderr.decode()
+    records = [json.loads(line) for line in proc.stdout.decode().splitlines()]
+    clips = [r for r in records if "revision" not in r]
+    assert [c["clip_id"] for c in clips] == ["0", "1", "2", "3"]
+    texts = {c["clip_id"]: c["text"] for c in clips}
+    for record in records[len(clips):]:  # revisions come after the clips they cover: here, at the end
+        revision = record["revision"]
+        assert revision["result_ids"] == revision["clip_ids"] and len(revision["clip_ids"]) >= 2
+        for clip_id in revision["clip_ids"]:
+            texts[clip_id] = ""
+        texts[revision["clip_ids"][0]] = revision["text"]
+    reference = SAMPLE.with_suffix(".txt").read_text(encoding="utf-8")
+    # the clips alone: 4 or 5 errors in 30 words (an espeak-ng voice, tiny.en)
+    assert wer([reference], [" ".join(texts[k] for k in sorted(texts))]) <= 0.25
 
 
 def test_unreachable_server_is_one_line_and_nonzero() -> None:

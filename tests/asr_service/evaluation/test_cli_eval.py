@@ -12,7 +12,8 @@ import soundfile as sf
 import vad
 from asr_service.cli import main
 from tests.asr_service.evaluation.manifests import PHRASES, write_manifest
-from tests.fakes import ConstantEngine
+from tests.fakes import ConstantEngine, SecondPassEngine
+from tests.paths import ESPEAK_SAMPLE
 
 
 @pytest.fixture()
@@ -123,3 +124,51 @@ def test_segment_rows_are_cut_out_and_scored_apart(
         # the clips lie within the segment, timed from its start: the whole recording was not transcribed
         assert utt["clips"] and utt["clips"][-1]["end_s"] <= row[1] - row[0] + 0.01
     assert data["utterances"][0]["words"]["errors"] == 0  # the constant engine says "hello world"
+
+
+@pytest.mark.parametrize("through", ["in-process", "server"])
+def test_eval_with_revisions_scores_each_file_after_its_revisions(
+    tmp_path: Path, second_pass_engine: None, through: str
+) -> None:
+    # four sentences, four clips, 15 s of clips: one block, whose second pass replaces all four texts
+    manifest = write_manifest(tmp_path / "talks.jsonl", [
+        {"audio": str(ESPEAK_SAMPLE), "text": "all of the clips heard together as one", "tags": ["talk"]}])
+    server = None
+    flags: list[str] = []
+    if through == "server":
+        from asr_service.config import ServerConfig
+        from asr_service.server import BackgroundServer
+
+        server = BackgroundServer(ServerConfig(port=0), engine_factory=SecondPassEngine).start()
+        flags = ["--server", server.target]
+    try:
+        runs = {}
+        for name, extra in (("clips", []), ("revised", ["--revisions"])):
+            out = tmp_path / name
+            assert main(["eval", str(manifest), *flags, *extra, "--out", str(out), "--no-progress",
+                         "--resamples", "50"]) == 0
+            runs[name] = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    finally:
+        if server is not None:
+            server.stop(0)
+    clips, revised = (runs[k]["utterances"][0] for k in ("clips", "revised"))
+    assert clips["hypothesis"] == "one clip one clip one clip one clip"  # each clip answered alone
+    assert revised["hypothesis"] == "all of the clips heard together as one" and revised["words"]["errors"] == 0
+    assert [c["text"] for c in revised["clips"]] == ["one clip"] * 4  # the clips keep their first results
+    calls = runs["revised"]["settings"]["transcription"]["calls"]
+    assert calls.startswith("one session per file, asking for revisions")
+    assert runs["clips"]["settings"]["transcription"]["calls"] == "one recognize_clip per clip"
+
+
+def test_revisions_need_a_transcriber_that_takes_sessions() -> None:
+    from asr_service.evaluation import file_transcriber
+
+    class Unary:
+        def recognize_clip(self, clip: vad.Clip, *, clip_id: str = "") -> None:
+            raise AssertionError("not called")
+
+        def close(self) -> None:
+            pass
+
+    with pytest.raises(ValueError, match="revisions: Unary takes no sessions"):
+        file_transcriber(Unary(), revisions=True)  # type: ignore[arg-type]

@@ -7,42 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 
-import numpy as np
-import numpy.typing as npt
 import pytest
 
 from asr_service.client import AsrClient, Revision, revised
-from asr_service.engines.base import Transcription, in_background
-from tests.fakes import FAKE_INFO, tone_clips, transcription
+from tests.fakes import JointEngine, SecondPassEngine, tone_clips
 from tests.paths import ESPEAK_SAMPLE, JFK_SAMPLE
-
-
-class JointEngine:
-    """One word per half second of audio: lower case for a clip alone (1.5 s or less: `tone_clips` are 1 s),
-    upper case for the longer audio of clips heard together (or, with `worse`, a single word: a window the
-    model ended early)."""
-
-    info = FAKE_INFO
-
-    def __init__(self, *, worse: bool = False, fail: bool = False) -> None:
-        self.worse, self.fail = worse, fail
-        self.lengths: list[float] = []
-        self.lock = threading.Lock()
-
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
-        seconds = audio.size / 16_000
-        with self.lock:
-            self.lengths.append(round(seconds, 1))
-        if seconds <= 1.5:
-            return transcription(audio, " ".join(["ask"] * round(seconds * 2)))
-        if self.fail:
-            raise RuntimeError("second pass broke")
-        return transcription(audio, "NOT" if self.worse else " ".join(["ASK"] * round(seconds * 2)))
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_session_that_asks_gets_a_second_pass_over_each_block_of_its_clips(serve) -> None:  # type: ignore[no-untyped-def]
@@ -83,18 +53,6 @@ def test_a_second_pass_that_is_worse_or_fails_is_not_sent_and_the_results_stand(
     assert [r.text for r in results] == ["ask ask"] * 4
     assert revisions == []
     assert len(engine.lengths) == 6  # the second passes ran, and were dropped
-
-
-class SecondPassEngine:
-    """Says "one clip" in the foreground and "heard together" on the background thread (a second pass)."""
-
-    info = FAKE_INFO
-
-    def transcribe(self, audio: npt.NDArray[np.float32], *, context: str = "", language: str = "") -> Transcription:
-        return transcription(audio, "all of the clips heard together as one" if in_background() else "one clip")
-
-    def close(self) -> None:
-        pass
 
 
 def _cli(*args: str) -> list[dict[str, object]]:
