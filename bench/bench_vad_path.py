@@ -171,7 +171,7 @@ def joint_blocks(clips: list[vad.Clip], limit_s: float) -> list[Audio]:
     """The audio the server's second pass hears: its blocks of consecutive clips (`RevisionBlocks`, at most
     `limit_s`), each joined; a clip in no block of two or more stands alone, as its first result did."""
     blocks = RevisionBlocks(limit_s)
-    closed = [blocks.add(str(k), as_audio(clip.pcm), "") for k, clip in enumerate(clips)] + [blocks.close()]
+    closed = [blocks.add(str(k), as_audio(clip.pcm), "", 0.0) for k, clip in enumerate(clips)] + [blocks.close()]
     joined = {int(block.result_ids[0]): block for block in closed if block is not None}
     out: list[Audio] = []
     k = 0

@@ -125,13 +125,15 @@ class ConstantEngine:
 class JointEngine:
     """One word per half second of audio: lower case for a clip alone (1.5 s or less: `tone_clips` are 1 s),
     upper case for the longer audio of clips heard together (or, with `worse`, a single word: a window the
-    model ended early)."""
+    model ended early; with `unsure`, a confidence well below the clips')."""
 
     info = FAKE_INFO
 
-    def __init__(self, *, worse: bool = False, fail: bool = False, second_pass_s: float = 0.0) -> None:
-        """`second_pass_s`: each pass over clips heard together takes this long."""
-        self.worse, self.fail, self.second_pass_s = worse, fail, second_pass_s
+    def __init__(self, *, worse: bool = False, unsure: bool = False, fail: bool = False,
+                 second_pass_s: float = 0.0) -> None:
+        """`unsure`: clips heard together get a confidence of 0.5 (a clip alone 0.9); `second_pass_s`: each
+        pass over clips heard together takes this long."""
+        self.worse, self.unsure, self.fail, self.second_pass_s = worse, unsure, fail, second_pass_s
         self.lengths: list[float] = []
         self.lock = threading.Lock()
 
@@ -144,7 +146,8 @@ class JointEngine:
         if self.fail:
             raise RuntimeError("second pass broke")
         time.sleep(self.second_pass_s)
-        return transcription(audio, "NOT" if self.worse else " ".join(["ASK"] * round(seconds * 2)))
+        return transcription(audio, "NOT" if self.worse else " ".join(["ASK"] * round(seconds * 2)),
+                             confidence=0.5 if self.unsure else 0.9)
 
     def close(self) -> None:
         pass

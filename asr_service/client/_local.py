@@ -88,7 +88,8 @@ class LocalTranscriber:
                 context.update(raw)
                 result = dataclasses.replace(result, result_id=str(index))
                 if blocks is not None:
-                    self._second_pass(blocks.add(result.result_id, decoded.samples, result.text), passes)
+                    self._second_pass(blocks.add(result.result_id, decoded.samples, result.text, result.confidence),
+                                      passes)
                     deliver(wait=False)
                 yield result
             if blocks is not None:

@@ -287,7 +287,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             self._keeper.keep_clip(session.consent, request_id=session.request_id, clip_index=index, clip_id=clip_id,
                                    result=result, clip=clip)
         if session.blocks is not None:
-            self._revise(session, route, session.blocks.add(f"{request_id}/{index}", clip.samples, result.text))
+            self._revise(session, route, session.blocks.add(f"{request_id}/{index}", clip.samples, result.text,
+                                                            result.confidence))
         return respond(result)
 
     async def ListModels(

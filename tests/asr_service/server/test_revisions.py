@@ -45,7 +45,8 @@ def test_no_second_pass_unless_the_session_asks_and_the_server_allows(serve) -> 
     assert len(engine.lengths) == 11
 
 
-@pytest.mark.parametrize("engine", [JointEngine(worse=True), JointEngine(fail=True)], ids=["worse", "failed"])
+@pytest.mark.parametrize("engine", [JointEngine(worse=True), JointEngine(unsure=True), JointEngine(fail=True)],
+                         ids=["worse", "less-sure", "failed"])
 def test_a_second_pass_that_is_worse_or_fails_is_not_sent_and_the_results_stand(serve, engine: JointEngine) -> None:  # type: ignore[no-untyped-def]
     revisions: list[Revision] = []
     with AsrClient(serve(engine, revision_window_s=2.5).target) as client:
