@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import heapq
 import logging
 import math
 import os
@@ -172,6 +173,7 @@ class Recognizer:
         self._background_pool: ThreadPoolExecutor | None = None  # one low-priority thread, made when first used
         self._revisions_waiting = 0  # second passes (`revise`) queued or running on that thread
         self._in_flight = 0
+        self._running: dict[object, float] = {}  # foreground clips on a worker now: when each started
         self._workers = max(1, config.engine.num_workers)
         self._closed = False
         self._mean_inference_ms: float | None = None  # exponentially weighted, over the last ~20 clips
@@ -281,17 +283,23 @@ class Recognizer:
     def _admit_within_budget(self) -> None:
         """Refuse a clip that would wait past the budget (`ServerConfig.admission = "budget"`).
 
-        With every worker busy, a worker frees up about every mean/W ms (W workers, `mean` the recent
-        inference time); a clip admitted behind `waiting` others starts after waiting + 1 of those and
-        then takes `mean` itself. Past `budget_ms x admission_headroom` it is refused now, with
-        RESOURCE_EXHAUSTED, instead of answered late: the count limit alone let 8 clips in, whose answers
-        took up to 4x the budget under overload.
+        With every worker busy, the clip waits for a worker: each busy worker is done about `mean` ms (the
+        recent inference time) after it started its clip, and each clip queued ahead of this one takes the
+        first worker to be free for `mean` more. The clip then takes `mean` itself. Past `budget_ms x
+        admission_headroom` it is refused now, with RESOURCE_EXHAUSTED, instead of answered late: the count
+        limit alone let 8 clips in, whose answers took up to 4x the budget under overload.
+
+        Where the workers are in their clips counts: a worker that started `mean` ms ago is about to be free,
+        one that just started is not. An earlier estimate that ignored it (a worker free every mean/W ms)
+        refused clips that would have been answered in time: on a 2-vCPU AVX2 host, where a clip takes
+        about 150 ms on one thread, 2.7 % of the clips at 4 clips/s with an admitted p95 of 231 ms
+        (docs/capacity.md).
         """
         mean = self._mean_inference_ms
         waiting = self._in_flight - self._workers
         if self._config.admission != "budget" or mean is None or waiting < 0:
             return
-        expected_ms = (waiting + 1) * mean / self._workers + mean
+        expected_ms = self._wait_ms(mean, time.perf_counter()) + mean
         limit_ms = self._config.budget_ms * self._config.admission_headroom
         if expected_ms > limit_ms:
             raise OverloadedError(
@@ -299,6 +307,17 @@ class Recognizer:
                 f"flight, {mean:.0f} ms each), past budget_ms x admission_headroom = {limit_ms:.0f} ms; retry shortly",
                 self._retry_after_ms(math.ceil((expected_ms - limit_ms) * self._workers / mean)),
             )
+
+    def _wait_ms(self, mean: float, now: float) -> float:
+        """How long a clip admitted at `now` would wait for a worker: the busy workers are free `mean` ms after
+        they started (at once if already past it), idle ones at once; each clip queued ahead takes the first
+        free worker for `mean` ms (a queue simulated with the workers' free times)."""
+        started = list(self._running.values())[: self._workers]
+        free = sorted([max(0.0, mean - (now - at) * 1000.0) for at in started]
+                      + [0.0] * (self._workers - len(started)))
+        for _ in range(max(0, self._in_flight - len(started))):  # the clips queued ahead of this one
+            heapq.heapreplace(free, free[0] + mean)
+        return free[0]
 
     def _retry_after_ms(self, clips: int) -> int | None:
         """About when `clips` of the clips in flight will have finished (a worker frees up every mean/W ms):
@@ -361,7 +380,8 @@ class Recognizer:
                 self._background_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-background",
                                                            initializer=_become_background)
             pool = self._background_pool
-        job = pool.submit(_timed_transcribe, self._engine, samples, context, language)
+        job = pool.submit(_timed_transcribe, self._engine, samples, context, language,
+                          None if background else self._running)
         try:
             return await asyncio.wrap_future(job)
         except asyncio.CancelledError:
@@ -412,8 +432,18 @@ def _become_background() -> None:
 
 
 def _timed_transcribe(
-    engine: Engine, samples: npt.NDArray[np.float32], context: str, language: str
+    engine: Engine, samples: npt.NDArray[np.float32], context: str, language: str,
+    running: dict[object, float] | None,
 ) -> tuple[Transcription, float, float]:
+    """On a worker: the transcription and when it started and ended; while it runs, `running` holds its
+    start (the recognizer's admission reads where the workers are; dict updates are atomic under the GIL)."""
     started_at = time.perf_counter()
-    result = engine.transcribe(samples, context=context, language=language)
+    token = object()
+    if running is not None:
+        running[token] = started_at
+    try:
+        result = engine.transcribe(samples, context=context, language=language)
+    finally:
+        if running is not None:
+            del running[token]
     return result, started_at, time.perf_counter()

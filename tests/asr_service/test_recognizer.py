@@ -99,3 +99,34 @@ def test_admission_follows_the_budget() -> None:
     # its retry hint: when one clip has finished, the 400 ms it would take is within the 350 ms budget
     assert len(hints) == 1 and hints[0] is not None and 100 <= hints[0] <= 200, hints
     assert run("count") == ["ok"] * 4  # the count limit (8) alone lets every one wait
+
+
+def test_admission_counts_how_far_the_busy_workers_are() -> None:
+    # Two workers, 300 ms a clip, a 500 ms budget, both busy. A clip that arrives as they start would wait
+    # about 250 ms and be answered in about 550 (refused now); one that arrives when they are nearly done,
+    # in about 350 (admitted). A worker free every mean/W ms would have said 450 for both.
+    config = ServerConfig(engine=EngineOptions(num_workers=2, cpu_threads=1), budget_ms=500.0,
+                          admission_headroom=1.0)
+    recognizer = Recognizer(FakeEngine(delay_s=0.3), config)
+    clip = decode_clip(tone(1.0, -20.0), AudioFormat(sample_rate_hz=16_000), LIMITS)
+
+    async def go() -> tuple[object, object, list[RecognitionResult]]:
+        await recognizer.recognize(clip, clip_id="warm", received_at=time.perf_counter())  # learns 300 ms
+        busy = [asyncio.ensure_future(recognizer.recognize(clip, clip_id=str(i), received_at=time.perf_counter()))
+                for i in range(2)]
+        await asyncio.sleep(0.05)  # both on a worker now
+        early = await asyncio.gather(recognizer.recognize(clip, clip_id="early", received_at=time.perf_counter()),
+                                     return_exceptions=True)
+        await asyncio.sleep(0.2)  # 250 ms into their 300
+        late = asyncio.ensure_future(recognizer.recognize(clip, clip_id="late", received_at=time.perf_counter()))
+        return early[0], await late, list(await asyncio.gather(*busy))
+
+    try:
+        early, late, busy = asyncio.run(go())
+    finally:
+        recognizer.close()
+    assert isinstance(early, OverloadedError), early
+    estimate = float(str(early).split("answered in about ")[1].split(" ms")[0])
+    assert 510 <= estimate <= 600, early  # 300 ms less the ~50 they had run, then its own 300
+    assert isinstance(late, RecognitionResult) and late.latency.server_total_ms < 500.0
+    assert all(isinstance(r, RecognitionResult) for r in busy)
