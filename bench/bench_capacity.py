@@ -21,6 +21,8 @@ of clips are refused, at that rate and every lower one.
 `--variant workers2:ASR_ENGINE_NUM_WORKERS=2` (any settings, as `asr serve` reads them from its
 environment) also starts a server so configured; at each rate every server gets the same arrivals in
 turn, so the host's noise falls on all of them alike and the defaults are the baseline of the run.
+`--revisions` also starts a default server whose streaming sessions ask for revisions (a second pass over
+blocks of each session's clips, in the background; asr_service/revisions.py): what they cost the clips.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ SPEECH = REPO_ROOT.parent / "shared" / "data" / "speech"
 MIN_S, MAX_S = 2.0, 8.0
 CHUNK_MS = 100
 MAX_REFUSED = 0.01  # a rate with more refused clips than this is past capacity, whatever its p95
+REVISED = "revisions"  # --revisions: the server whose streaming sessions ask for revisions
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -99,12 +102,15 @@ def _chunks(clip: Clip) -> Iterator[asr_pb2.StreamingRecognizeRequest]:
 
 
 class Sessions:
-    """Open `StreamingRecognize` calls; each carries one clip at a time."""
+    """Open `StreamingRecognize` calls; each carries one clip at a time (and, with `revisions`, asks for
+    revisions, which it counts)."""
 
-    def __init__(self, stub: asr_pb2_grpc.RecognizerStub) -> None:
+    def __init__(self, stub: asr_pb2_grpc.RecognizerStub, *, revisions: bool = False) -> None:
         self._stub = stub
         self._idle: list[Any] = []
+        self._revisions = revisions
         self.opened = 0
+        self.revised = 0
 
     async def send(self, clip: Clip) -> tuple[asr_pb2.RecognitionResult, float]:
         """The clip's result and the time its last chunk was written."""
@@ -114,6 +120,9 @@ class Sessions:
                 await call.write(request)
             sent = time.perf_counter()
             reply = await call.read()
+            while reply is not grpc.aio.EOF and reply.HasField("revision"):  # of earlier clips: counted
+                self.revised += 1
+                reply = await call.read()
         except BaseException:
             call.cancel()  # a failed session is not reused
             raise
@@ -124,13 +133,22 @@ class Sessions:
 
     async def _open(self) -> Any:
         call = self._stub.StreamingRecognize()
-        await call.write(asr_pb2.StreamingRecognizeRequest(request_id=uuid.uuid4().hex, config=_FORMAT))
+        config = asr_pb2.RecognitionConfig()
+        config.CopyFrom(_FORMAT)
+        config.revisions = self._revisions
+        await call.write(asr_pb2.StreamingRecognizeRequest(request_id=uuid.uuid4().hex, config=config))
         self.opened += 1
         return call
 
     async def close(self) -> None:
+        """End every session, and read what comes before its end: a session that asked for revisions gets
+        its last ones then (the server waits for their second passes), so that they are done within the run
+        that caused them and do not run into the next."""
         for call in self._idle:
             await call.done_writing()
+        for call in self._idle:
+            while (reply := await call.read()) is not grpc.aio.EOF:
+                self.revised += reply.HasField("revision")
         self._idle.clear()
 
 
@@ -162,12 +180,13 @@ def _cpu_s(pid: int) -> float:
 
 
 async def run_rate(target: str, clips: list[Clip], rate: float, seconds: float, seed: int,
-                   server_pid: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Offer `rate` clips/s for `seconds`; the rows and what the run cost."""
+                   server_pid: int, *, revisions: bool = False) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Offer `rate` clips/s for `seconds` (streaming sessions asking for revisions if `revisions`); the rows
+    and what the run cost."""
     rng = np.random.default_rng(seed)
     async with grpc.aio.insecure_channel(target) as channel:
         stub = asr_pb2_grpc.RecognizerStub(channel)
-        sessions = Sessions(stub)
+        sessions = Sessions(stub, revisions=revisions)
         tasks: list[asyncio.Task[dict[str, Any]]] = []
         lag: list[float] = []
         cpu_server, cpu_self = _cpu_s(server_pid), time.process_time()
@@ -190,6 +209,8 @@ async def run_rate(target: str, clips: list[Clip], rate: float, seconds: float, 
                 "send_lag_p95_ms": float(np.percentile(lag, 95)) * 1000 if lag else 0.0,
                 "sessions": sessions.opened}
         await sessions.close()
+        cost["revisions"] = sessions.revised
+        cost["tail_s"] = time.perf_counter() - start - wall  # the sessions' ends (their last revisions)
     return rows, cost
 
 
@@ -329,12 +350,18 @@ def main() -> int:
     parser.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
                         help="also run a server with these settings in its environment "
                              "(e.g. workers2:ASR_ENGINE_NUM_WORKERS=2), against the defaults, same arrivals")
+    parser.add_argument("--revisions", action="store_true",
+                        help="also run a default server whose streaming sessions ask for revisions, same arrivals")
     parser.add_argument("--out", type=Path, help="also write one JSON line per clip and per rate here")
     args = parser.parse_args()
     rates = sorted(float(r) for r in args.rates.split(",") if r.strip())
     if not rates or rates[0] <= 0:
         raise SystemExit("--rates: positive numbers, e.g. 1,2,4")
     variants = _variants(args.variant)
+    if args.revisions:
+        if REVISED in variants:
+            raise SystemExit(f"--variant: {REVISED!r} is the name --revisions uses")
+        variants[REVISED] = {}
     if not (SPEECH / "manifest.jsonl").is_file():
         print(f"bench_capacity: needs the real speech in {SPEECH}", file=sys.stderr)
         return 2
@@ -363,7 +390,8 @@ def main() -> int:
         for rate in rates:
             seed = args.seed * 1000 + round(rate * 100)
             for name, (server, target) in servers.items():
-                rows, cost = asyncio.run(run_rate(target, clips, rate, args.seconds, seed, server.pid))
+                rows, cost = asyncio.run(run_rate(target, clips, rate, args.seconds, seed, server.pid,
+                                                  revisions=name == REVISED))
                 summary = {"server": name, **summarise(rate, rows, cost, args.budget_ms)}
                 summaries[name].append(summary)
                 all_rows.extend({"server": name, "offered_per_s": rate, **r} for r in rows)
@@ -409,6 +437,9 @@ def main() -> int:
     for name in variants:
         print(f"  {name:12} {_capacity(summaries[name]):g} clips/s   "
               f"(server peak RSS {rss.get(name, float('nan')):.0f} MB)")
+    if REVISED in variants:
+        print(f"\n{REVISED}: revisions received / sessions' end after the last clip, per rate: " + ", ".join(
+            f"{s['offered_per_s']:g}/s {s['revisions']:.0f} / {s['tail_s']:.1f} s" for s in summaries[REVISED]))
     return 0
 
 
