@@ -291,9 +291,9 @@ class Recognizer:
 
         Where the workers are in their clips counts: a worker that started `mean` ms ago is about to be free,
         one that just started is not. An earlier estimate that ignored it (a worker free every mean/W ms)
-        refused clips that would have been answered in time: on a 2-vCPU AVX2 host, where a clip takes
-        about 150 ms on one thread, 2.7 % of the clips at 4 clips/s with an admitted p95 of 231 ms
-        (docs/capacity.md).
+        admitted clips that would be late when every worker had just started, and refused some that would
+        have been in time when one was nearly done. On a 2-vCPU AVX2 host this one refused about as many
+        clips and answered fewer late (docs/capacity.md).
         """
         mean = self._mean_inference_ms
         waiting = self._in_flight - self._workers
