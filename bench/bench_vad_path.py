@@ -72,7 +72,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 import vad  # noqa: E402
-from asr_service.client import AsrClient, ClipResult, LocalTranscriber, Revision, paced, revised  # noqa: E402
+from asr_service.client import SERVER_REVISIONS_PACE, AsrClient, ClipResult, LocalTranscriber, Revision, paced, revised  # noqa: E402
 from asr_service.config import ServerConfig  # noqa: E402
 from asr_service.engines import EngineOptions, create_engine  # noqa: E402
 from asr_service.engines._model_files import resolve_model  # noqa: E402
@@ -111,7 +111,7 @@ LECTURE = Path(__file__).parent / "data" / "lecture.txt"
 LECTURE_PAUSE_S = ((0.45, 0.8), (0.9, 2.2))  # --lecture: inside a sentence, between sentences
 LECTURE_HISS_DBFS = -45.0  # --lecture: white noise over the whole talk
 JOINT_S = 20.0  # joint: the longest block of joined clips
-PACE = 4.0  # server-revised: clips sent at this many times the speed of speech
+PACE = SERVER_REVISIONS_PACE  # server-revised: clips sent at this many times the speed of speech
 
 
 def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int16]], *, seed: int,

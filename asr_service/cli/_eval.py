@@ -148,8 +148,8 @@ def make_file_transcriber(args: argparse.Namespace, vad_opts: vad.VadOptions) ->
     Raises ValueError (or ConfigError) for flags that do not go together, `ClusterError` when the
     cluster cannot be used."""
     if not getattr(args, "cluster", None):
+        from asr_service.client import SERVER_REVISIONS_PACE
         from asr_service.evaluation import file_transcriber
-        from asr_service.evaluation.transcription import SERVER_REVISIONS_PACE
 
         chosen = make_transcriber(args)
         try:

@@ -19,7 +19,15 @@ from asr_service.cli._common import (
     fail,
     vad_options,
 )
-from asr_service.client import ClipResult, LocalTranscriber, Revision, SessionTranscriber, Transcriber
+from asr_service.client import (
+    SERVER_REVISIONS_PACE,
+    ClipResult,
+    LocalTranscriber,
+    Revision,
+    SessionTranscriber,
+    Transcriber,
+    paced,
+)
 from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS
 from asr_service.errors import AsrError
 
@@ -45,7 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--revisions", action="store_true",
                         help="one session per file (as --stream) that also gets revisions, a second pass over "
                         "blocks of clips heard together, by the server or in-process: printed after the clips "
-                        "they replace (lines 'revised: ...'; with --json, objects with a 'revision' key)")
+                        "they replace (lines 'revised: ...'; with --json, objects with a 'revision' key); "
+                        "through --server a file's clips go at 4x the speed of speech, so that the server's "
+                        "second passes get the time live speech leaves them")
     parser.add_argument("--language", default="", metavar="CODE",
                         help="language spoken: an ISO 639-1 code the model transcribes, or 'auto' to detect it "
                         "(a multilingual model such as base; default: English)")
@@ -116,7 +126,10 @@ def _results(
         print_revision(sys.stdout, path, revision, [shown[r] for r in revision.result_ids if r in shown],
                        as_json=args.json)
 
-    for clip, result in zip(clips, transcriber.stream(clips, on_revision=on_revision), strict=True):
+    # through a server, a file's clips (stdin's too: read to its end first) at the pace that leaves the server's
+    # second passes time; in-process none is dropped
+    sent = paced(clips, SERVER_REVISIONS_PACE) if args.server else clips
+    for clip, result in zip(clips, transcriber.stream(sent, on_revision=on_revision), strict=True):
         shown[result.result_id] = clip
         yield clip, result
 

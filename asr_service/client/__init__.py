@@ -6,7 +6,7 @@
   server and an in-process engine alike; both are `SessionTranscriber`s too: `stream(on_revision=...)`
   takes clips as one session and also gives its `Revision`s, which `revised` applies to the results' texts;
 - `decode_vad_clip` and `clip_vad_stats` show a clip as the server sees it; `paced` gives a file's clips
-  at a multiple of the pace of speech;
+  at a multiple of the pace of speech (`SERVER_REVISIONS_PACE` for a server's revisions);
 - `replay` sends a manifest's audio through the client VAD to a server (demos, drift tests, load),
   optionally shifted (`apply_gain`, `add_noise`, `pitch_up`, `shift_transform`);
 - `LiveClips` runs the client VAD over a live `AudioInput` (`MicrophoneInput` through PortAudio, or
@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from asr_service.client._clips import clip_vad_stats, decode_vad_clip, paced
+from asr_service.client._clips import SERVER_REVISIONS_PACE, clip_vad_stats, decode_vad_clip, paced
 from asr_service.client._local import LocalTranscriber
 from asr_service.client._result import ClipResult, SessionTranscriber, Transcriber
 from asr_service.revisions import Revision, revised
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from asr_service.client._shifts import add_noise, apply_gain, pitch_up
 
 __all__ = [
+    "SERVER_REVISIONS_PACE",
     "AsrClient",
     "AudioInput",
     "ClipResult",

@@ -10,7 +10,15 @@ import vad
 from asr_service.audio import AudioFormat, ClipLimits, DecodedClip, decode_clip
 from asr_service.recognizer import VadStats
 
-__all__ = ["clip_vad_stats", "decode_vad_clip", "paced"]
+__all__ = ["SERVER_REVISIONS_PACE", "clip_vad_stats", "decode_vad_clip", "paced"]
+
+SERVER_REVISIONS_PACE = 4.0
+"""A file's clips sent to a server in a session that asks for revisions go at this many times the speed of
+speech (`paced`; `asr transcribe --server --revisions`, `asr eval --server --revisions`), so that the
+server's second passes get the time between clips that live speech leaves them. Sent back to back, they
+queue behind the clips and the server drops those past `Recognizer.MAX_REVISIONS_WAITING`: the generated
+lecture scored 27.74 % so (in 8 s), 20.00 % at 4x (in 38 s; in-process, where none is dropped, 20.00 %
+too; docs/vad-path.md). 4: as `bench/bench_vad_path.py --pace`."""
 
 
 def decode_vad_clip(clip: vad.Clip, limits: ClipLimits, *, pitch: bool = False) -> DecodedClip:

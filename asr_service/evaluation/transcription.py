@@ -31,7 +31,6 @@ from asr_service.config import ServerConfig
 from asr_service.recognizer import NullReason
 
 __all__ = [
-    "SERVER_REVISIONS_PACE",
     "AudioSpan",
     "ClipFileTranscriber",
     "ClipOutcome",
@@ -115,15 +114,6 @@ Source = Path | AudioSpan
 
 FileTranscriber = Callable[[Source], FileTranscript]
 """What the evaluation runner calls per utterance; tests substitute a fake."""
-
-
-SERVER_REVISIONS_PACE = 4.0
-"""Through a server, a file's clips that ask for revisions go at this many times the speed of speech
-(`asr_service.client.paced`), so that the server's second passes get the time between clips that live
-speech leaves them. Sent back to back, they queue behind the clips and the server drops those past
-`Recognizer.MAX_REVISIONS_WAITING`: the generated lecture scored 27.74 % so (in 8 s), 20.00 % at 4x (in
-38 s; in-process, where none is dropped, 20.00 % too; docs/vad-path.md). 4: as `bench/bench_vad_path.py
---pace`."""
 
 
 def transcribe_file(

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from asr_service.cli import main
-from asr_service.client import LocalTranscriber, Revision, revised
+from asr_service.client import LocalTranscriber, Revision, paced, revised
 from asr_service.config import ServerConfig
 from asr_service.recognizer import Recognizer
 from tests.fakes import JointEngine, tone_clips
@@ -110,3 +110,12 @@ def test_asr_transcribe_in_process_prints_each_revision_after_the_clips_it_cover
     assert (revision["start_s"], revision["end_s"]) == (clips[0]["start_s"], clips[-1]["end_s"])
     assert main(["transcribe", str(ESPEAK_SAMPLE), "--json", "--stream"]) == 0  # a session, not asked: none
     assert ["revision" in json.loads(line) for line in capsys.readouterr().out.splitlines()] == [False] * 4
+
+
+def test_paced_gives_each_clip_no_sooner_than_its_end_at_that_speed() -> None:
+    clips = tone_clips(3)  # ending at 1, 2 and 3 s
+    start = time.perf_counter()
+    when = [time.perf_counter() - start for _ in paced(clips, 10.0)]
+    assert [w >= clip.end_s / 10.0 for w, clip in zip(when, clips, strict=True)] == [True] * 3
+    with pytest.raises(ValueError, match="speed must be above 0"):
+        next(paced(clips, 0.0))
