@@ -13,7 +13,7 @@ from asr_service.evaluation.selection import slice_values
 from asr_service.evaluation.transcription import ClipOutcome, FileTranscript
 from asr_service.recognizer import NullReason
 
-__all__ = ["UtteranceRecord", "build_record"]
+__all__ = ["UtteranceRecord", "build_record", "first_results_errors"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -98,3 +98,14 @@ def build_record(
         duration_s=utt.duration_s if utt.duration_s is not None or utt.end_s is None else utt.end_s - utt.start_s,
         recorded_at=utt.recorded_at.isoformat() if utt.recorded_at else None,
     )
+
+
+def first_results_errors(records: Sequence[UtteranceRecord], normalizer: Normalizer) -> ErrorCounts | None:
+    """The word errors of the clips' own texts (their first results, joined), where revisions replaced some
+    (`asr eval --revisions`): what the same utterances scored before the revisions. None when no record's
+    text differs from its clips' (no revision was taken, or the run sent clips one by one)."""
+    firsts = [" ".join(c.text.strip() for c in r.clips if c.text.strip()) for r in records]
+    if all(first == r.hypothesis for first, r in zip(firsts, records, strict=True)):
+        return None
+    return ErrorCounts.total(score(normalizer(r.reference), normalizer(first)).words
+                             for first, r in zip(firsts, records, strict=True))

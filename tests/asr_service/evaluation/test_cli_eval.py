@@ -128,7 +128,7 @@ def test_segment_rows_are_cut_out_and_scored_apart(
 
 @pytest.mark.parametrize("through", ["in-process", "server"])
 def test_eval_with_revisions_scores_each_file_after_its_revisions(
-    tmp_path: Path, second_pass_engine: None, through: str
+    tmp_path: Path, second_pass_engine: None, through: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # four sentences, four clips, 15 s of clips: one block, whose second pass replaces all four texts
     manifest = write_manifest(tmp_path / "talks.jsonl", [
@@ -141,6 +141,7 @@ def test_eval_with_revisions_scores_each_file_after_its_revisions(
 
         server = BackgroundServer(ServerConfig(port=0), engine_factory=SecondPassEngine).start()
         flags = ["--server", server.target]
+    printed: dict[str, list[str]] = {}
     try:
         runs = {}
         for name, extra in (("clips", []), ("revised", ["--revisions"])):
@@ -148,6 +149,7 @@ def test_eval_with_revisions_scores_each_file_after_its_revisions(
             assert main(["eval", str(manifest), *flags, *extra, "--out", str(out), "--no-progress",
                          "--resamples", "50"]) == 0
             runs[name] = json.loads((out / "results.json").read_text(encoding="utf-8"))
+            printed[name] = [line for line in capsys.readouterr().out.splitlines() if line.startswith("revisions:")]
     finally:
         if server is not None:
             server.stop(0)
@@ -158,6 +160,12 @@ def test_eval_with_revisions_scores_each_file_after_its_revisions(
     calls = runs["revised"]["settings"]["transcription"]["calls"]
     assert calls.startswith("one session per file, asking for revisions")
     assert runs["clips"]["settings"]["transcription"]["calls"] == "one recognize_clip per clip"
+    # the summary also says what the clips' first results alone scored (all 8 words wrong: 100 %)
+    first = runs["clips"]["summary"]["wer"]
+    assert printed == {"clips": [], "revised": [
+        f"revisions: WER 0.00 % after them, {100 * first:.2f} % for the clips' first results alone "
+        f"(S{runs['clips']['summary']['substitutions']} D{runs['clips']['summary']['deletions']} "
+        f"I{runs['clips']['summary']['insertions']})"]}
 
 
 def test_revisions_need_a_transcriber_that_takes_sessions() -> None:
