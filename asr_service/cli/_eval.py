@@ -301,9 +301,6 @@ def _fmt_slice(s: SliceSummary) -> str:
 
 
 def _print_eval(results: EvaluationResults) -> None:
-    from asr_service.evaluation import get_normalizer
-    from asr_service.evaluation.records import first_results_errors
-
     for problem in results.problems:
         print(f"asr: excluded manifest line {problem.line}: {problem.reason}", file=sys.stderr)
     c = results.counts
@@ -313,7 +310,7 @@ def _print_eval(results: EvaluationResults) -> None:
     print(f"{'slice':36} {'utts':>5} {'WER':>6} {'95% CI':16}")
     for s in (results.overall, *results.slices):
         print(_fmt_slice(s))
-    first = first_results_errors(results.utterances, get_normalizer(results.normalizer))
+    first = results.first_results  # scored by the runner, as results.json stores it
     if first is not None and first.rate is not None and results.overall.wer is not None:
         print(f"revisions: WER {100 * results.overall.wer:.2f} % after them, {100 * first.rate:.2f} % for the clips' "
               f"first results alone (S{first.substitutions} D{first.deletions} I{first.insertions})")

@@ -102,10 +102,11 @@ def build_record(
 
 def first_results_errors(records: Sequence[UtteranceRecord], normalizer: Normalizer) -> ErrorCounts | None:
     """The word errors of the clips' own texts (their first results, joined), where revisions replaced some
-    (`asr eval --revisions`): what the same utterances scored before the revisions. None when no record's
-    text differs from its clips' (no revision was taken, or the run sent clips one by one)."""
+    (`asr eval --revisions`): what the same utterances scored before the revisions, against the same
+    normalised references. None when no record's text differs from its clips' (no revision was taken, or
+    the run sent clips one by one). The runner stores it in results.json (``summary.first_results``)."""
     firsts = [" ".join(c.text.strip() for c in r.clips if c.text.strip()) for r in records]
     if all(first == r.hypothesis for first, r in zip(firsts, records, strict=True)):
         return None
-    return ErrorCounts.total(score(normalizer(r.reference), normalizer(first)).words
+    return ErrorCounts.total(score(r.reference_normalized, normalizer(first)).words
                              for first, r in zip(firsts, records, strict=True))

@@ -1,6 +1,7 @@
 """The evaluation report: one self-contained HTML page (PNGs embedded) plus the PNGs beside it.
 
-Sections (their HTML ids in brackets): summary [summary], WER by slice with intervals [wer-by-slice],
+Sections (their HTML ids in brackets): summary [summary] (with what the clips' first results alone
+scored, in a run with revisions), WER by slice with intervals [wer-by-slice],
 latency distribution with the budget line [latency], worst utterances with their alignment
 [worst-utterances], top substitutions [top-substitutions], errors by tag [errors-by-tag], and the
 excluded rows [problems].
@@ -94,6 +95,11 @@ def _summary_section(results: EvaluationResults) -> str:
          f"{sel.get('excluded_no_recorded_at', 0)} / {sel.get('excluded_outside_window', 0)}"),
         ("latency budget", f"{results.budget_ms:.0f} ms"),
     ]
+    first = results.first_results
+    if first is not None:  # a run with revisions: the WER the clips' own texts got, before them
+        facts.append(("first results alone (before revisions)",
+                      f"WER {_pct(first.rate)} (S {first.substitutions}, D {first.deletions}, "
+                      f"I {first.insertions})"))
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
     return f'<h2 id="summary">Summary</h2><table>{rows}</table>{_slice_table([results.overall])}'
 

@@ -6,7 +6,9 @@ Top level (``schema`` = `SCHEMA`)::
      "options": {"normalizer": "whisper-digits", "by": [...], "bootstrap": {...}, "budget_ms": 300, ...},
      "settings": {"transcription": {...}, "scoring": {...}, "manifest": {...}, "host": {...}, ...},
      "selection": {"window": ..., "limit": N, "selected": N, "excluded_no_recorded_at": N, ...},
-     "summary": {<overall slice>, "manifest_rows": N, "excluded_bad_rows": N, ...},
+     "summary": {<overall slice>, "manifest_rows": N, "excluded_bad_rows": N, ...,
+                 "first_results": {"reference_words": N, "hits": N, "substitutions": N, "deletions": N,
+                                   "insertions": N, "errors": N, "wer": ...} or null},
      "problems": [{"line": 12, "audio": ..., "reason": ...}],
      "slices": [{"key": "tags", "value": "noisy", "wer": ..., "wer_ci95": [lo, hi], ...}],
      "utterances": [{"utt_id": ..., "reference": ..., "hypothesis": ..., "words": {...}, ...}]}
@@ -15,6 +17,10 @@ Top level (``schema`` = `SCHEMA`)::
 ``options`` how it was scored, ``settings`` the rest of what a result depends on
 (`asr_service.evaluation.settings`). Files written before ``settings`` existed still load: their
 settings read "not recorded".
+
+``summary.first_results`` is what the clips' first results alone scored on the same utterances, where
+revisions replaced some texts (`asr eval --revisions`; `first_results_errors`); null when none did (a
+run without revisions). Files written before it existed load with it None.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.evaluation.errors import ResultsError
 from asr_service.evaluation.manifest import RowProblem
 from asr_service.evaluation.records import UtteranceRecord
+from asr_service.evaluation.scoring import ErrorCounts
 from asr_service.evaluation.summary import SliceSummary
 
 __all__ = ["SCHEMA", "EvaluationResults", "load_results", "write_results"]
@@ -51,6 +58,9 @@ class EvaluationResults:
     problems: tuple[RowProblem, ...] = ()
     counts: Mapping[str, int] = field(default_factory=dict)  # manifest_rows, excluded_bad_rows, ...
     settings: Mapping[str, Any] = field(default_factory=dict)  # empty in files from before it existed
+    # the word errors of the clips' first results alone, where revisions replaced some texts
+    # (`first_results_errors`); None without revisions, and in files from before it existed
+    first_results: ErrorCounts | None = None
 
     @property
     def normalizer(self) -> str:
@@ -81,7 +91,8 @@ class EvaluationResults:
             "schema": SCHEMA, "created_at": self.created_at, "manifest": self.manifest,
             "model": dict(self.model), "options": dict(self.options), "settings": dict(self.settings),
             "selection": dict(self.selection),
-            "summary": {**dict(self.counts), **self.overall.to_json()},
+            "summary": {**dict(self.counts), **self.overall.to_json(),
+                        "first_results": _first_results_json(self.first_results)},
             "problems": [p.to_json() for p in self.problems],
             "slices": [s.to_json() for s in self.slices],
             "utterances": [u.to_json() for u in self.utterances],
@@ -92,6 +103,7 @@ class EvaluationResults:
         """From a results.json document (KeyError/TypeError/ValueError when malformed)."""
         summary = dict(data["summary"])
         counts = {k: int(v) for k, v in summary.items() if k in _COUNT_KEYS}
+        first = summary.get("first_results")  # absent in files from before it existed
         return cls(
             created_at=str(data["created_at"]), manifest=str(data["manifest"]), model=dict(data["model"]),
             options=dict(data["options"]), selection=dict(data["selection"]),
@@ -102,11 +114,20 @@ class EvaluationResults:
                            for p in data.get("problems", [])),
             counts=counts,
             settings=dict(data.get("settings") or {}),
+            first_results=None if first is None else ErrorCounts.from_json(first),
         )
 
 
 _COUNT_KEYS = frozenset({"manifest_rows", "excluded_bad_rows", "excluded_unreadable_audio",
                          "excluded_by_date", "excluded_beyond_limit", "scored_utterances"})
+
+
+def _first_results_json(words: ErrorCounts | None) -> dict[str, Any] | None:
+    """``summary.first_results``: the counts, as an utterance's ``words`` (null without revisions)."""
+    if words is None:
+        return None
+    return {"reference_words": words.reference_length, **words.to_json(), "errors": words.errors,
+            "wer": words.rate}
 
 
 def write_results(results: EvaluationResults, path: str | Path) -> Path:

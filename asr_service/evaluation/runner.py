@@ -24,7 +24,7 @@ from asr_service.client import Transcriber
 from asr_service.config import DEFAULT_BUDGET_MS
 from asr_service.evaluation.manifest import Manifest, RowProblem, load_manifest
 from asr_service.evaluation.normalizers import DEFAULT_NORMALIZER, describe_normalizer, get_normalizer
-from asr_service.evaluation.records import UtteranceRecord, build_record
+from asr_service.evaluation.records import UtteranceRecord, build_record, first_results_errors
 from asr_service.evaluation.results import EvaluationResults
 from asr_service.evaluation.selection import Clock, DateWindow, Selection, check_slice_keys, select, utc_now
 from asr_service.evaluation.settings import host_fingerprint, manifest_fingerprint, package_versions
@@ -86,7 +86,8 @@ def evaluate(
     host: Mapping[str, Any] | None = None,
 ) -> EvaluationResults:
     """Transcribe and score every selected utterance; `model` describes the system under test (over
-    what the transcriber says of itself), `host` the machine (default: this one's `host_fingerprint`)."""
+    what the transcriber says of itself), `host` the machine (default: this one's `host_fingerprint`).
+    Where revisions replaced texts, the clips' first results are scored too (`first_results_errors`)."""
     opts = options or EvalOptions()
     normalizer = get_normalizer(opts.normalizer)
     utterances = selection.utterances
@@ -128,6 +129,7 @@ def evaluate(
         utterances=tuple(scored),
         problems=problems,
         counts=counts,
+        first_results=first_results_errors(scored, normalizer),
     )
 
 

@@ -166,6 +166,13 @@ def test_eval_with_revisions_scores_each_file_after_its_revisions(
         f"revisions: WER 0.00 % after them, {100 * first:.2f} % for the clips' first results alone "
         f"(S{runs['clips']['summary']['substitutions']} D{runs['clips']['summary']['deletions']} "
         f"I{runs['clips']['summary']['insertions']})"]}
+    # results.json keeps it: the revised run's first results are what the clips run scored, word for word
+    assert runs["clips"]["summary"]["first_results"] is None
+    stored = runs["revised"]["summary"]["first_results"]
+    assert stored["wer"] == pytest.approx(first) == pytest.approx(1.0)
+    assert {k: stored[k] for k in ("reference_words", "substitutions", "deletions", "insertions")} == {
+        "reference_words": runs["clips"]["summary"]["reference_words"],
+        **{k: runs["clips"]["summary"][k] for k in ("substitutions", "deletions", "insertions")}}
 
 
 def test_revisions_need_a_transcriber_that_takes_sessions() -> None:
