@@ -35,6 +35,8 @@ for the long lectures and readings the shared set lacks.
 espeak-ng phrase by phrase (the Debian package), with pauses between the phrases (0.45-0.8 s inside a
 sentence, 0.9-2.2 s between sentences) and white noise at -45 dBFS over the whole of it, as a lecture
 recorded with some hiss: speech the model finds hard, cut by the VAD at every pause.
+`--lecture bench/data/talk_heldout.txt --voice en-gb --wpm 165` reads another text the same way, in another
+voice: that talk is held out, for checking a default chosen on the others, never for choosing one.
 `--control-seeds 5` adds five runs of `whole`, `faster-whisper`, `local-unary` and `joint` (those of them in
 `--paths`) on copies of the files with each sample moved by -1, 0 or +1 at random (inaudible; the same
 copies for every path): how far the model's own noise moves WER, and each path's mean over the run and
@@ -143,26 +145,28 @@ def long_talks(rows: list[dict[str, Any]], samples: dict[str, npt.NDArray[np.int
     return talks, joined
 
 
-def lecture(seed: int) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
-    """`LECTURE` read by espeak-ng phrase by phrase, with pauses, in white noise at `LECTURE_HISS_DBFS`."""
+def lecture(seed: int, source: Path = LECTURE, voice: str = "en-us", wpm: int = 150,
+            ) -> tuple[list[dict[str, Any]], dict[str, npt.NDArray[np.int16]]]:
+    """`source` (one sentence a line, " | " at a pause) read by espeak-ng phrase by phrase, with pauses, in white
+    noise at `LECTURE_HISS_DBFS`."""
     if shutil.which("espeak-ng") is None:
         raise SystemExit("--lecture: needs espeak-ng (Debian: apt install espeak-ng)")
     rng = np.random.default_rng(seed)
-    sentences = [[p.strip() for p in line.split("|")] for line in LECTURE.read_text().splitlines()
+    sentences = [[p.strip() for p in line.split("|")] for line in source.read_text().splitlines()
                  if line.strip() and not line.startswith("#")]
     parts: list[npt.NDArray[np.float64]] = []
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "phrase.wav"
         for sentence in sentences:
             for k, phrase in enumerate(sentence):
-                subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), phrase], check=True)
+                subprocess.run(["espeak-ng", "-v", voice, "-s", str(wpm), "-w", str(wav), phrase], check=True)
                 parts.append(vad.read_audio(wav).astype(np.float64) * 0.7)  # resampled to 16 kHz
                 low, high = LECTURE_PAUSE_S[k == len(sentence) - 1]
                 parts.append(np.zeros(round(rng.uniform(low, high) * 16_000)))
     talk = np.concatenate([np.zeros(16_000), *parts])
     talk += rng.normal(0, 32768 * 10 ** (LECTURE_HISS_DBFS / 20), talk.size)
     text = " ".join(p for sentence in sentences for p in sentence)
-    name = "lecture:espeak-ng"
+    name = f"{source.stem}:espeak-ng"
     return ([{"audio": name, "text": text, "duration": talk.size / 16_000, "speaker": name}],
             {name: np.clip(np.round(talk), -32768, 32767).astype(np.int16)})
 
@@ -331,8 +335,11 @@ def main() -> int:
     parser.add_argument("--pause-s", default=",".join(map(str, PAUSE_S)), metavar="LOW,HIGH",
                         help="for --long: the pause between files, uniform in LOW..HIGH s (under the VAD's "
                              "min_silence_ms, the talk runs on and the VAD must split it at max_clip_s)")
-    parser.add_argument("--lecture", action="store_true",
-                        help="one generated talk (espeak-ng, pauses, -45 dBFS hiss) instead of the shared speech")
+    parser.add_argument("--lecture", nargs="?", type=Path, const=LECTURE, metavar="TEXT",
+                        help="one generated talk (espeak-ng, pauses, -45 dBFS hiss) instead of the shared speech: "
+                             f"TEXT read aloud, one sentence a line, ' | ' at a pause (default {LECTURE.name})")
+    parser.add_argument("--voice", default="en-us", help="for --lecture: the espeak-ng voice")
+    parser.add_argument("--wpm", type=int, default=150, help="for --lecture: words a minute")
     parser.add_argument("--joint-s", type=float, default=JOINT_S, help="joint: the longest block of joined clips, s")
     parser.add_argument("--pace", type=float, default=PACE,
                         help="server-revised: clips sent at this many times the speed of speech (in lockstep)")
@@ -349,7 +356,9 @@ def main() -> int:
         raise SystemExit(f"--paths: unknown {', '.join(sorted(unknown))}")
     options = _vad_options(args.vad)
     if args.lecture:
-        rows, samples = lecture(args.seed)
+        if not args.lecture.is_file():
+            raise SystemExit(f"--lecture: no such text file: {args.lecture}")
+        rows, samples = lecture(args.seed, args.lecture, args.voice, args.wpm)
     elif not (SPEECH / "manifest.jsonl").is_file():
         print(f"bench_vad_path: needs the real speech in {SPEECH}", file=sys.stderr)
         return 2
