@@ -7,7 +7,7 @@ scored 32 % WER clip by clip against 18 % as one file (`bench/bench_vad_path.py 
 
 So a session that asks for them (`RecognitionConfig.revisions`) also gets revisions. The server keeps the
 audio of the session's recent clips as a block of at most `window_s` seconds. When the next clip would not
-fit, or the session ends, the block is closed. A closed block of two clips or more is transcribed again,
+fit, the speaker pauses (`pause`), or the session ends, the block is closed. A closed block of two clips or more is transcribed again,
 its clips joined end to end, as background work that never delays a result (`Recognizer.revise`). The
 joint text replaces the texts of the block's results, unless `accept` judges it worse (shorter than the
 clips' texts, or less sure).
@@ -108,6 +108,11 @@ class RevisionBlocks:
         block.confidences.append(confidence)
         block.samples += audio.size
         return closed
+
+    def pause(self) -> Block | None:
+        """The speaker paused: end the block being filled when it has two clips or more, and return it (a
+        lone clip stays open, to be heard with the clips after the pause)."""
+        return self.close() if len(self._block.result_ids) >= 2 else None
 
     def close(self) -> Block | None:
         """End the block being filled (the session ended, or a clip broke the run); return it when it has two

@@ -98,6 +98,16 @@ class Segmenter:
         """Seconds of 16 kHz audio received so far (after resampling)."""
         return self._buffer.end / SAMPLE_RATE_HZ
 
+    @property
+    def silence_s(self) -> float:
+        """Seconds of audio since the last voiced frame (all of it before the first), and 0 while an
+        utterance's speech may go on (until `min_silence_ms` ends it): how long a live speaker has paused.
+        A plain read: safe from another thread than the one that pushes."""
+        utt = self._utt
+        if utt is not None and not utt.ended:
+            return 0.0
+        return max(0, self._frames_done * self._frame - self._last_voiced_end) / SAMPLE_RATE_HZ
+
     def push(self, chunk: bytes | bytearray | memoryview | NDArray[Any]) -> list[Clip]:
         """Add audio; return the clips it completed (often none)."""
         if self._finished:

@@ -33,7 +33,7 @@ from asr_service.cli._transcribe import print_result, print_revision
 from asr_service.errors import AsrError, ConfigError
 
 if TYPE_CHECKING:
-    from asr_service.client import AsrClient, AudioInput, ClipResult, LiveClips
+    from asr_service.client import AsrClient, AudioInput, ClipResult, LiveClips, Revision
 
 __all__ = ["register"]
 
@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Listen until Ctrl-C (or the end of --play's file); a device or server problem is one line."""
-    from asr_service.client import FileInput, LiveClips, LocalTranscriber, MicrophoneInput
+    from asr_service.client import AsrClient, FileInput, LiveClips, LocalTranscriber, MicrophoneInput
 
     if args.list_devices:
         return _list_devices()
@@ -98,9 +98,16 @@ def run(args: argparse.Namespace) -> int:
             sent: deque[vad.Clip] = deque()
             if args.revisions:
                 shown: dict[str, vad.Clip] = {}  # result id -> its clip, for where a revision lies
-                results = transcriber.stream(_recording(live, sent), on_revision=lambda revision: print_revision(
-                    sys.stdout, source.name, revision, [shown[r] for r in revision.result_ids if r in shown],
-                    as_json=args.json))
+
+                def on_revision(revision: Revision) -> None:
+                    print_revision(sys.stdout, source.name, revision,
+                                   [shown[r] for r in revision.result_ids if r in shown], as_json=args.json)
+
+                if isinstance(transcriber, AsrClient):  # the server revises the clips so far in a pause
+                    results = transcriber.stream(_recording(live, sent), on_revision=on_revision,
+                                                 silence_s=lambda: live.silence_s)
+                else:
+                    results = transcriber.stream(_recording(live, sent), on_revision=on_revision)
             else:
                 results = transcriber.stream(_recording(live, sent))
             for result in results:

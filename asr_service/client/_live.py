@@ -66,6 +66,12 @@ class LiveClips:
         return self._segmenter.position_s
 
     @property
+    def silence_s(self) -> float:
+        """Seconds the speaker has been silent, as far as the VAD has heard (0 while they speak):
+        `AsrClient.stream(silence_s=...)` tells the server of a pause with it."""
+        return self._segmenter.silence_s
+
+    @property
     def dropped_s(self) -> float:
         """Seconds of captured audio dropped because the consumer fell behind."""
         return self._dropped / self._bytes_per_s

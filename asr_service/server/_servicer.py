@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -133,8 +133,25 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
         at_end = session.at_end  # run when the call ends (the session itself is dropped at a refusal)
         route: Route | None = None
         client = self._client(context)  # once a call: the token does not change within a stream
+        requests = aiter(limited_stream(request_iterator, self._config))
+        reading: asyncio.Task[asr_pb2.StreamingRecognizeRequest | None] | None = None  # the next message,
+        # read in a task only while a second pass runs (no task per message otherwise)
         try:
-            async for request in limited_stream(request_iterator, self._config):
+            while True:
+                if session.revising or reading is not None:  # a revision goes as soon as its second pass is
+                    # done, not with the next result
+                    next_message = reading = reading or asyncio.ensure_future(_next(requests))
+                    waits: list[asyncio.Future[Any]] = [next_message, *session.revising[:1]]
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    for revision in session.revisions_done():
+                        yield revision
+                    if not next_message.done():
+                        continue
+                    request, reading = next_message.result(), None
+                else:
+                    request = await _next(requests)
+                if request is None:
+                    break
                 if isinstance(request, Undecodable):
                     raise ProtocolError(request.reason)
                 if route is None:
@@ -148,9 +165,10 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
                     for revision in session.revisions_done():
                         yield revision
                     yield reply
-                else:  # more of a clip, or a keepalive in a long pause: a revision that is ready goes now
-                    for revision in session.revisions_done():
-                        yield revision
+                elif session.blocks is not None and not session.pending:  # an empty chunk between clips: the
+                    # speaker paused (a live client says so, or keeps the stream open in a long silence), so the
+                    # clips so far are revised now rather than when the next one would not fit
+                    self._revise(session, route, session.blocks.pause())
             if route is not None and session.pending:
                 with self._quota(client):
                     reply = await self._finish_clip(session, route)
@@ -170,6 +188,8 @@ class RecognizerServicer(asr_pb2_grpc.RecognizerServicer):  # type: ignore[misc]
             request = session = None  # type: ignore[assignment]  # the audio must not outlive a refusal
             _refuse(context, "StreamingRecognize", request_id, exc)
         finally:
+            if reading is not None:
+                reading.cancel()
             if session is not None:
                 for task in session.revising:  # a call that ended early: its second passes are not wanted
                     task.cancel()
@@ -402,6 +422,17 @@ class _Session:
         self._buffer.clear()
         self._clip_id, self._vad, self.pending = "", None, False
         return data, clip_id, vad
+
+
+_T = TypeVar("_T")
+
+
+async def _next(requests: AsyncIterator[_T]) -> _T | None:
+    """The stream's next message, or None when the client has closed its side."""
+    try:
+        return await anext(requests)
+    except StopAsyncIteration:
+        return None
 
 
 def _end_call(callbacks: list[Callable[[Any], object]]) -> None:

@@ -47,6 +47,21 @@ def test_clip_is_returned_by_the_push_that_completes_min_silence() -> None:
     assert segmenter.flush() == []
 
 
+def test_silence_s_says_how_long_a_live_speaker_has_paused() -> None:
+    pcm = bursts(300, [(70, 110), (120, 130)])  # speech, a pause of 10 frames, speech, then 170 frames of silence
+    segmenter = Segmenter(energy_options())
+    segmenter.push(pcm[: 50 * F])
+    assert segmenter.silence_s == pytest.approx(50 * F / 16000)  # nothing voiced yet: all of it
+    segmenter.push(pcm[50 * F : 100 * F])
+    assert segmenter.silence_s == 0.0  # talking
+    segmenter.push(pcm[100 * F : 115 * F])
+    assert segmenter.silence_s == 0.0  # 5 unvoiced frames: the utterance may go on (min_silence is 14)
+    segmenter.push(pcm[115 * F : 200 * F])  # the utterance ended 14 frames after 130
+    assert segmenter.silence_s == pytest.approx(70 * F / 16000)  # since the last voiced frame
+    segmenter.push(pcm[200 * F :])
+    assert segmenter.silence_s == pytest.approx(170 * F / 16000)
+
+
 def test_pause_shorter_than_min_silence_stays_inside_one_clip() -> None:
     pcm = bursts(150, [(20, 40), (53, 80)])  # 13 unvoiced frames = 390 ms < 400 ms
     clips = segment(pcm, energy_options())
