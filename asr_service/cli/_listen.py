@@ -68,7 +68,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     """Listen until Ctrl-C (or the end of --play's file); a device or server problem is one line."""
-    from asr_service.client import AsrClient, FileInput, LiveClips, LocalTranscriber, MicrophoneInput
+    from asr_service.client import FileInput, LiveClips, LocalTranscriber, MicrophoneInput
 
     if args.list_devices:
         return _list_devices()
@@ -103,11 +103,8 @@ def run(args: argparse.Namespace) -> int:
                     print_revision(sys.stdout, source.name, revision,
                                    [shown[r] for r in revision.result_ids if r in shown], as_json=args.json)
 
-                if isinstance(transcriber, AsrClient):  # the server revises the clips so far in a pause
-                    results = transcriber.stream(_recording(live, sent), on_revision=on_revision,
-                                                 silence_s=lambda: live.silence_s)
-                else:
-                    results = transcriber.stream(_recording(live, sent), on_revision=on_revision)
+                results = transcriber.stream(_recording(live, sent), on_revision=on_revision,
+                                             silence_s=lambda: live.silence_s)  # the clips so far revised in a pause
             else:
                 results = transcriber.stream(_recording(live, sent))
             for result in results:

@@ -14,14 +14,16 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Final
 
 import vad
 
-__all__ = ["END", "Attempt", "ClipFeed"]
+__all__ = ["END", "PAUSE", "WAITING", "Attempt", "ClipFeed", "with_pauses"]
 
 END: Final = object()  # `take`: the caller's clips are all sent
+PAUSE: Final = object()  # `with_pauses`: the source has paused after a clip
+WAITING: Final = object()  # `with_pauses`: no clip yet
 _BUFFER = 4  # clips read ahead of the stream
 
 
@@ -93,3 +95,23 @@ class ClipFeed:
             self._items.extendleft(reversed(attempt.unanswered))
             attempt.unanswered.clear()
             self._cond.notify_all()
+
+
+def with_pauses(clips: Iterable[vad.Clip], silence_s: Callable[[], float], pause_s: float,
+                poll_s: float) -> Iterator[vad.Clip | object]:
+    """The clips (read on a thread of their own, as a stream's), and while none comes: `PAUSE` once the
+    source has been silent `pause_s` after a clip (once a pause), else `WAITING` every `poll_s`."""
+    feed, attempt = ClipFeed(clips), Attempt()
+    due = False  # a clip came since the last pause
+    try:
+        while (item := feed.take(attempt, poll_s)) is not END:
+            if item is None:
+                paused = due and silence_s() >= pause_s
+                due = due and not paused
+                yield PAUSE if paused else WAITING
+                continue
+            feed.answered(attempt)
+            due = True
+            yield item
+    finally:
+        feed.close(attempt)

@@ -11,12 +11,13 @@ import vad
 from asr_service._loop import LoopThread
 from asr_service.audio import DecodedClip
 from asr_service.client._clips import clip_vad_stats, decode_vad_clip
+from asr_service.client._feed import PAUSE, WAITING, with_pauses
 from asr_service.client._result import ClipResult
 from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
 from asr_service.errors import AsrError
 from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext
-from asr_service.revisions import Block, Revision, RevisionBlocks, accept
+from asr_service.revisions import PAUSE_POLL_S, REVISION_PAUSE_S, Block, Revision, RevisionBlocks, accept
 
 __all__ = ["LocalTranscriber"]
 
@@ -59,7 +60,8 @@ class LocalTranscriber:
         return self._recognize(clip, clip_id=clip_id, context="")[0]
 
     def stream(
-        self, clips: Iterable[vad.Clip], *, on_revision: Callable[[Revision], object] | None = None
+        self, clips: Iterable[vad.Clip], *, on_revision: Callable[[Revision], object] | None = None,
+        silence_s: Callable[[], float] | None = None,
     ) -> Iterator[ClipResult]:
         """Transcribe clips in order as one session, as `AsrClient.stream` does through a server:
         each clip is conditioned on the session's text so far (`ServerConfig.session_context`). Results
@@ -70,6 +72,9 @@ class LocalTranscriber:
         block order, in the thread that reads the results, between them, and the last ones before the
         iterator ends. Unlike a server's, a second pass is never dropped for want of CPU: a block waits
         for the background thread (a file is worth its revisions; a live source's next results do not wait).
+        `silence_s`, for a live source (`LiveClips.silence_s`), closes the block after `REVISION_PAUSE_S` of
+        silence following a clip, as `AsrClient.stream` has the server do: the clips are then read on a
+        thread of their own, and revisions are also given while no clip comes.
         """
         context = SessionContext(
             enabled=self._config.session_context, min_confidence=self._config.session_context_min_confidence
@@ -82,8 +87,19 @@ class LocalTranscriber:
                 if (revision := passes.pop(0).result()) is not None and on_revision is not None:
                     on_revision(revision)
 
+        items: Iterable[vad.Clip | object] = clips
+        if blocks is not None and silence_s is not None:
+            items = with_pauses(clips, silence_s, REVISION_PAUSE_S, PAUSE_POLL_S)
+        index = -1
         try:
-            for index, clip in enumerate(clips):
+            for clip in items:
+                if clip is PAUSE or clip is WAITING:
+                    if clip is PAUSE and blocks is not None:
+                        self._second_pass(blocks.pause(), passes)
+                    deliver(wait=False)
+                    continue
+                assert isinstance(clip, vad.Clip)
+                index += 1
                 result, raw, decoded = self._recognize(clip, clip_id="", context=context.text)
                 context.update(raw)
                 result = dataclasses.replace(result, result_id=str(index))

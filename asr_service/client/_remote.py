@@ -24,18 +24,12 @@ from asr_service.client._result import ClipResult
 from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS, ENCODINGS, encode, opus_compression_level
 from asr_service.errors import ClientError
 from asr_service.recognizer import Latency, NullReason, VadStats
-from asr_service.revisions import Revision
+from asr_service.revisions import PAUSE_POLL_S, REVISION_PAUSE_S, Revision
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["AsrClient"]
 
 KEEPALIVE_S = 60.0  # a stream's empty chunk during a silence: well inside stream_idle_timeout_s (300 s)
-REVISION_PAUSE_S = 2.5
-"""With revisions and a live source, this much silence after a clip is a pause: the client says so (an empty
-chunk) and the server revises the clips so far at once, rather than when the next clip would not fit. Longer
-than every pause inside a recording of the shared speech (63 pauses between the VAD's clips: median 0.72 s,
-95th percentile 1.34 s, longest 2.22 s, a sonnet's reader), so a talk's blocks still fill up as before."""
-_PAUSE_POLL_S = 0.1  # how often a waiting stream reads the source's silence
 
 _NULL_REASONS = {reason.value: reason for reason in NullReason}
 _WIRE_ENCODINGS = {"linear16": asr_pb2.LINEAR16, "flac": asr_pb2.FLAC, "ogg_opus": asr_pb2.OGG_OPUS}
@@ -296,7 +290,7 @@ class AsrClient:
             pause_due = False  # a clip went since the last pause the server was told of
             while True:
                 watch = silence_s is not None and pause_due
-                clip = feed.take(attempt, min(keepalive_s, _PAUSE_POLL_S) if watch else keepalive_s)
+                clip = feed.take(attempt, min(keepalive_s, PAUSE_POLL_S) if watch else keepalive_s)
                 if clip is END:
                     return
                 if clip is None:  # nothing said: an empty chunk for a pause, or to keep the stream

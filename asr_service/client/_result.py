@@ -80,7 +80,9 @@ class SessionTranscriber(Transcriber, Protocol):
     `LocalTranscriber`)."""
 
     def stream(
-        self, clips: Iterable[vad.Clip], *, on_revision: Callable[[Revision], object] | None = None
+        self, clips: Iterable[vad.Clip], *, on_revision: Callable[[Revision], object] | None = None,
+        silence_s: Callable[[], float] | None = None,
     ) -> Iterator[ClipResult]:
-        """Each clip's result, in order; `on_revision` is called with each revision (asr_service/revisions.py)."""
+        """Each clip's result, in order; `on_revision` is called with each revision (asr_service/revisions.py);
+        `silence_s` (a live source's) lets the clips before a pause be revised in it."""
         ...

@@ -65,6 +65,29 @@ def test_listen_in_process_prints_each_revision_after_the_clips_it_covers(
 
 
 @pytest.mark.slow
+def test_listen_through_a_server_gets_the_revision_of_the_clips_before_a_pause_in_it(tmp_path: Path) -> None:
+    from asr_service.config import ServerConfig
+    from tests.fakes import SecondPassEngine
+
+    audio, rate = sf.read(ESPEAK_SAMPLE, dtype="int16")
+    first, second = audio[: 5 * rate], audio[round(14.7 * rate):]  # one clip each (the test above)
+    silence = np.zeros(rate, np.int16)
+    talk = tmp_path / "pause.wav"  # two sentences 1 s apart, a pause of 4 s, one more sentence
+    sf.write(talk, np.concatenate([first, silence, second, *[silence] * 4, first]), rate)
+    server = BackgroundServer(ServerConfig(port=0, shutdown_notice_s=0.0),
+                              engine_factory=lambda options: SecondPassEngine()).start()
+    try:
+        proc = _listen("--server", server.target, "--play", str(talk), "--json", "--revisions")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert proc.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines()]
+    # played at the pace of speech: the revision of the first two clips comes in the pause, before the third
+    assert [r.get("clip_id") or r["revision"]["clip_ids"] for r in records] == ["0", "1", ["0", "1"], "2"], records
+
+
+@pytest.mark.slow
 def test_ctrl_c_flushes_the_utterance_in_progress() -> None:
     proc = _listen("--play", str(JFK_SAMPLE), "--json")  # in-process engine
     assert proc.stderr is not None
