@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from typing import Final
 
 import vad
@@ -98,7 +98,7 @@ class ClipFeed:
 
 
 def with_pauses(clips: Iterable[vad.Clip], silence_s: Callable[[], float], pause_s: float,
-                poll_s: float) -> Iterator[vad.Clip | object]:
+                poll_s: float) -> Generator[vad.Clip | object, None, None]:
     """The clips (read on a thread of their own, as a stream's), and while none comes: `PAUSE` once the
     source has been silent `pause_s` after a clip (once a pause), else `WAITING` every `poll_s`."""
     feed, attempt = ClipFeed(clips), Attempt()

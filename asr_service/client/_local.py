@@ -87,9 +87,9 @@ class LocalTranscriber:
                 if (revision := passes.pop(0).result()) is not None and on_revision is not None:
                     on_revision(revision)
 
-        items: Iterable[vad.Clip | object] = clips
-        if blocks is not None and silence_s is not None:
-            items = with_pauses(clips, silence_s, REVISION_PAUSE_S, PAUSE_POLL_S)
+        watched = with_pauses(clips, silence_s, REVISION_PAUSE_S, PAUSE_POLL_S) if (
+            blocks is not None and silence_s is not None) else None
+        items: Iterable[vad.Clip | object] = clips if watched is None else watched
         index = -1
         try:
             for clip in items:
@@ -112,6 +112,8 @@ class LocalTranscriber:
                 self._second_pass(blocks.close(), passes)
                 deliver(wait=True)
         finally:
+            if watched is not None:
+                watched.close()  # its reader's clips go back unsent
             for second in passes:  # the caller stopped reading: its second passes are not wanted
                 second.cancel()
 
