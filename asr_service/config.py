@@ -107,9 +107,9 @@ class MonitoringOptions:
     drift_window_clips: int = 200
     drift_min_clips: int = 100
     # A null result on a clip whose client VAD speech ratio is at least this counts as "null on
-    # speech" (the VAD and the model disagree): 0.48 is the 5th percentile of the speech ratio of the
-    # default VAD's clips on the tune half of the shared speech (bench/bench_vad_path.py --split tune).
-    null_on_speech_min_ratio: float = 0.48
+    # speech" (the VAD and the model disagree): 0.53 is the 5th percentile of the speech ratio of the
+    # default VAD's 40 clips on the tune half of the shared speech (`vad.Clip.stats.speech_ratio`).
+    null_on_speech_min_ratio: float = 0.53
 
     def __post_init__(self) -> None:
         check = _checker("monitoring.")

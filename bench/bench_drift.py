@@ -1,12 +1,13 @@
 """Drift detection delay and false alarms on real speech (../shared/data/speech), driving the detector directly.
 
-Design: every file goes through the client VAD (`--max-clip-s`, `--min-silence-ms`); clips alternate between
-a baseline half and a live half within each file (so both halves hold the same speakers). The live stream is
-the other half, shuffled and cycled: first `window` unshifted clips (the warm-up fills the window; any drift
-verdict there, or in a run of `--clips` unshifted clips, is a false alarm), then the same files shifted
-(gain -30 dB, white noise at 10 dB SNR, pitch x1.2, VAD padding 0 ms and 1000 ms). The delay is the number
-of shifted clips until a drift verdict (tests every `--every` clips). Model features (confidence, words per
-second, null rate) are added with `--model` (runs tiny.en on every clip: minutes on 2 cores).
+Design: every file goes through the client VAD (`--max-clip-s`, `--min-silence-ms`, `--vad-aggressiveness`);
+clips alternate between a baseline half and a live half within each file (so both halves hold the same
+speakers). The live stream is the other half, shuffled and cycled: first `window` unshifted clips (the
+warm-up fills the window; any drift verdict there, or in a run of `--clips` unshifted clips, is a false
+alarm), then the same files shifted (gain -30 dB, white noise at 10 dB SNR, pitch x1.2, VAD padding 0 ms and
+1000 ms). The delay is the number of shifted clips until a drift verdict (tests every `--every` clips).
+Model features (confidence, words per second, null rate) are added with `--model` (runs tiny.en on every
+clip: minutes on 2 cores).
 
     python bench/bench_drift.py [--seeds 10] [--model]
 
@@ -124,6 +125,8 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=10, help="test the window every N clips")
     parser.add_argument("--max-clip-s", type=float, default=3.0)
     parser.add_argument("--min-silence-ms", type=int, default=200)
+    parser.add_argument("--vad-aggressiveness", type=int, default=vad.VadOptions().aggressiveness,
+                        help="WebRTC VAD mode (default: vad/'s)")
     parser.add_argument("--model", action="store_true", help="add confidence, words/s and null rate (slow)")
     defaults = DriftOptions()
     parser.add_argument("--ks-p-max", type=float, default=defaults.ks_p_max)
@@ -133,7 +136,8 @@ def main() -> int:
     args = parser.parse_args()
     opts = DriftOptions(ks_p_max=args.ks_p_max, wasserstein_min=args.wasserstein_min, psi_min=args.psi_min,
                         votes_required=args.votes)
-    feats = features(vad.VadOptions(max_clip_s=args.max_clip_s, min_silence_ms=args.min_silence_ms), args.model)
+    feats = features(vad.VadOptions(max_clip_s=args.max_clip_s, min_silence_ms=args.min_silence_ms,
+                                    aggressiveness=args.vad_aggressiveness), args.model)
     rows = []
     for name in feats:
         delays: list[int | None] = []

@@ -47,7 +47,8 @@ class VadOptions:
       "silero": the Silero VAD v5 model on onnxruntime, installed by ``asr silero install``).
     - ``frame_ms`` [30]: analysis frame length, 10, 20 or 30 ms (what webrtcvad accepts); 32 ms, and
       only 32, with the "silero" detector (its 512-sample window).
-    - ``aggressiveness`` [2]: webrtcvad mode 0-3; higher rejects more non-speech.
+    - ``aggressiveness`` [1]: webrtcvad mode 0-3; higher rejects more non-speech (and, in noise, more
+      speech: mode 2 cut words and utterances there; docs/vad-path.md).
     - ``energy_threshold_dbfs`` [-40.0]: for the "energy" detector, a frame is voiced when its RMS is
       at or above this level (dBFS, full scale = 32768), in [-100, 0].
     - ``pre_padding_ms`` [300]: unvoiced audio kept before the first voiced frame, 0-10000.
@@ -68,7 +69,7 @@ class VadOptions:
 
     detector: str = "webrtc"
     frame_ms: int = 30
-    aggressiveness: int = 2
+    aggressiveness: int = 1
     energy_threshold_dbfs: float = -40.0
     pre_padding_ms: int = 300
     post_padding_ms: int = 300

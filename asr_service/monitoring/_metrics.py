@@ -56,7 +56,7 @@ class GaugeSources:
 class ServerMetrics:
     """The `asr_*` metrics of one server in their own registry; call it with each result."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, *, null_on_speech_min_ratio: float = 0.48) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, *, null_on_speech_min_ratio: float = 0.53) -> None:
         self.registry = registry or CollectorRegistry(auto_describe=True)
         self.null_on_speech_min_ratio = null_on_speech_min_ratio
         r = self.registry

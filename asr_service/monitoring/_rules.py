@@ -5,7 +5,7 @@ standard errors of the difference between the live window and the baseline (`Mar
 of 20 results gets a wider margin than one of 500, and a baseline of 40 clips a wider one than a
 baseline of 4000. Shares use the Jeffreys estimate (k + 0.5) / (n + 1), so a baseline without a
 single null still allows a few. Without a baseline, the null rate is judged against the tune split
-of the shared speech (default VAD, tiny.en: 0 nulls in 46 clips), and the model-output alarms
+of the shared speech (default VAD, tiny.en: 0 nulls in 40 clips), and the model-output alarms
 (low-confidence share, mean confidence) are off: they need a baseline built with the model.
 
 The users' feedback alarms (share of feedback reports that were "retried", "switched to typing")
@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_NULL_BASELINE", "FEEDBACK_ALARMS", "AlarmRules", "alarm_rule
 
 # (nulls, clips) of the tune split of ../shared/data/speech through the default VAD and tiny.en
 # (bench/bench_alarms.py --split tune): the null-rate reference when the server has no baseline.
-DEFAULT_NULL_BASELINE = (0, 46)
+DEFAULT_NULL_BASELINE = (0, 40)
 FEEDBACK_ALARMS = ("retried", "switched_to_typing")  # the users' actions that say the result was not usable
 LOW_CONFIDENCE_QUANTILE = 0.1  # without alarm_low_confidence: the baseline's 10th percentile of confidence
 

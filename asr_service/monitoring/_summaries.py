@@ -172,7 +172,7 @@ class RecentResults:
     """
 
     def __init__(self, capacity_s: int = 1800, *, clock: Callable[[], float] = time.time,
-                 null_on_speech_min_ratio: float = 0.48, latency_max_clip_s: float = math.inf,
+                 null_on_speech_min_ratio: float = 0.53, latency_max_clip_s: float = math.inf,
                  low_confidence: float | None = None) -> None:
         self._buckets: deque[_Second] = deque(maxlen=capacity_s)
         self._null_on_speech_min_ratio = null_on_speech_min_ratio

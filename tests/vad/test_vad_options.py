@@ -14,7 +14,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert dataclasses.asdict(options) == {
         "detector": "webrtc",
         "frame_ms": 30,
-        "aggressiveness": 2,
+        "aggressiveness": 1,
         "energy_threshold_dbfs": -40.0,
         "pre_padding_ms": 300,
         "post_padding_ms": 300,

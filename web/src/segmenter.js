@@ -19,7 +19,7 @@ const INT16_MAX = 32767;
 export const DEFAULT_OPTIONS = Object.freeze({
   detector: "webrtc",
   frameMs: 30,
-  aggressiveness: 2,
+  aggressiveness: 1,
   energyThresholdDbfs: -40.0,
   prePaddingMs: 300,
   postPaddingMs: 300,

@@ -20,8 +20,11 @@ from tests.fakes import FakeEngine
 pytestmark = pytest.mark.shared_data
 
 
-VAD = vad.VadOptions(max_clip_s=3.0, min_silence_ms=200)
-VAD_FLAGS = ["--max-clip-s", "3", "--min-silence-ms", "200"]
+# Many short clips, WebRTC mode 2 as in test_drift.py. With mode 1 (vad/'s default since 2026-12-07) the
+# unshifted replay below (the first 100 odd clips, in manifest order: not all speakers) raised
+# drift_speech_ratio (mean 0.78 against the baseline's 0.83); bench_drift's shuffled streams raise none.
+VAD = vad.VadOptions(max_clip_s=3.0, min_silence_ms=200, aggressiveness=2)
+VAD_FLAGS = ["--max-clip-s", "3", "--min-silence-ms", "200", "--vad-aggressiveness", "2"]
 
 
 def test_quiet_on_unshifted_then_drift_alarm_on_quieter_input(
@@ -63,7 +66,7 @@ def test_baseline_resolves_audio_relative_to_the_manifest(shared_speech: Path, t
     out = tmp_path / "b.json"
     assert main(["monitor", "baseline", str(shared_speech / "manifest.jsonl"), "-o", str(out), "--no-model",
                  "--max-clip-s", "20"]) == 0
-    assert Baseline.load(out).clips == 129  # 66 files -> 129 clips with the default VAD
+    assert Baseline.load(out).clips == 116  # 66 files -> 116 clips with the default VAD
 
 
 def test_bad_baseline_file_is_a_config_error(tmp_path: Path) -> None:
