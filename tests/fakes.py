@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +27,7 @@ from asr_service.engines import SAMPLE_RATE_HZ, EngineInfo, EngineOptions, Trans
 from asr_service.engines.base import in_background
 from asr_service.evaluation import AudioSpan, ClipOutcome, FileTranscript
 from asr_service.recognizer import Latency, NullReason, RecognitionResult, VadStats
+from asr_service.revisions import Revision
 
 __all__ = [
     "FAKE_INFO",
@@ -223,3 +224,29 @@ def tone_clips(n: int, seconds: float = 1.0) -> list[vad.Clip]:
     edge = 0.3 * min(1.0, seconds)
     return [vad.Clip(index=i, pcm=pcm, start_s=float(i), end_s=i + seconds, speech_start_s=i + edge,
                      speech_end_s=i + seconds - edge, stats=stats) for i in range(n)]
+
+
+class PausingSpeaker:
+    """A live source's clips for a session with revisions: `before` clips, then a pause (`silence_s` says
+    3 s, past `REVISION_PAUSE_S`) that lasts until a revision has come (or 10 s: then iterating fails), then
+    the rest. Pass `self` as the clips, `silence_s` and `on_revision` to a transcriber's `stream`."""
+
+    def __init__(self, clips: list[vad.Clip], before: int = 2) -> None:
+        self.clips, self.before = clips, before
+        self.revisions: list[Revision] = []
+        self._revised = threading.Event()
+        self._silent = 0.0
+
+    def __iter__(self) -> Iterator[vad.Clip]:
+        yield from self.clips[:self.before]
+        self._silent = 3.0
+        assert self._revised.wait(timeout=10), "no revision during the pause"
+        self._silent = 0.0
+        yield from self.clips[self.before:]
+
+    def silence_s(self) -> float:
+        return self._silent
+
+    def on_revision(self, revision: Revision) -> None:
+        self.revisions.append(revision)
+        self._revised.set()

@@ -4,18 +4,15 @@ streaming session, and, unlike a server, never drops a second pass for want of C
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
-import vad
 from asr_service.cli import main
 from asr_service.client import LocalTranscriber, Revision, paced, revised
 from asr_service.config import ServerConfig
 from asr_service.recognizer import Recognizer
-from tests.fakes import JointEngine, tone_clips
+from tests.fakes import JointEngine, PausingSpeaker, tone_clips
 from tests.paths import ESPEAK_SAMPLE
 
 
@@ -126,26 +123,10 @@ def test_paced_gives_each_clip_no_sooner_than_its_end_at_that_speed() -> None:
 
 def test_in_process_the_clips_before_a_pause_are_revised_in_it() -> None:
     transcriber = _local(JointEngine(), window_s=20.0)  # room for every clip: only a pause ends a block
-    revised_in_pause = threading.Event()
-    silent = [0.0]  # the source's silence, as LiveClips.silence_s would say it
-    clips = tone_clips(3)
-
-    def speaker() -> Iterator[vad.Clip]:
-        yield from clips[:2]
-        silent[0] = 3.0  # then stops talking: nothing more until the revision has come
-        assert revised_in_pause.wait(timeout=10), "no revision during the pause"
-        silent[0] = 0.0
-        yield clips[2]
-
-    revisions: list[Revision] = []
-
-    def on_revision(revision: Revision) -> None:
-        revisions.append(revision)
-        revised_in_pause.set()
-
+    speaker = PausingSpeaker(tone_clips(3))
     try:
-        results = list(transcriber.stream(speaker(), on_revision=on_revision, silence_s=lambda: silent[0]))
+        results = list(transcriber.stream(speaker, on_revision=speaker.on_revision, silence_s=speaker.silence_s))
     finally:
         transcriber.close()
     assert [r.result_id for r in results] == ["0", "1", "2"]
-    assert [rev.result_ids for rev in revisions] == [("0", "1")]  # the third clip is a block alone
+    assert [rev.result_ids for rev in speaker.revisions] == [("0", "1")]  # the third is alone

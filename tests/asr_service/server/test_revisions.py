@@ -8,7 +8,6 @@ import json
 import queue
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
@@ -18,7 +17,7 @@ import pytest
 import vad
 from asr_service.client import AsrClient, Revision, revised
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
-from tests.fakes import JointEngine, SecondPassEngine, tone_clips
+from tests.fakes import JointEngine, PausingSpeaker, SecondPassEngine, tone_clips
 from tests.paths import ESPEAK_SAMPLE, JFK_SAMPLE
 
 
@@ -124,27 +123,11 @@ def test_a_pause_revises_the_clips_so_far_at_once(serve) -> None:  # type: ignor
 
 def test_a_live_client_tells_the_server_of_a_pause_and_gets_the_revision_in_it(serve) -> None:  # type: ignore[no-untyped-def]
     server = serve(JointEngine(), revision_window_s=20.0)  # room for every clip: only a pause ends a block
-    revised_in_pause = threading.Event()
-    silent = [0.0]  # the source's silence, as LiveClips.silence_s would say it
-    clips = tone_clips(3)
-
-    def speaker() -> Iterator[vad.Clip]:
-        yield from clips[:2]
-        silent[0] = 3.0  # then stops talking: nothing more until the revision has come
-        assert revised_in_pause.wait(timeout=10), "no revision during the pause"
-        silent[0] = 0.0
-        yield clips[2]
-
-    revisions: list[Revision] = []
-
-    def on_revision(revision: Revision) -> None:
-        revisions.append(revision)
-        revised_in_pause.set()
-
+    speaker = PausingSpeaker(tone_clips(3))
     with AsrClient(server.target) as client:
-        results = list(client.stream(speaker(), on_revision=on_revision, silence_s=lambda: silent[0]))
+        results = list(client.stream(speaker, on_revision=speaker.on_revision, silence_s=speaker.silence_s))
     assert len(results) == 3
-    assert [rev.result_ids for rev in revisions] == [(results[0].result_id, results[1].result_id)]  # the third is alone
+    assert [rev.result_ids for rev in speaker.revisions] == [(results[0].result_id, results[1].result_id)]
 
 
 def test_a_client_without_a_silence_measure_sends_no_pause(serve) -> None:  # type: ignore[no-untyped-def]
