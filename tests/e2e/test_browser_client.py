@@ -169,7 +169,6 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
         match = min(python_clips(heard, options), key=lambda e: abs(e["start_s"] - clip["startS"]))
         gaps_ms.append((round((clip["startS"] - match["start_s"]) * 1000),
                         round((clip["endS"] - match["end_s"]) * 1000)))
-    worst = max(abs(gap) for pair in gaps_ms for gap in pair) / 1000
     browser_wer = wer([" ".join(speech.references)], [" ".join(c["text"] or "" for c in clips)])
     short = sorted(c["latencyMs"] for c in clips if c["durationS"] <= 8.0)
     p95 = short[min(len(short) - 1, int(np.ceil(0.95 * len(short))) - 1)]
@@ -201,10 +200,17 @@ def test_browser_client_transcribes_real_speech_from_a_fake_microphone(
     # one run of three; on 2026-12-07 one start 150 ms late, the other 11 boundaries within 30 ms, in one run of
     # five). Silero's probabilities move more with that resampling than libfvad's decisions: in four runs one
     # soft onset (TIMIT's "She had...") started 64-96 ms early, every other boundary within one frame; the
-    # same audio in node gives vad/'s clips exactly (tests/web/test_js_vad.py)
+    # same audio in node gives vad/'s clips exactly (tests/web/test_js_vad.py). With libfvad's mode 1 (the
+    # default since 2026-12-07), which keeps fainter frames as speech, a faint frame in an utterance's tail can
+    # flip the same way, and the utterance then runs on for another min_silence_ms: in 2 of 13 runs one clip
+    # ended 570 and 600 ms early, all other boundaries within 30 ms. So the one clip's end may be off by up to
+    # min_silence_ms + post_padding_ms (the tail a flipped frame can add); its start, as before.
     off = [pair for pair in gaps_ms if max(map(abs, pair)) > tolerance_s * 1000]
     worst_limit_s = (4 if detector == "silero" else 6) * tolerance_s
-    assert len(off) <= 1 and worst <= worst_limit_s, f"clip boundaries off vad/'s (ms): {gaps_ms}"
+    tail_limit_s = worst_limit_s if detector == "silero" else (options.min_silence_ms + options.post_padding_ms) / 1000
+    assert len(off) <= 1, f"clip boundaries off vad/'s (ms): {gaps_ms}"
+    assert all(abs(start) <= worst_limit_s * 1000 and abs(end) <= tail_limit_s * 1000 for start, end in off), \
+        f"clip boundaries off vad/'s (ms): {gaps_ms}"
     # accuracy: the transcripts against the references, and against the Python VAD path in the same run
     assert browser_wer <= python_vad_wer + 0.03, (browser_wer, python_vad_wer)
     # the server counted every browser clip, with the VAD stats the page sent (and then the baseline's)
