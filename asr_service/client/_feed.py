@@ -18,8 +18,9 @@ from collections.abc import Callable, Generator, Iterable
 from typing import Final
 
 import vad
+from asr_service.revisions import PAUSE_POLL_S, REVISION_PAUSE_S
 
-__all__ = ["END", "PAUSE", "WAITING", "Attempt", "ClipFeed", "with_pauses"]
+__all__ = ["END", "PAUSE", "WAITING", "Attempt", "ClipFeed", "PauseWatch", "with_pauses"]
 
 END: Final = object()  # `take`: the caller's clips are all sent
 PAUSE: Final = object()  # `with_pauses`: the source has paused after a clip
@@ -97,21 +98,41 @@ class ClipFeed:
             self._cond.notify_all()
 
 
-def with_pauses(clips: Iterable[vad.Clip], silence_s: Callable[[], float], pause_s: float,
-                poll_s: float) -> Generator[vad.Clip | object, None, None]:
+class PauseWatch:
+    """Whether a live source has paused after a clip: once its silence (`silence_s`, None: not known) reaches
+    `REVISION_PAUSE_S`, once a pause. `watching` says when to read it (every `PAUSE_POLL_S`)."""
+
+    def __init__(self, silence_s: Callable[[], float] | None) -> None:
+        self._silence_s = silence_s
+        self._due = False  # a clip came since the last pause
+
+    def clip(self) -> None:
+        """A clip came (or went out)."""
+        self._due = True
+
+    @property
+    def watching(self) -> bool:
+        return self._silence_s is not None and self._due
+
+    def paused(self) -> bool:
+        """True once a pause, when the source has been silent long enough since the last clip."""
+        if self._silence_s is None or not self._due or self._silence_s() < REVISION_PAUSE_S:
+            return False
+        self._due = False
+        return True
+
+
+def with_pauses(clips: Iterable[vad.Clip], silence_s: Callable[[], float]) -> Generator[vad.Clip | object, None, None]:
     """The clips (read on a thread of their own, as a stream's), and while none comes: `PAUSE` once the
-    source has been silent `pause_s` after a clip (once a pause), else `WAITING` every `poll_s`."""
-    feed, attempt = ClipFeed(clips), Attempt()
-    due = False  # a clip came since the last pause
+    source has paused after a clip (`PauseWatch`), else `WAITING` every `PAUSE_POLL_S`."""
+    feed, attempt, watch = ClipFeed(clips), Attempt(), PauseWatch(silence_s)
     try:
-        while (item := feed.take(attempt, poll_s)) is not END:
+        while (item := feed.take(attempt, PAUSE_POLL_S)) is not END:
             if item is None:
-                paused = due and silence_s() >= pause_s
-                due = due and not paused
-                yield PAUSE if paused else WAITING
+                yield PAUSE if watch.paused() else WAITING
                 continue
             feed.answered(attempt)
-            due = True
+            watch.clip()
             yield item
     finally:
         feed.close(attempt)

@@ -17,7 +17,7 @@ from asr_service.config import ServerConfig
 from asr_service.engines import EngineFactory, create_engine
 from asr_service.errors import AsrError
 from asr_service.recognizer import RecognitionResult, Recognizer, SessionContext
-from asr_service.revisions import PAUSE_POLL_S, REVISION_PAUSE_S, Block, Revision, RevisionBlocks, accept
+from asr_service.revisions import Block, Revision, RevisionBlocks, accept
 
 __all__ = ["LocalTranscriber"]
 
@@ -87,8 +87,7 @@ class LocalTranscriber:
                 if (revision := passes.pop(0).result()) is not None and on_revision is not None:
                     on_revision(revision)
 
-        watched = with_pauses(clips, silence_s, REVISION_PAUSE_S, PAUSE_POLL_S) if (
-            blocks is not None and silence_s is not None) else None
+        watched = with_pauses(clips, silence_s) if blocks is not None and silence_s is not None else None
         items: Iterable[vad.Clip | object] = clips if watched is None else watched
         index = -1
         try:

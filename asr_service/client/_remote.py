@@ -19,12 +19,12 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import vad
 from asr_service.audio import AudioStats
 from asr_service.client._clips import clip_vad_stats
-from asr_service.client._feed import END, Attempt, ClipFeed
+from asr_service.client._feed import END, Attempt, ClipFeed, PauseWatch
 from asr_service.client._result import ClipResult
 from asr_service.codecs import DEFAULT_OPUS_BITRATE_BPS, ENCODINGS, encode, opus_compression_level
 from asr_service.errors import ClientError
 from asr_service.recognizer import Latency, NullReason, VadStats
-from asr_service.revisions import PAUSE_POLL_S, REVISION_PAUSE_S, Revision
+from asr_service.revisions import PAUSE_POLL_S, Revision
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 
 __all__ = ["AsrClient"]
@@ -287,21 +287,18 @@ class AsrClient:
             step = vad.SAMPLE_RATE_HZ * chunk_ms // 1000 * 2
             sent_clips = 0
             quiet_since = time.monotonic()  # when the last message went
-            pause_due = False  # a clip went since the last pause the server was told of
+            pauses = PauseWatch(silence_s)  # the server is told of each pause after a clip
             while True:
-                watch = silence_s is not None and pause_due
-                clip = feed.take(attempt, min(keepalive_s, PAUSE_POLL_S) if watch else keepalive_s)
+                clip = feed.take(attempt, min(keepalive_s, PAUSE_POLL_S) if pauses.watching else keepalive_s)
                 if clip is END:
                     return
                 if clip is None:  # nothing said: an empty chunk for a pause, or to keep the stream
-                    paused = watch and silence_s is not None and silence_s() >= REVISION_PAUSE_S
-                    if paused or time.monotonic() - quiet_since >= keepalive_s:
-                        pause_due = pause_due and not paused
+                    if pauses.paused() or time.monotonic() - quiet_since >= keepalive_s:
                         quiet_since = time.monotonic()
                         yield asr_pb2.StreamingRecognizeRequest(audio=asr_pb2.AudioChunk())
                     continue
                 assert isinstance(clip, vad.Clip)
-                pause_due = True
+                pauses.clip()
                 while lockstep and sent_clips and not answered.acquire(timeout=1.0):
                     if attempt.closed:
                         return

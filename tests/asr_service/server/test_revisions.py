@@ -16,6 +16,7 @@ import pytest
 
 import vad
 from asr_service.client import AsrClient, Revision, revised
+from asr_service.revisions import REVISION_PAUSE_S
 from protos.asr.v1 import asr_pb2, asr_pb2_grpc
 from tests.fakes import JointEngine, PausingSpeaker, SecondPassEngine, tone_clips
 from tests.paths import ESPEAK_SAMPLE, JFK_SAMPLE
@@ -136,7 +137,7 @@ def test_a_client_without_a_silence_measure_sends_no_pause(serve) -> None:  # ty
 
     def speaker() -> Iterator[vad.Clip]:  # a gap the client cannot tell from a long utterance
         yield from clips[:2]
-        time.sleep(1.0)
+        time.sleep(REVISION_PAUSE_S + 0.5)  # longer than a pause: only the source's silence may say it is one
         yield clips[2]
 
     revisions: list[Revision] = []
