@@ -28,7 +28,11 @@ import numpy.typing as npt
 
 from asr_service.engines.base import SAMPLE_RATE_HZ
 
-__all__ = ["estimate_pitch_hz"]
+__all__ = ["PITCH_METHOD", "estimate_pitch_hz"]
+
+# Recorded in drift baselines: pitch values are comparable only between the same estimate. Change it
+# with any change that moves the estimates.
+PITCH_METHOD = "autocorrelation-peaks-octave-cost/2"
 
 MIN_PITCH_HZ = 60
 MAX_PITCH_HZ = 500

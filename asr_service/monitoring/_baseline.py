@@ -8,6 +8,10 @@ drift is measured against it, and the alarm limits left unset in `[monitoring]` 
 A baseline with fewer clips than the live drift window needs for a verdict (`drift_min_clips`, 100) is
 too small to compare against: its own sampling noise looks like drift (a 30-clip baseline flagged a
 0.5 dB shift). Building one says so, the file records it (`warnings`), and the server logs it at start.
+
+Pitch values are only comparable with the estimate that measured them: the file records it
+(`pitch_method`), and drift leaves pitch out, with a warning, against a baseline from another estimate
+(one built before 2026-12-08 read higher voices at a sub-multiple of their pitch; asr_service/pitch.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from asr_service.errors import ConfigError
 from asr_service.monitoring._drift import DriftMonitor, DriftOptions
 from asr_service.monitoring._features import NUMERIC_FEATURES, ClipFeatures
+from asr_service.pitch import PITCH_METHOD
 
 __all__ = ["BASELINE_FORMAT", "Baseline", "too_small"]
 
@@ -48,6 +53,7 @@ class Baseline:
     model_version: str = ""
     created_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    pitch_method: str = ""  # the estimate behind `features["pitch_hz"]` ("": one before it was recorded)
 
     @classmethod
     def from_features(cls, rows: list[ClipFeatures], *, source: str, **extra: Any) -> Baseline:
@@ -57,15 +63,24 @@ class Baseline:
         null_rate = sum(judged) / len(judged) if judged else None
         warnings = too_small(len(rows), DriftOptions().min_clips)
         return cls(source=source, clips=len(rows), features=features, null_rate=null_rate,
-                   created_s=time.time(), warnings=warnings, **extra)
+                   created_s=time.time(), warnings=warnings, pitch_method=PITCH_METHOD, **extra)
+
+    @property
+    def stale_pitch(self) -> bool:
+        """True when the baseline has pitch values from another estimate than this server's."""
+        return bool(self.features.get("pitch_hz")) and self.pitch_method != PITCH_METHOD
 
     def problems(self, min_clips: int) -> list[str]:
         """What makes this baseline weak for a server whose drift verdicts need `min_clips` clips."""
-        return too_small(self.clips, min_clips)
+        stale = [f"its pitch values come from another pitch estimate ({self.pitch_method or 'before 2026-12-08'}, "
+                 f"this server's is {PITCH_METHOD}), so drift leaves pitch out; build the baseline again "
+                 f"(asr monitor baseline) to watch pitch"] if self.stale_pitch else []
+        return too_small(self.clips, min_clips) + stale
 
     def drift_monitor(self, options: DriftOptions | None = None) -> DriftMonitor:
-        """A drift monitor against this baseline."""
-        return DriftMonitor(self.features, self.null_rate, options)
+        """A drift monitor against this baseline (without pitch when its values are `stale_pitch`)."""
+        features = {k: v for k, v in self.features.items() if not (k == "pitch_hz" and self.stale_pitch)}
+        return DriftMonitor(features, self.null_rate, options)
 
     def save(self, path: str | Path) -> None:
         """Write as JSON."""

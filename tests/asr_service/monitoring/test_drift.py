@@ -16,7 +16,7 @@ from bench.bench_drift import cycle, features, first_verdict, halves
 pytestmark = pytest.mark.shared_data
 
 # Many short clips. WebRTC mode 2, the VAD the detector's defaults were chosen on: with mode 1 (vad/'s default
-# since 2026-12-07) the pitch shift below is caught in fewer runs (docs/monitoring.md, "Detection delay").
+# since 2026-12-07) white noise at 10 dB is caught in fewer runs (docs/monitoring.md, "Detection delay").
 VAD = vad.VadOptions(max_clip_s=3.0, min_silence_ms=200, aggressiveness=2)
 
 
