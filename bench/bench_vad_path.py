@@ -37,8 +37,8 @@ sentence, 0.9-2.2 s between sentences) and white noise at -45 dBFS over the whol
 recorded with some hiss: speech the model finds hard, cut by the VAD at every pause.
 `--lecture bench/data/talk_heldout.txt --voice en-gb --wpm 165` reads another text the same way, in another
 voice: that talk is held out, for checking a default chosen on the others, never for choosing one.
-`--control-seeds 5` adds five runs of `whole`, `faster-whisper`, `local-unary` and `joint` (those of them in
-`--paths`) on copies of the files with each sample moved by -1, 0 or +1 at random (inaudible; the same
+`--control-seeds 5` adds five runs of `whole`, `faster-whisper`, `local-unary`, `local-session` and `joint` (those
+of them in `--paths`) on copies of the files with each sample moved by -1, 0 or +1 at random (inaudible; the same
 copies for every path): how far the model's own noise moves WER, and each path's mean over the run and
 its copies, a steadier figure than one run.
 `--noise pink:10` puts each file in pink (or white, or brown) noise at that SNR in dB (against the file's
@@ -105,7 +105,7 @@ class FileRun:
 
 
 CONTROL = "+-1 LSB"  # --control-seeds: the files with inaudible noise, through these paths
-CONTROLLED = ("whole", "faster-whisper", "local-unary", "joint")
+CONTROLLED = ("whole", "faster-whisper", "local-unary", "local-session", "joint")
 CONTROL_SEED = 1000
 PAUSE_S = (0.3, 1.5)  # --long: the pause between two files, uniform in this range
 ROOM_TONE_DBFS = -60.0  # --long: the level of the noise that fills the pauses
@@ -346,8 +346,9 @@ def main() -> int:
     parser.add_argument("--noise", metavar="KIND:SNR_DB", help="each file in noise: white, pink or brown, at SNR_DB")
     parser.add_argument("--noise-pad-s", type=float, default=2.0, help="for --noise: seconds of noise alone each side")
     parser.add_argument("--control-seeds", type=int, default=0, metavar="N",
-                        help="N more runs of whole, faster-whisper, local-unary and joint on copies of the files with "
-                             "each sample moved by -1, 0 or +1 (inaudible): the spread of the model's own noise, "
+                        help="N more runs of whole, faster-whisper, local-unary, local-session and joint on copies of "
+                             "the files with each sample moved by -1, 0 or +1 (inaudible): the spread of the model's "
+                             "own noise, "
                              "and each path's mean over the run and its copies")
     parser.add_argument("--out", type=Path, help="also write one JSON line per file and path here")
     args = parser.parse_args()
@@ -443,13 +444,16 @@ def main() -> int:
         for name, file_runs in (("local-unary", unary), ("local-session", session)):
             if name in paths:
                 runs[name] = file_runs
-        if "local-unary" in paths:
-            for k, copy in enumerate(controls, 1):
-                copy_clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(copy[r["audio"]].tobytes()), options))
-                              for r in rows}
+        for k, copy in enumerate(controls, 1):
+            copy_clips = {r["audio"]: list(vad.iter_pcm_clips(io.BytesIO(copy[r["audio"]].tobytes()), options))
+                          for r in rows}
+            if "local-unary" in paths:
                 runs[f"local-unary {CONTROL} #{k}"] = [
                     _clip_run(copy_clips[r["audio"]], [local.recognize_clip(c) for c in copy_clips[r["audio"]]])
                     for r in rows]
+            if "local-session" in paths:
+                runs[f"local-session {CONTROL} #{k}"] = [
+                    _clip_run(copy_clips[r["audio"]], list(local.stream(copy_clips[r["audio"]]))) for r in rows]
         local.close()
     if {"server-unary", "server-stream", "server-revised"} & set(paths):
         port = _free_port()
@@ -525,7 +529,7 @@ def main() -> int:
                 parts.append(f"{label.removeprefix('wer_')} {np.mean(values):.2f} % "
                              f"({min(values):.2f}..{max(values):.2f})")
             print(f"  {base:22} " + "   ".join(parts))
-        for clip_path in ("local-unary", "joint"):
+        for clip_path in ("local-unary", "local-session", "joint"):
             for other in ("whole", "faster-whisper"):
                 if clip_path in means and other in means:
                     print(f"  {clip_path} - {other}: " + "   ".join(

@@ -7,7 +7,8 @@ The fast path (see `_decoding` for the measurements behind each rule):
    fifth of the 30 s one on 2 cores);
 2. decode greedily WITH timestamp tokens (Whisper's timestamp rules stay on), a token cap of
    7 tokens/s + 12, `suppress_blank`, and the model's non-speech symbols suppressed;
-3. apply Whisper's silence rule (no-speech prob > 0.6 and avg logprob < -1 gives no text);
+3. apply Whisper's silence rule (no-speech prob > 0.6 and avg logprob < -1 gives no text), and take
+   "you" with a no-speech prob over 0.75 for silence too (what tiny.en writes on noise alone);
 4. if the output looks degenerate (token cap hit, compression ratio > 2.4, a repeated span, or
    no text on a clip with energy while the model does not call it silence), decode again on the
    standard 30 s window and say so in `Transcription.used_fallback`.
@@ -51,6 +52,7 @@ from asr_service.engines._decoding import (
     Degeneracy,
     check_degenerate,
     choose_window_s,
+    is_noise_text,
     max_new_tokens,
     split_at_last_segment,
 )
@@ -410,11 +412,12 @@ class CTranslate2WhisperEngine:
         )
 
     def _is_silence(self, result: _Window) -> bool:
-        """Whisper's rule: the model says no speech and is unsure of what it wrote."""
+        """Whisper's rule: the model says no speech and is unsure of what it wrote; or it wrote what it writes on
+        noise alone and says no speech is likely (`DecodeOptions.noise_texts`)."""
         return (
             result.no_speech_prob > self._decode.no_speech_threshold
             and result.avg_logprob < self._decode.log_prob_threshold
-        )
+        ) or is_noise_text(result.text, result.no_speech_prob, self._decode)
 
     def _degeneracy(self, result: _Window, clip_rms_dbfs: float) -> Degeneracy:
         return check_degenerate(

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
+from scipy.signal import lfilter
 
 from asr_service.engines import Engine, EngineOptions, create_engine, mark_background_thread
 from asr_service.engines._decoding import DecodeOptions
@@ -154,6 +155,27 @@ def test_silence_and_low_noise_give_no_words(engine: CTranslate2WhisperEngine, l
     result = engine.transcribe(samples)
     assert result.text == "" or result.no_speech_prob > 0.6, result
     assert 0.0 <= result.confidence <= 1.0
+
+
+def _rumble(seed: int, seconds: float = 1.3, level_dbfs: float = -35.0) -> np.ndarray:
+    """Brown noise swelling and fading (traffic, a fan): what a client VAD passes as a short clip in a noisy room."""
+    rng = np.random.default_rng(seed)
+    n = round(seconds * 16_000)
+    noise = lfilter([1.0], [1.0, -0.99], rng.standard_normal(n))
+    noise *= 1 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.1, 0.5) * np.arange(n) / 16_000)
+    return (noise / np.sqrt(np.mean(noise**2)) * 10 ** (level_dbfs / 20)).astype(np.float32)
+
+
+def test_noise_alone_does_not_say_you(engine: CTranslate2WhisperEngine, tmp_path: Path) -> None:
+    # tiny.en writes "you" on most such clips, sure enough of it to pass Whisper's silence rule (average
+    # log-probability above -1), while its no-speech probability is 0.88-0.97.
+    results = [engine.transcribe(_rumble(seed)) for seed in range(6)]
+    assert [r.text for r in results] == [""] * 6, results
+    assert all(r.no_speech_prob > 0.75 for r in results)
+    # "you" really said stays: its no-speech probability is far lower
+    said = engine.transcribe(np.concatenate([np.zeros(4800, np.float32), _espeak("You.", tmp_path),
+                                             np.zeros(4800, np.float32)]))
+    assert said.text.strip(".?!").lower() == "you", said
 
 
 def test_empty_and_tiny_inputs(engine: CTranslate2WhisperEngine) -> None:

@@ -9,6 +9,7 @@ from asr_service.engines._decoding import (
     check_degenerate,
     choose_window_s,
     compression_ratio,
+    is_noise_text,
     longest_repeat,
     max_new_tokens,
     split_at_last_segment,
@@ -96,12 +97,24 @@ def test_split_never_stalls_on_a_zero_timestamp() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "no_speech_prob", "silence"),
+    [("you", 0.9, True), ("You.", 0.9, True), ("You...", 0.8, True), ("you?", 0.95, True),
+     ("you", 0.6, False),  # "you" really said: its no-speech probability was 0.26-0.61
+     ("You know.", 0.9, False), ("Thank you.", 0.9, False), ("", 0.9, False), ("Um.", 0.9, False)],
+)
+def test_noise_text(text: str, no_speech_prob: float, silence: bool) -> None:
+    assert is_noise_text(text, no_speech_prob, OPTIONS) is silence
+    assert not is_noise_text(text, no_speech_prob, DecodeOptions(noise_texts=()))
+
+
+@pytest.mark.parametrize(
     ("kwargs", "field"),
     [
         ({"window_buckets_s": (10.0, 20.0)}, "window_buckets_s"),
         ({"window_buckets_s": (20.0, 10.0, 30.0)}, "window_buckets_s"),
         ({"min_padding_s": -1.0}, "min_padding_s"),
         ({"beam_size": 0}, "beam_size"),
+        ({"noise_text_no_speech_prob": 1.5}, "noise_text_no_speech_prob"),
     ],
 )
 def test_bad_decode_options(kwargs: dict[str, object], field: str) -> None:
