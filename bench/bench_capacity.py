@@ -21,6 +21,9 @@ of clips are refused, at that rate and every lower one.
 `--variant workers2:ASR_ENGINE_NUM_WORKERS=2` (any settings, as `asr serve` reads them from its
 environment) also starts a server so configured; at each rate every server gets the same arrivals in
 turn, so the host's noise falls on all of them alike and the defaults are the baseline of the run.
+`--variant before:PYTHONPATH=/tmp/worktree` runs another checkout's code: the servers start with
+`python -m`, which puts the working directory first on the path, so a variant that sets PYTHONPATH also
+gets `PYTHONSAFEPATH=1` (without it, a run from this checkout compared this code with itself).
 `--revisions` also starts a default server whose streaming sessions ask for revisions (a second pass over
 blocks of each session's clips, in the background; asr_service/revisions.py): what they cost the clips.
 """
@@ -327,6 +330,8 @@ def _variants(specs: list[str]) -> dict[str, dict[str, str]]:
         settings = dict(pair.partition("=")[::2] for pair in pairs.split(",") if pair.strip())
         if not sep or not name or name in variants or not settings or not all(settings):
             raise SystemExit(f"--variant: expected a new NAME:KEY=VALUE[,KEY=VALUE], got {spec!r}")
+        if "PYTHONPATH" in settings:  # or `-m` would import this checkout first, from the working directory
+            settings.setdefault("PYTHONSAFEPATH", "1")
         variants[name] = settings
     return variants
 

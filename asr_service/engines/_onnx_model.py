@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import platform
 import weakref
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,23 @@ class OnnxWhisperEncoder:
         self._session = None
 
 
-EXACT_INT8_ENTRY = "session.x64quantprecision"  # ONNX Runtime's U8U8 mode on x86 CPUs without VNNI
+EXACT_INT8_ENTRY = "session.x64quantprecision"  # ONNX Runtime's U8U8 mode, for x86 CPUs without VNNI
+_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+
+
+@functools.cache
+def needs_exact_int8(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True on an x86 CPU without VNNI, whose default int8 kernels saturate (see `_session_options`); True
+    where the CPU cannot be read, to be safe. False elsewhere: ARM and VNNI kernels are exact already."""
+    if platform.machine().lower() not in _X86:
+        return False
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
+            flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), None)
+    except OSError:
+        return True
+    return flags is None or not _VNNI_FLAGS & set(flags)
 
 
 def _session_options(threads: int) -> Any:
@@ -159,11 +176,14 @@ def _session_options(threads: int) -> Any:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     # x86 CPUs without VNNI (AVX2 only, AVX-512 without VNNI): ONNX Runtime's u8 x s8 kernels add
     # pairs of products in saturating 16 bits (VPMADDUBSW), and CTranslate2's int8 weights use the
-    # whole -127..127 range, so large activations clip. This option turns the weights to u8 on those
-    # CPUs only (exact U8U8 kernels; ONNX Runtime leaves CPUs with VNNI and ARM as they are). On an AVX2
-    # EPYC: whole-file WER on the report split 13.03 -> 10.06 % (what an earlier, faster host gave), a 30 s
-    # window's encoder within 1 % of the time it took before (`bench/bench_int8.py`).
-    options.add_session_config_entry(EXACT_INT8_ENTRY, "1")
+    # whole -127..127 range, so large activations clip. This option turns the weights to u8 (exact
+    # U8U8 kernels). On an AVX2 EPYC: whole-file WER on the report split 13.03 -> 10.06 % (what an
+    # earlier, faster host gave), a 30 s window's encoder within 1 % of the time it took before
+    # (`bench/bench_int8.py`). Only there: ONNX Runtime converts the weights on any x86 CPU it is set
+    # on, and with VNNI, whose u8 x s8 products are exact, U8U8 is only slower (an AVX-512 VNNI EPYC:
+    # a clip of 8 s or less on one thread p50 123 -> 89 ms without it, the same text on 206 of 206).
+    if needs_exact_int8():
+        options.add_session_config_entry(EXACT_INT8_ENTRY, "1")
     # Shapes change every step (the cache grows): an arena would keep a block for each size it
     # met (the server grew by 160 MB over a benchmark run); plain malloc gives them back.
     options.enable_cpu_mem_arena = False

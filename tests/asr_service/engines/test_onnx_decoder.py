@@ -303,3 +303,24 @@ def test_int8_products_do_not_saturate_on_cpus_without_vnni() -> None:
     session = ort.InferenceSession(model, _session_options(1), providers=["CPUExecutionProvider"])
     y = session.run(None, {"x": x})[0]
     np.testing.assert_allclose(y, x @ weight.T, rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("machine", "flags", "exact"),
+    [("x86_64", "fpu sse2 avx avx2 fma", True),  # AVX2 alone: saturating u8 x s8 kernels
+     ("x86_64", "avx2 avx512f avx512bw", True),  # AVX-512 without VNNI: the same
+     ("x86_64", "avx2 avx512f avx512_vnni", False),  # VNNI products are exact; U8U8 was 37 % slower
+     ("x86_64", "avx2 avx_vnni", False),
+     ("aarch64", "fp asimd", False)],  # the option is for x86 only
+)
+def test_the_exact_int8_mode_only_where_the_default_kernels_saturate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, machine: str, flags: str, exact: bool
+) -> None:
+    from asr_service.engines import _onnx_model
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(_onnx_model.platform, "machine", lambda: machine)
+    assert _onnx_model.needs_exact_int8(str(cpuinfo)) is exact
+    if machine == "x86_64":  # a CPU that cannot be read gets the exact kernels
+        assert _onnx_model.needs_exact_int8(str(tmp_path / "missing")) is True
