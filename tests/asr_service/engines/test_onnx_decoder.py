@@ -319,7 +319,8 @@ def test_the_exact_int8_mode_only_where_the_default_kernels_saturate(
     from asr_service.engines import _onnx_model
 
     cpuinfo = tmp_path / "cpuinfo"
-    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\n"
+                       f"processor\t: 1\nflags\t\t: {flags}\n")
     monkeypatch.setattr(_onnx_model.platform, "machine", lambda: machine)
     assert _onnx_model.needs_exact_int8(str(cpuinfo)) is exact
     if machine == "x86_64":  # a CPU that cannot be read gets the exact kernels
