@@ -67,7 +67,9 @@ def _whisper() -> Normalizer:
     normalize = EnglishTextNormalizer()
 
     def whisper(text: str) -> str:
-        return " ".join(str(normalize(text)).split())
+        # It leaves a lone "." where a text ends in "..." ("Um..." -> ".", "No..." -> "no ."), as tiny.en
+        # ends many clips: not a word, and counted as an inserted one it charged the clip paths alone.
+        return " ".join(word for word in str(normalize(text)).split() if any(c.isalnum() for c in word))
 
     return whisper
 

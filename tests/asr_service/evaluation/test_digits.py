@@ -70,6 +70,17 @@ def test_words_without_digits_are_left_as_whisper_writes_them() -> None:
     assert default("Platforms one and 3.") == "platforms one and 3"  # a lone "one" stays a word
 
 
+@pytest.mark.parametrize("name", ["whisper", "whisper-digits"])
+def test_a_trailing_ellipsis_is_no_word(name: str) -> None:
+    # Whisper's normaliser turns "..." into a lone "."; clips often end so ("So tonight...").
+    normalize = get_normalizer(name)
+    assert normalize("No...") == "no"
+    assert normalize("Um...") == ""
+    assert normalize("So tonight... When you taste it...") == "so tonight when you taste it"
+    assert score(normalize("no"), normalize("No...")).words.errors == 0
+    assert normalize("It cost $3.05, 50% off.") == "it cost $3.05 50% off"  # symbols inside words stay
+
+
 def test_split_digits_reads_numbers_digit_by_digit_and_one_inside_a_run_as_1() -> None:
     assert split_digits(["in", "1999"]) == ["in", "1", "9", "9", "9"]
     assert split_digits(["one", "0", "0", "one", "90210"]) == ["1", "0", "0", "1", "9", "0", "2", "1", "0"]
