@@ -90,7 +90,7 @@ def cpu_flags() -> dict[str, Any]:
     name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
                 platform.processor())
     return {"cpu": name, "machine": platform.machine(), "avx2": "avx2" in flags,
-            "vnni": bool({"avx512_vnni", "avx_vnni"} & flags), "onnxruntime": ort.__version__}
+            "vnni": bool(_onnx_model.VNNI_FLAGS & flags), "onnxruntime": ort.__version__}
 
 
 def linear_error(session_options: Callable[[int], Any]) -> float:

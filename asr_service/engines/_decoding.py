@@ -18,6 +18,7 @@ Why these rules (measured on ../shared/data/speech, tiny.en int8, 2 cores, greed
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,8 +126,7 @@ def is_noise_text(text: str, no_speech_prob: float, options: DecodeOptions) -> b
     speech likely (`noise_text_no_speech_prob`)."""
     if no_speech_prob <= options.noise_text_no_speech_prob:
         return False
-    words = " ".join(text.lower().replace(".", " ").replace("?", " ").replace("!", " ").replace(",", " ").split())
-    return words in options.noise_texts
+    return " ".join(re.findall(r"[\w']+", text.lower())) in options.noise_texts
 
 
 def max_new_tokens(audio_s: float, options: DecodeOptions, *, limit: int) -> int:

@@ -146,7 +146,7 @@ class OnnxWhisperEncoder:
 
 
 EXACT_INT8_ENTRY = "session.x64quantprecision"  # ONNX Runtime's U8U8 mode, for x86 CPUs without VNNI
-_VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
+VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni"})
 _X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
 
 
@@ -161,7 +161,7 @@ def needs_exact_int8(cpuinfo: str = "/proc/cpuinfo") -> bool:
             flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), None)
     except OSError:
         return True
-    return flags is None or not _VNNI_FLAGS & set(flags)
+    return flags is None or not VNNI_FLAGS & set(flags)
 
 
 def _session_options(threads: int) -> Any:
